@@ -1,0 +1,89 @@
+// swift-tools-version: 6.0
+//
+// Gemello: sensor telemetry from the edge of Milan's network into its digital twin.
+// The target list mirrors the architecture (docs/ARCHITECTURE.md), bottom to top:
+// C shims -> one thin Swift wrapper per C library -> pure core -> agent / aggregator
+// libraries -> aggregator HTTP -> thin executables. Dependencies only point down.
+import PackageDescription
+
+let strict: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
+
+let package = Package(
+    name: "Gemello",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "gemello-agent", targets: ["gemello-agent"]),
+        .executable(name: "gemello-aggregator", targets: ["gemello-aggregator"]),
+        .executable(name: "gemello", targets: ["gemello"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+    ],
+    targets: [
+        // MARK: C shims (system libraries, found through pkg-config)
+        .systemLibrary(name: "CMosquitto", pkgConfig: "libmosquitto",
+                       providers: [.apt(["libmosquitto-dev"])]),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3",
+                       providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"])]),
+
+        // MARK: One thin Swift wrapper per C library: the only importer of its shim
+        .target(name: "GemelloMosquitto", dependencies: ["CMosquitto"], swiftSettings: strict),
+        .target(name: "GemelloSQLite", dependencies: ["CSQLite"], swiftSettings: strict),
+        .target(name: "GemelloZlib", dependencies: ["CZlib"], swiftSettings: strict),
+
+        // MARK: Pure core: readings, batches, wire format, topics, protocol messages, config
+        .target(name: "GemelloCore", dependencies: ["GemelloZlib"], swiftSettings: strict),
+
+        // MARK: Daemons as libraries (they never import each other)
+        .target(name: "GemelloAgent", dependencies: [
+            "GemelloCore", "GemelloSQLite", "GemelloMosquitto",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ], swiftSettings: strict),
+        .target(name: "GemelloAggregator", dependencies: [
+            "GemelloCore", "GemelloSQLite", "GemelloMosquitto",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ], swiftSettings: strict),
+        .target(name: "GemelloAggregatorHTTP", dependencies: [
+            "GemelloAggregator", "GemelloCore",
+            .product(name: "Hummingbird", package: "hummingbird"),
+        ], swiftSettings: strict),
+
+        // MARK: Testing kit shared by all test targets (broker harness, datasets, fake clock)
+        .target(name: "GemelloTesting", dependencies: ["GemelloCore"], swiftSettings: strict),
+
+        // MARK: Thin executables
+        .executableTarget(name: "gemello-agent", dependencies: [
+            "GemelloAgent", "GemelloCore",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ], swiftSettings: strict),
+        .executableTarget(name: "gemello-aggregator", dependencies: [
+            "GemelloAggregator", "GemelloAggregatorHTTP", "GemelloCore",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ], swiftSettings: strict),
+        .executableTarget(name: "gemello", dependencies: [
+            "GemelloCore",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: strict),
+
+        // MARK: Tests
+        .testTarget(name: "GemelloCoreTests", dependencies: ["GemelloCore", "GemelloTesting"]),
+        .testTarget(name: "GemelloAgentTests", dependencies: ["GemelloAgent", "GemelloCore", "GemelloTesting"]),
+        .testTarget(name: "GemelloAggregatorTests", dependencies: ["GemelloAggregator", "GemelloCore", "GemelloTesting"]),
+        .testTarget(name: "GemelloIntegrationTests", dependencies: [
+            "GemelloAgent", "GemelloAggregator", "GemelloAggregatorHTTP", "GemelloCore", "GemelloTesting",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+    ]
+)

@@ -1,0 +1,32 @@
+/// The MQTT topic tree. Everything lives under `gemello/v1/agents/<agent-id>/`.
+public enum Topics {
+    public static let root = "gemello/v1/agents"
+
+    /// Agent → aggregator: wire-format batches (QoS 1).
+    public static func data(agent: String) -> String { "\(root)/\(agent)/data" }
+    /// Aggregator → agent: ``BatchAck`` after the twin store committed (QoS 1).
+    public static func ack(agent: String) -> String { "\(root)/\(agent)/ack" }
+    /// Agent → aggregator: ``AgentBirth`` on every connect (retained).
+    public static func birth(agent: String) -> String { "\(root)/\(agent)/birth" }
+    /// Broker → aggregator: the agent's Last Will, ``AgentDeath`` (retained).
+    public static func death(agent: String) -> String { "\(root)/\(agent)/death" }
+    /// Agent → aggregator: periodic ``AgentHealth``.
+    public static func health(agent: String) -> String { "\(root)/\(agent)/health" }
+
+    /// What the aggregator subscribes to.
+    public static let aggregatorSubscriptions = ["\(root)/+/data", "\(root)/+/birth", "\(root)/+/death", "\(root)/+/health"]
+
+    /// The kind of message and the agent id for a topic under ``root``.
+    public static func parse(_ topic: String) -> (agent: String, kind: String)? {
+        let parts = topic.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 5, parts[0] == "gemello", parts[1] == "v1", parts[2] == "agents" else { return nil }
+        return (String(parts[3]), String(parts[4]))
+    }
+
+    /// Agent ids become topic levels and entity ids: lowercase letters, digits, `-`, `_`, `.`.
+    public static func isValidAgentID(_ id: String) -> Bool {
+        !id.isEmpty && id.utf8.count <= 64 && id.utf8.allSatisfy { byte in
+            (byte >= 0x61 && byte <= 0x7A) || (byte >= 0x30 && byte <= 0x39) || byte == 0x2D || byte == 0x5F || byte == 0x2E
+        }
+    }
+}

@@ -1,0 +1,142 @@
+import CMosquitto
+
+/// A libmosquitto client running its network loop on libmosquitto's own thread.
+///
+/// Events (connection changes, PUBACKs, incoming messages) arrive in order on ``events``.
+/// `@unchecked Sendable`: libmosquitto's publish/subscribe/disconnect calls are thread-safe
+/// once the threaded loop runs (`mosquitto_loop_start`), and the pointer lives until `deinit`.
+public final class MQTTClient: @unchecked Sendable {
+    /// Connection settings.
+    public struct Options: Sendable {
+        public var clientID: String
+        /// `false` asks the broker to keep subscriptions and queued QoS 1 messages across reconnects.
+        public var cleanSession: Bool
+        public var keepAliveSeconds: Int32
+        /// Messages allowed in flight (sent, not yet PUBACKed) inside libmosquitto.
+        public var maxInflightMessages: Int32
+        /// Reconnect back-off bounds (exponential between them).
+        public var reconnectDelaySeconds: UInt32
+        public var reconnectDelayMaxSeconds: UInt32
+        /// The Last Will: published by the broker if this client vanishes without disconnecting.
+        public var will: (topic: String, payload: [UInt8], retain: Bool)?
+
+        public init(clientID: String, cleanSession: Bool = true, keepAliveSeconds: Int32 = 30,
+                    maxInflightMessages: Int32 = 100, reconnectDelaySeconds: UInt32 = 1,
+                    reconnectDelayMaxSeconds: UInt32 = 30,
+                    will: (topic: String, payload: [UInt8], retain: Bool)? = nil) {
+            self.clientID = clientID
+            self.cleanSession = cleanSession
+            self.keepAliveSeconds = keepAliveSeconds
+            self.maxInflightMessages = maxInflightMessages
+            self.reconnectDelaySeconds = reconnectDelaySeconds
+            self.reconnectDelayMaxSeconds = reconnectDelayMaxSeconds
+            self.will = will
+        }
+    }
+
+    /// Events from the network thread, in the order they happened.
+    public let events: AsyncStream<MQTTEvent>
+    private let sink: EventSink
+    private let handle: OpaquePointer
+
+    /// The C callbacks' only way back into Swift: passed as libmosquitto's userdata pointer.
+    /// Sendable on purpose: it is touched from libmosquitto's thread and holds only a continuation.
+    final class EventSink: Sendable {
+        let continuation: AsyncStream<MQTTEvent>.Continuation
+        init(_ continuation: AsyncStream<MQTTEvent>.Continuation) { self.continuation = continuation }
+    }
+
+    private static let libraryInit: Void = { mosquitto_lib_init() }()
+
+    public init(options: Options) throws(MQTTError) {
+        _ = Self.libraryInit
+        let (stream, continuation) = AsyncStream<MQTTEvent>.makeStream(bufferingPolicy: .unbounded)
+        let sink = EventSink(continuation)
+        // Unretained: `self.sink` keeps the sink alive for as long as the mosquitto handle exists.
+        let userdata = Unmanaged.passUnretained(sink).toOpaque()
+        guard let handle = mosquitto_new(options.clientID, options.cleanSession, userdata) else {
+            throw MQTTError(.outOfMemory, operation: "create client")
+        }
+        self.events = stream
+        self.sink = sink
+        self.handle = handle
+        mosquitto_int_option(handle, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311)
+        mosquitto_max_inflight_messages_set(handle, UInt32(max(1, options.maxInflightMessages)))
+        mosquitto_reconnect_delay_set(handle, options.reconnectDelaySeconds, options.reconnectDelayMaxSeconds, true)
+        if let will = options.will {
+            let status = will.payload.withUnsafeBytes { bytes in
+                mosquitto_will_set(handle, will.topic, Int32(bytes.count), bytes.baseAddress, 1, will.retain)
+            }
+            try MQTTError.check(status, "set last will")
+        }
+        mosquitto_connect_with_flags_callback_set(handle) { _, userdata, rc, flags in
+            let sink = Unmanaged<EventSink>.fromOpaque(userdata!).takeUnretainedValue()
+            if rc == 0 {
+                sink.continuation.yield(.connected(sessionPresent: flags & 1 == 1))
+            } else {
+                sink.continuation.yield(.connectRefused(reason: MQTTError.reason(rc)))
+            }
+        }
+        mosquitto_disconnect_callback_set(handle) { _, userdata, rc in
+            let sink = Unmanaged<EventSink>.fromOpaque(userdata!).takeUnretainedValue()
+            sink.continuation.yield(.disconnected(expected: rc == 0, reason: String(cString: mosquitto_strerror(rc))))
+        }
+        mosquitto_publish_callback_set(handle) { _, userdata, mid in
+            let sink = Unmanaged<EventSink>.fromOpaque(userdata!).takeUnretainedValue()
+            sink.continuation.yield(.published(messageID: mid))
+        }
+        mosquitto_message_callback_set(handle) { _, userdata, message in
+            guard let userdata, let message else { return }
+            let sink = Unmanaged<EventSink>.fromOpaque(userdata).takeUnretainedValue()
+            let raw = message.pointee
+            let topic = raw.topic.map { String(cString: $0) } ?? ""
+            let payload = raw.payloadlen > 0 && raw.payload != nil
+                ? Array(UnsafeRawBufferPointer(start: raw.payload, count: Int(raw.payloadlen))) : []
+            sink.continuation.yield(.message(MQTTMessage(topic: topic, payload: payload, retained: raw.retain)))
+        }
+    }
+
+    deinit {
+        mosquitto_loop_stop(handle, true)
+        mosquitto_destroy(handle)
+        sink.continuation.finish()
+    }
+
+    /// Starts connecting in the background; libmosquitto's thread reconnects by itself after losses.
+    public func start(broker: BrokerAddress, keepAliveSeconds: Int32 = 30) throws(MQTTError) {
+        // connect_async fails at once only for bad arguments; an unreachable broker is retried
+        // by the loop thread, which is what an unattended agent needs at boot.
+        let status = mosquitto_connect_async(handle, broker.host, Int32(broker.port), keepAliveSeconds)
+        if status != MOSQ_ERR_SUCCESS.rawValue && status != MOSQ_ERR_ERRNO.rawValue {
+            try MQTTError.check(status, "connect to \(broker)")
+        }
+        try MQTTError.check(mosquitto_loop_start(handle), "start network loop")
+        if status == MOSQ_ERR_ERRNO.rawValue {
+            // The first TCP connect failed (broker down): tell the owner; the loop keeps retrying.
+            sink.continuation.yield(.disconnected(expected: false, reason: "broker \(broker) unreachable"))
+        }
+    }
+
+    /// Publishes at QoS 1 and returns the message id that a later ``MQTTEvent/published(messageID:)`` carries.
+    @discardableResult
+    public func publish(topic: String, payload: [UInt8], retain: Bool = false) throws(MQTTError) -> Int32 {
+        var messageID: Int32 = 0
+        let status = payload.withUnsafeBytes { bytes in
+            mosquitto_publish(handle, &messageID, topic, Int32(bytes.count), bytes.baseAddress, 1, retain)
+        }
+        try MQTTError.check(status, "publish to \(topic)")
+        return messageID
+    }
+
+    /// Subscribes at QoS 1.
+    public func subscribe(_ pattern: String) throws(MQTTError) {
+        try MQTTError.check(mosquitto_subscribe(handle, nil, pattern, 1), "subscribe to \(pattern)")
+    }
+
+    /// Disconnects cleanly (no Last Will) and stops the network thread.
+    public func disconnect() {
+        mosquitto_disconnect(handle)
+        mosquitto_loop_stop(handle, false)
+        sink.continuation.finish()
+    }
+}
