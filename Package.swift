@@ -44,6 +44,7 @@ let package = Package(
             "GemelloCore", "GemelloSQLite", "GemelloMosquitto",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
         ], swiftSettings: strict),
         .target(name: "GemelloAggregator", dependencies: [
             "GemelloCore", "GemelloSQLite", "GemelloMosquitto",

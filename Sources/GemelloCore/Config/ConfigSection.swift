@@ -145,10 +145,38 @@ public final class ConfigSection {
         return value
     }
 
+    /// A list of single values (`[a, b]` or `- a` lines); a lone value counts as a one-item list.
+    public func optionalStringList(_ key: String) throws(CoreError) -> [String]? {
+        guard let entry = entry(key) else { return nil }
+        switch entry.node.value {
+        case .scalar(let text): return [text]
+        case .empty: return nil
+        case .sequence(let items):
+            var result: [String] = []
+            for item in items {
+                guard case .scalar(let text) = item.value else {
+                    throw CoreError(.invalidConfiguration, "expected a list of single values", file: file, line: item.line,
+                                    key: keyPath(key), fix: "write the list as [a, b, c]")
+                }
+                result.append(text)
+            }
+            return result
+        case .mapping:
+            throw CoreError(.invalidConfiguration, "expected a list, found a section", file: file, line: entry.line,
+                            key: keyPath(key), fix: "write the list as [a, b, c]")
+        }
+    }
+
     /// A nested section, or `nil` when absent.
     public func section(_ key: String) throws(CoreError) -> ConfigSection? {
         guard let entry = entry(key) else { return nil }
         return try ConfigSection(file: file, path: keyPath(key), node: entry.node)
+    }
+
+    /// A nested section, or an empty one (all defaults) when absent.
+    public func sectionOrEmpty(_ key: String) throws(CoreError) -> ConfigSection {
+        if let section = try section(key) { return section }
+        return try ConfigSection(file: file, path: keyPath(key), node: YAMLNode(.empty, line: line))
     }
 
     /// A list whose items are sections (`- key: value`).

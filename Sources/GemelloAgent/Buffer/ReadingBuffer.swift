@@ -1,0 +1,188 @@
+import GemelloCore
+import GemelloSQLite
+import Synchronization
+
+/// The agent's durable buffer: every accepted reading lives here until the aggregator
+/// acknowledges the batch that carried it (Telegraf's transactional buffer: take, then accept
+/// or retry; never delete before the receiver confirmed).
+///
+/// SQLite in WAL mode. `readings.id` is AUTOINCREMENT so ids never go back after the table
+/// empties (a reused id would fall below `assignedThrough` and never be sent). Tables: `series` (dictionary), `readings` (rowid order = acceptance
+/// order), `batches` (taken but unacknowledged: sequence → rowid range), `meta` (counters).
+public final class ReadingBuffer: Sendable {
+    struct State {
+        let db: SQLiteConnection
+        var seriesIDs: [SeriesInfo: Int64] = [:]
+        var seriesByID: [Int64: SeriesInfo] = [:]
+        /// Highest reading rowid already assigned to a batch.
+        var assignedThrough: Int64
+        var nextSequence: UInt64
+        var buffered: Int64
+    }
+
+    private let state: Mutex<State>
+    /// Incremented on every open; part of every batch identity from this run.
+    public let bootEpoch: UInt64
+    public let path: String
+
+    /// Opens (or creates) the buffer at `path`, creating its folder's file if needed.
+    public init(path: String) throws(AgentError) {
+        self.path = path
+        do {
+            let db = try SQLiteConnection(path: path)
+            try db.execute("""
+                CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+                CREATE TABLE IF NOT EXISTS series (id INTEGER PRIMARY KEY, name TEXT NOT NULL, unit TEXT NOT NULL,
+                    UNIQUE(name, unit));
+                CREATE TABLE IF NOT EXISTS readings (id INTEGER PRIMARY KEY AUTOINCREMENT, series INTEGER NOT NULL,
+                    ts INTEGER NOT NULL, value REAL NOT NULL);
+                CREATE TABLE IF NOT EXISTS batches (sequence INTEGER PRIMARY KEY, epoch INTEGER NOT NULL,
+                    first_id INTEGER NOT NULL, last_id INTEGER NOT NULL, count INTEGER NOT NULL, created INTEGER NOT NULL);
+                INSERT OR IGNORE INTO meta VALUES ('boot_epoch', 0), ('next_sequence', 1);
+                UPDATE meta SET value = value + 1 WHERE key = 'boot_epoch';
+                """)
+            let epoch = UInt64(try db.scalarInt("SELECT value FROM meta WHERE key = 'boot_epoch'") ?? 1)
+            let next = UInt64(try db.scalarInt("SELECT value FROM meta WHERE key = 'next_sequence'") ?? 1)
+            let assigned = try db.scalarInt("SELECT max(last_id) FROM batches") ?? 0
+            let buffered = try db.scalarInt("SELECT count(*) FROM readings") ?? 0
+            var initial = State(db: db, assignedThrough: assigned, nextSequence: next, buffered: buffered)
+            let rows = try db.statement("SELECT id, name, unit FROM series")
+            while try rows.step() {
+                let info = SeriesInfo(name: rows.text(1), unit: rows.text(2))
+                initial.seriesIDs[info] = rows.int64(0)
+                initial.seriesByID[rows.int64(0)] = info
+            }
+            bootEpoch = epoch
+            state = Mutex(initial)
+        } catch {
+            throw AgentError(.buffer, "cannot open the buffer database at \(path): \(error). "
+                             + "Fix: make sure the folder exists and is writable by the agent (buffer.path)")
+        }
+    }
+
+    /// Readings waiting for acknowledgement (in batches or not yet batched).
+    public var bufferedReadings: Int64 { state.withLock { $0.buffered } }
+
+    /// Appends `readings` in one transaction (a group commit). When this returns, they survive
+    /// a crash of the process.
+    public func append(_ readings: [Reading]) throws(AgentError) {
+        guard !readings.isEmpty else { return }
+        do {
+            try state.withLock { (state: inout State) throws in
+                try state.db.transaction { db in
+                    let insert = try db.statement("INSERT INTO readings (series, ts, value) VALUES (?, ?, ?)")
+                    for reading in readings {
+                        let seriesID = try Self.seriesID(reading.series, state: &state)
+                        try insert.bind(int64: seriesID, at: 1)
+                        try insert.bind(int64: reading.timestamp, at: 2)
+                        try insert.bind(double: reading.value, at: 3)
+                        try insert.runBound()
+                    }
+                }
+                state.buffered += Int64(readings.count)
+            }
+        } catch {
+            throw AgentError(.buffer, "cannot write \(readings.count) readings to the buffer at \(path): \(error)")
+        }
+    }
+
+    private static func seriesID(_ info: SeriesInfo, state: inout State) throws -> Int64 {
+        if let id = state.seriesIDs[info] { return id }
+        try state.db.statement("INSERT INTO series (name, unit) VALUES (?, ?)").run([.text(info.name), .text(info.unit)])
+        let id = state.db.lastInsertRowID
+        state.seriesIDs[info] = id
+        state.seriesByID[id] = info
+        return id
+    }
+
+    /// Takes the next unbatched readings (at most `maxReadings`) as a new batch with the next
+    /// sequence number, recorded as taken. `nil` when nothing is waiting.
+    public func takeBatch(agentID: String, maxReadings: Int, now: Int64) throws(AgentError) -> Batch? {
+        do {
+            return try state.withLock { (state: inout State) throws -> Batch? in
+                let select = try state.db.statement("SELECT id FROM readings WHERE id > ? ORDER BY id LIMIT 1 OFFSET ?")
+                try select.bind([.integer(state.assignedThrough), .integer(Int64(maxReadings - 1))])
+                let lastID: Int64
+                if try select.step() {
+                    lastID = select.int64(0)
+                } else {
+                    guard let maxID = try state.db.scalarInt("SELECT max(id) FROM readings"), maxID > state.assignedThrough else { return nil }
+                    lastID = maxID
+                }
+                let firstID = state.assignedThrough + 1
+                let sequence = state.nextSequence
+                var batch = Batch(agentID: agentID, bootEpoch: bootEpoch, sequence: sequence, createdAt: now)
+                try Self.load(into: &batch, first: firstID, last: lastID, state: state)
+                try state.db.transaction { db in
+                    try db.statement("INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?)")
+                        .run([.integer(Int64(sequence)), .integer(Int64(bootEpoch)), .integer(firstID),
+                              .integer(lastID), .integer(Int64(batch.count)), .integer(now)])
+                    try db.statement("UPDATE meta SET value = ? WHERE key = 'next_sequence'").run([.integer(Int64(sequence + 1))])
+                }
+                state.assignedThrough = lastID
+                state.nextSequence = sequence + 1
+                return batch
+            }
+        } catch {
+            throw AgentError(.buffer, "cannot take a batch from the buffer at \(path): \(error)")
+        }
+    }
+
+    private static func load(into batch: inout Batch, first: Int64, last: Int64, state: State) throws {
+        let rows = try state.db.statement("SELECT series, ts, value FROM readings WHERE id BETWEEN ? AND ? ORDER BY id")
+        try rows.bind([.integer(first), .integer(last)])
+        var lookup: [SeriesInfo: UInt32] = [:]
+        while try rows.step() {
+            guard let info = state.seriesByID[rows.int64(0)] else { continue }
+            batch.append(Reading(series: info, timestamp: rows.int64(1), value: rows.double(2)), lookup: &lookup)
+        }
+    }
+
+    /// Batches taken earlier and still unacknowledged (e.g. from before a restart), rebuilt with
+    /// their original identity so the aggregator can recognise duplicates.
+    public func unacknowledgedBatches(agentID: String) throws(AgentError) -> [Batch] {
+        do {
+            return try state.withLock { (state: inout State) throws -> [Batch] in
+                let rows = try state.db.statement("SELECT sequence, epoch, first_id, last_id, created FROM batches ORDER BY sequence")
+                var ranges: [(UInt64, UInt64, Int64, Int64, Int64)] = []
+                while try rows.step() {
+                    ranges.append((UInt64(rows.int64(0)), UInt64(rows.int64(1)), rows.int64(2), rows.int64(3), rows.int64(4)))
+                }
+                return try ranges.map { sequence, epoch, first, last, created in
+                    var batch = Batch(agentID: agentID, bootEpoch: epoch, sequence: sequence, createdAt: created)
+                    try Self.load(into: &batch, first: first, last: last, state: state)
+                    return batch
+                }
+            }
+        } catch {
+            throw AgentError(.buffer, "cannot read unacknowledged batches from \(path): \(error)")
+        }
+    }
+
+    /// Deletes the readings of acknowledged batches. Unknown sequences (already deleted) are
+    /// ignored. Returns how many readings were released.
+    @discardableResult
+    public func acknowledge(_ sequences: [UInt64]) throws(AgentError) -> Int64 {
+        do {
+            return try state.withLock { (state: inout State) throws -> Int64 in
+                var released: Int64 = 0
+                try state.db.transaction { db in
+                    let find = try db.statement("SELECT first_id, last_id, count FROM batches WHERE sequence = ?")
+                    for sequence in sequences {
+                        try find.bind([.integer(Int64(sequence))])
+                        guard try find.step() else { find.reset(); continue }
+                        let (first, last, count) = (find.int64(0), find.int64(1), find.int64(2))
+                        find.reset()
+                        try db.statement("DELETE FROM readings WHERE id BETWEEN ? AND ?").run([.integer(first), .integer(last)])
+                        try db.statement("DELETE FROM batches WHERE sequence = ?").run([.integer(Int64(sequence))])
+                        released += count
+                    }
+                }
+                state.buffered -= released
+                return released
+            }
+        } catch {
+            throw AgentError(.buffer, "cannot release acknowledged batches in \(path): \(error)")
+        }
+    }
+}

@@ -1,0 +1,112 @@
+import GemelloCore
+import GemelloMosquitto
+
+extension AgentConfiguration {
+    /// Reads and validates a YAML configuration file.
+    ///
+    /// Keys (defaults in brackets):
+    /// - `agent-id`: lowercase letters, digits, `-`, `_`, `.`; becomes the MQTT topic level and entity ids
+    /// - `site`: `id`, `kind` (`5g-tower` | `fiber-node`), `latitude`, `longitude`
+    /// - `broker`: `mqtt://host:port` [`mqtt://127.0.0.1:1883`]
+    /// - `buffer`: `path` [`/var/lib/gemello/<agent-id>.sqlite`], `flush-interval` [1s], `flush-readings` [5000]
+    /// - `publisher`: `batch-size` [1000], `max-in-flight` [32], `ack-timeout` [30s], `drain-timeout` [15s],
+    ///   `compression-level` [6], `keepalive` [10s]
+    /// - `health-interval` [10s]
+    /// - `inputs`: a list; each item has `type` (`simulated` | `csv-replay`) and that input's keys
+    public static func load(path: String) throws(CoreError) -> AgentConfiguration {
+        let text: String
+        do { text = try FileText.read(path) } catch {
+            throw CoreError(.invalidConfiguration, "cannot read the configuration file: \(error.reason)", file: path,
+                            fix: "check the path passed to --config")
+        }
+        return try decode(text, file: path)
+    }
+
+    public static func decode(_ text: String, file: String) throws(CoreError) -> AgentConfiguration {
+        let root = try ConfigSection.parse(text, file: file)
+        let agentID = try root.string("agent-id")
+        guard Topics.isValidAgentID(agentID) else {
+            throw root.error("agent-id", "not a valid agent id", value: agentID,
+                             fix: "use 1-64 lowercase letters, digits, '-', '_' or '.', e.g. tower-duomo-01")
+        }
+        guard let siteSection = try root.section("site") else {
+            throw root.error("site", "required section is missing", fix: "add a 'site:' section with id, kind, latitude and longitude")
+        }
+        let site = Site(id: try siteSection.string("id"),
+                        kind: try siteSection.choice("kind"),
+                        latitude: try siteSection.double("latitude", range: -90...90),
+                        longitude: try siteSection.double("longitude", range: -180...180))
+        try siteSection.rejectUnknownKeys()
+
+        let broker = try root.string("broker", default: "mqtt://127.0.0.1:1883")
+        guard BrokerAddress(url: broker) != nil else {
+            throw root.error("broker", "not a broker URL", value: broker, fix: "write mqtt://host:port, e.g. mqtt://127.0.0.1:1883")
+        }
+
+        let bufferSection = try root.sectionOrEmpty("buffer")
+        let buffer = Buffer(
+            path: FileText.resolve(try bufferSection.string("path", default: "/var/lib/gemello/\(agentID).sqlite"), relativeTo: file),
+            flushInterval: try bufferSection.duration("flush-interval", default: .seconds(1), range: .milliseconds(10)...(.seconds(300))),
+            flushReadings: try bufferSection.int("flush-readings", default: 5000, range: 1...1_000_000))
+        try bufferSection.rejectUnknownKeys()
+
+        let pub = try root.sectionOrEmpty("publisher")
+        let publisher = Publisher(
+            batchSize: try pub.int("batch-size", default: 1000, range: 1...100_000),
+            maxInFlight: try pub.int("max-in-flight", default: 32, range: 1...1000),
+            ackTimeout: try pub.duration("ack-timeout", default: .seconds(30), range: .milliseconds(100)...(.seconds(3600))),
+            drainTimeout: try pub.duration("drain-timeout", default: .seconds(15), range: .zero...(.seconds(3600))),
+            compressionLevel: try pub.int("compression-level", default: 6, range: 0...9),
+            keepAlive: try pub.duration("keepalive", default: .seconds(10), range: .seconds(5)...(.seconds(3600))))
+        try pub.rejectUnknownKeys()
+
+        let healthInterval = try root.duration("health-interval", default: .seconds(10), range: .seconds(1)...(.seconds(3600)))
+
+        var inputs: [InputConfiguration] = []
+        let inputSections = try root.sections("inputs")
+        guard !inputSections.isEmpty else {
+            throw root.error("inputs", "no inputs configured", fix: "add an 'inputs:' list with at least one '- type: simulated' or '- type: csv-replay'")
+        }
+        var sensorIDs: Set<String> = []
+        for section in inputSections {
+            let type = try section.string("type")
+            let input: InputConfiguration
+            switch type {
+            case "simulated": input = .simulated(try SimulatedInput.Configuration(section))
+            case "csv-replay": input = .csvReplay(try CSVReplayInput.Configuration(section))
+            default:
+                throw section.error("type", "unknown input type", value: type, fix: "use one of: simulated, csv-replay")
+            }
+            guard sensorIDs.insert(input.sensor.id).inserted else {
+                throw section.error("sensor", "two inputs use the same sensor id", value: input.sensor.id,
+                                    fix: "give every input its own 'sensor' id")
+            }
+            try section.rejectUnknownKeys()
+            inputs.append(input)
+        }
+        try root.rejectUnknownKeys()
+        return AgentConfiguration(agentID: agentID, site: site, broker: broker, buffer: buffer, publisher: publisher,
+                                  healthInterval: healthInterval, inputs: inputs, sourceFile: file)
+    }
+}
+
+extension ConfigSection {
+    /// Validates a sensor id (it becomes part of series names and entity ids).
+    func sensorID(_ key: String = "sensor") throws(CoreError) -> String {
+        let id = try string(key)
+        guard Topics.isValidAgentID(id) else {
+            throw error(key, "not a valid sensor id", value: id, fix: "use lowercase letters, digits, '-', '_' or '.'")
+        }
+        return id
+    }
+
+    /// A UN/CEFACT unit code from the known table.
+    func unitCode(_ key: String = "unit") throws(CoreError) -> String {
+        let code = try string(key)
+        guard UnitCode.isKnown(code) else {
+            let known = UnitCode.known.keys.sorted().joined(separator: ", ")
+            throw error(key, "not a known UN/CEFACT unit code", value: code, fix: "use one of: \(known)")
+        }
+        return code
+    }
+}

@@ -1,0 +1,66 @@
+import GemelloCore
+
+/// Everything an agent needs, validated once at start-up (see `AgentConfiguration+Decoding.swift`
+/// for every key and its default).
+public struct AgentConfiguration: Sendable {
+    public var agentID: String
+    public var site: Site
+    public var broker: String
+    public var buffer: Buffer
+    public var publisher: Publisher
+    /// How often the agent publishes its health heartbeat.
+    public var healthInterval: Duration
+    public var inputs: [InputConfiguration]
+    /// The file this was loaded from (relative input paths resolve against its folder).
+    public var sourceFile: String
+
+    public struct Buffer: Sendable {
+        /// SQLite file holding every accepted reading until the aggregator acknowledges it.
+        public var path: String
+        /// Readings are group-committed at least this often.
+        public var flushInterval: Duration
+        /// ...or as soon as this many are waiting, whichever comes first.
+        public var flushReadings: Int
+    }
+
+    public struct Publisher: Sendable {
+        /// Readings per batch (at most).
+        public var batchSize: Int
+        /// Batches published but not yet acknowledged by the aggregator, at most.
+        public var maxInFlight: Int
+        /// Re-send a batch that has had no acknowledgement for this long.
+        public var ackTimeout: Duration
+        /// On shutdown, keep delivering the buffer for at most this long.
+        public var drainTimeout: Duration
+        /// zlib level for batch bodies (0 disables compression).
+        public var compressionLevel: Int
+        /// MQTT keepalive; the broker declares the agent dead after 1.5× this without traffic.
+        public var keepAlive: Duration
+    }
+
+    public init(agentID: String, site: Site, broker: String, buffer: Buffer, publisher: Publisher,
+                healthInterval: Duration, inputs: [InputConfiguration], sourceFile: String) {
+        self.agentID = agentID
+        self.site = site
+        self.broker = broker
+        self.buffer = buffer
+        self.publisher = publisher
+        self.healthInterval = healthInterval
+        self.inputs = inputs
+        self.sourceFile = sourceFile
+    }
+}
+
+/// One configured input: its kind and its own options.
+public enum InputConfiguration: Sendable {
+    case simulated(SimulatedInput.Configuration)
+    case csvReplay(CSVReplayInput.Configuration)
+
+    /// The sensor this input feeds.
+    public var sensor: SensorInfo {
+        switch self {
+        case .simulated(let c): return c.sensor
+        case .csvReplay(let c): return c.sensor
+        }
+    }
+}

@@ -1,0 +1,34 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Foundation-free file helpers for the agent (reading a config, resolving relative paths).
+public enum FileText {
+    public struct ReadError: Error { public let reason: String }
+
+    /// The whole file as UTF-8 text.
+    public static func read(_ path: String) throws(ReadError) -> String {
+        guard let file = fopen(path, "rb") else { throw ReadError(reason: String(cString: strerror(errno))) }
+        defer { fclose(file) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, file) }
+            if count > 0 { bytes.append(contentsOf: chunk[0..<count]) }
+            if count < chunk.count { break }
+        }
+        if ferror(file) != 0 { throw ReadError(reason: String(cString: strerror(errno))) }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// `path` unchanged if absolute, else relative to the folder holding `file`.
+    public static func resolve(_ path: String, relativeTo file: String) -> String {
+        if path.hasPrefix("/") { return path }
+        guard let slash = file.lastIndex(of: "/") else { return path }
+        return String(file[...slash]) + path
+    }
+
+    public static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+}

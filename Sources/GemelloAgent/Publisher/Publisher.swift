@@ -1,0 +1,226 @@
+import GemelloCore
+import GemelloMosquitto
+import Logging
+import ServiceLifecycle
+
+/// Takes batches from the buffer, publishes them at QoS 1 within a bounded window, and releases
+/// them only on the aggregator's end-to-end acknowledgement (see ``DeliveryStateMachine``).
+/// Also announces the agent (birth, retained; death as Last Will) and sends health heartbeats.
+public final class Publisher: Service {
+    public struct Settings: Sendable {
+        public var agentID: String
+        public var broker: BrokerAddress
+        public var site: Site
+        public var sensors: [SensorInfo]
+        public var publisher: AgentConfiguration.Publisher
+        public var healthInterval: Duration
+    }
+
+    enum Event: Sendable {
+        case mqtt(MQTTEvent)
+        case tick
+        case shutdown
+    }
+
+    private let settings: Settings
+    private let buffer: ReadingBuffer
+    private let counters: AgentCounters
+    private let clock: any WallClock
+    private let logger: Logger
+    private let startedAt = ContinuousClock.now
+    static let tickInterval = Duration.milliseconds(100)
+
+    public init(settings: Settings, buffer: ReadingBuffer, counters: AgentCounters, clock: any WallClock, logger: Logger) {
+        self.settings = settings
+        self.buffer = buffer
+        self.counters = counters
+        self.clock = clock
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let agentID = settings.agentID
+        let death = AgentDeath(agentID: agentID, bootEpoch: buffer.bootEpoch)
+        let client: MQTTClient
+        do {
+            client = try MQTTClient(options: .init(
+                clientID: "gemello-agent-\(agentID)", cleanSession: true,
+                keepAliveSeconds: Int32(settings.publisher.keepAlive.components.seconds),
+                maxInflightMessages: Int32(min(settings.publisher.maxInFlight * 2 + 8, 1000)),
+                will: (Topics.death(agent: agentID), Array(death.json().utf8), true)))
+            try client.start(broker: settings.broker, keepAliveSeconds: Int32(settings.publisher.keepAlive.components.seconds))
+        } catch {
+            throw AgentError(.publisher, "cannot start the MQTT client for \(settings.broker): \(error)")
+        }
+        var loop = Loop(publisher: self, client: client)
+        try loop.restore()
+
+        let (events, continuation) = AsyncStream<Event>.makeStream()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for await event in client.events { continuation.yield(.mqtt(event)) }
+            }
+            group.addTask {
+                while !Task.isCancelled {
+                    try await Task.sleep(for: Self.tickInterval)
+                    continuation.yield(.tick)
+                }
+            }
+            try await withGracefulShutdownHandler {
+                for await event in events {
+                    if try loop.handle(event) == .stop { break }
+                }
+            } onGracefulShutdown: {
+                continuation.yield(.shutdown)
+            }
+            // Say goodbye ourselves: a clean disconnect suppresses the Last Will.
+            _ = try? client.publish(topic: Topics.death(agent: agentID), payload: Array(death.json().utf8), retain: true)
+            try? await Task.sleep(for: .milliseconds(100))
+            client.disconnect()
+            continuation.finish()
+            group.cancelAll()
+        }
+        logger.info("publisher stopped", metadata: [
+            "delivered": "\(counters.delivered.load(ordering: .relaxed))",
+            "buffered": "\(buffer.bufferedReadings)"])
+    }
+
+    /// The event loop's state, kept in one value owned by `run()`.
+    struct Loop {
+        enum Outcome { case `continue`, stop }
+
+        let publisher: Publisher
+        let client: MQTTClient
+        var machine: DeliveryStateMachine
+        /// Encoded bytes of every batch in flight, so a resend does not re-read the buffer.
+        var payloads: [UInt64: (bytes: [UInt8], readings: Int)] = [:]
+        var lastHealth = ContinuousClock.now - .seconds(3600)
+        var drainDeadline: ContinuousClock.Instant?
+        var wasConnected = false
+
+        init(publisher: Publisher, client: MQTTClient) {
+            self.publisher = publisher
+            self.client = client
+            machine = DeliveryStateMachine(maxInFlight: publisher.settings.publisher.maxInFlight,
+                                           ackTimeout: publisher.settings.publisher.ackTimeout)
+        }
+
+        var settings: Settings { publisher.settings }
+        var logger: Logger { publisher.logger }
+
+        mutating func restore() throws {
+            for batch in try publisher.buffer.unacknowledgedBatches(agentID: settings.agentID) {
+                payloads[batch.sequence] = (try encode(batch), batch.count)
+                machine.restore([batch.sequence], now: .now)
+            }
+            if !payloads.isEmpty { logger.info("restored unacknowledged batches", metadata: ["batches": "\(payloads.count)"]) }
+        }
+
+        func encode(_ batch: Batch) throws -> [UInt8] {
+            try WireFormat.encode(batch, compressionLevel: Int32(settings.publisher.compressionLevel))
+        }
+
+        mutating func handle(_ event: Event) throws -> Outcome {
+            let now = ContinuousClock.now
+            switch event {
+            case .mqtt(.connected):
+                wasConnected = true
+                logger.info("connected to broker", metadata: ["broker": "\(settings.broker)"])
+                try? client.subscribe(Topics.ack(agent: settings.agentID))
+                publishBirth()
+                if case .resend(let sequences)? = machine.connected(now: now) { resend(sequences) }
+                try fillWindow()
+            case .mqtt(.disconnected(_, let reason)), .mqtt(.connectRefused(let reason)):
+                if wasConnected || machine.isConnected {
+                    logger.warning("disconnected from broker; buffering until it is back", metadata: ["reason": "\(reason)"])
+                }
+                wasConnected = false
+                machine.disconnected()
+            case .mqtt(.published):
+                break  // the broker has it; only the aggregator's ack releases a batch
+            case .mqtt(.message(let message)):
+                guard message.topic == Topics.ack(agent: settings.agentID) else { break }
+                do {
+                    let ack = try BatchAck.decode(message.payload)
+                    if case .release(let sequences)? = machine.acknowledged(ack.sequences) {
+                        let released = try publisher.buffer.acknowledge(sequences)
+                        for sequence in sequences { payloads[sequence] = nil }
+                        publisher.counters.delivered.add(released, ordering: .relaxed)
+                    }
+                    try fillWindow()
+                } catch let error as CoreError {
+                    logger.warning("ignoring a malformed acknowledgement", metadata: ["error": "\(error)"])
+                }
+            case .tick:
+                if case .resend(let sequences)? = machine.tick(now: now) {
+                    logger.info("resending unacknowledged batches", metadata: ["batches": "\(sequences.count)"])
+                    resend(sequences)
+                }
+                try fillWindow()
+                if now - lastHealth >= settings.healthInterval { publishHealth(now: now) }
+                if let deadline = drainDeadline {
+                    if publisher.buffer.bufferedReadings == 0 && machine.isIdle { return .stop }
+                    if now >= deadline {
+                        logger.warning("drain timeout: readings stay buffered for the next start",
+                                       metadata: ["buffered": "\(publisher.buffer.bufferedReadings)"])
+                        return .stop
+                    }
+                }
+            case .shutdown:
+                drainDeadline = now + settings.publisher.drainTimeout
+                logger.info("draining the buffer before stopping", metadata: ["buffered": "\(publisher.buffer.bufferedReadings)"])
+            }
+            return .continue
+        }
+
+        /// Publishes new batches while the window has room and the buffer has readings.
+        mutating func fillWindow() throws {
+            while machine.canSendNew {
+                guard let batch = try publisher.buffer.takeBatch(agentID: settings.agentID, maxReadings: settings.publisher.batchSize,
+                                                                 now: publisher.clock.nowMilliseconds()) else { return }
+                let bytes = try encode(batch)
+                payloads[batch.sequence] = (bytes, batch.count)
+                machine.sent(batch.sequence, now: .now)
+                publisher.counters.batchesSent.add(1, ordering: .relaxed)
+                guard send(batch.sequence) else { return }
+            }
+        }
+
+        mutating func resend(_ sequences: [UInt64]) {
+            for sequence in sequences {
+                publisher.counters.batchesResent.add(1, ordering: .relaxed)
+                guard send(sequence) else { return }
+            }
+        }
+
+        /// Publishes one in-flight batch; `false` when the connection is gone (it stays in flight).
+        mutating func send(_ sequence: UInt64) -> Bool {
+            guard let payload = payloads[sequence] else { return true }
+            do {
+                try client.publish(topic: Topics.data(agent: settings.agentID), payload: payload.bytes)
+                return true
+            } catch {
+                machine.disconnected()
+                return false
+            }
+        }
+
+        func publishBirth() {
+            let birth = AgentBirth(agentID: settings.agentID, bootEpoch: publisher.buffer.bootEpoch, version: GemelloVersion.current,
+                                   site: settings.site, sensors: settings.sensors, time: publisher.clock.nowMilliseconds())
+            _ = try? client.publish(topic: Topics.birth(agent: settings.agentID), payload: Array(birth.json().utf8), retain: true)
+        }
+
+        mutating func publishHealth(now: ContinuousClock.Instant) {
+            lastHealth = now
+            guard machine.isConnected else { return }
+            let health = AgentHealth(
+                agentID: settings.agentID, bootEpoch: publisher.buffer.bootEpoch, time: publisher.clock.nowMilliseconds(),
+                uptimeSeconds: (now - publisher.startedAt).components.seconds,
+                readingsAccepted: publisher.counters.accepted.load(ordering: .relaxed),
+                readingsDelivered: publisher.counters.delivered.load(ordering: .relaxed),
+                readingsBuffered: publisher.buffer.bufferedReadings)
+            _ = try? client.publish(topic: Topics.health(agent: settings.agentID), payload: Array(health.json().utf8))
+        }
+    }
+}

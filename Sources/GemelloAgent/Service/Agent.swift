@@ -1,0 +1,54 @@
+import GemelloCore
+import GemelloMosquitto
+import Logging
+import ServiceLifecycle
+import UnixSignals
+
+/// A configured agent: buffer, inputs, writer and publisher, run as one `ServiceGroup`.
+///
+/// Services start in list order and stop in reverse: inputs stop first, the writer commits what
+/// they produced, the publisher drains the buffer (bounded by `drain-timeout`), and the buffer
+/// closes when the agent is released.
+public final class Agent: Sendable {
+    public let configuration: AgentConfiguration
+    public let buffer: ReadingBuffer
+    public let counters = AgentCounters()
+    private let logger: Logger
+    private let clock: any WallClock
+
+    public init(configuration: AgentConfiguration, logger: Logger, clock: any WallClock = SystemWallClock()) throws(AgentError) {
+        self.configuration = configuration
+        self.logger = logger
+        self.clock = clock
+        buffer = try ReadingBuffer(path: configuration.buffer.path)
+    }
+
+    /// Runs until SIGTERM/SIGINT (or until the surrounding task is cancelled / shut down).
+    public func run(signals: [UnixSignal] = [.sigterm, .sigint]) async throws {
+        let c = configuration
+        guard let broker = BrokerAddress(url: c.broker) else {
+            throw AgentError(.configuration, "\(c.sourceFile): key 'broker': not a broker URL (got '\(c.broker)')")
+        }
+        var agentLogger = logger
+        agentLogger[metadataKey: "agent"] = "\(c.agentID)"
+        agentLogger.info("agent starting", metadata: [
+            "epoch": "\(buffer.bootEpoch)", "buffer": "\(buffer.path)", "buffered": "\(buffer.bufferedReadings)",
+            "broker": "\(broker)", "inputs": "\(c.inputs.count)"])
+
+        let writer = BufferWriter(buffer: buffer, counters: counters, flushInterval: c.buffer.flushInterval,
+                                  flushReadings: c.buffer.flushReadings, logger: agentLogger)
+        let publisher = Publisher(
+            settings: .init(agentID: c.agentID, broker: broker, site: c.site, sensors: c.inputs.map(\.sensor),
+                            publisher: c.publisher, healthInterval: c.healthInterval),
+            buffer: buffer, counters: counters, clock: clock, logger: agentLogger)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: publisher), .init(service: writer),
+        ]
+        for input in c.inputs {
+            services.append(.init(service: InputService(input: InputFactory.make(input, clock: clock), sink: writer, logger: agentLogger),
+                                  successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore))
+        }
+        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: signals, logger: agentLogger))
+        try await group.run()
+    }
+}

@@ -1,0 +1,14 @@
+import Synchronization
+
+/// Counters shared by the agent's services and reported in health messages and at exit.
+public final class AgentCounters: Sendable {
+    /// Readings committed to the buffer in this run.
+    public let accepted = Atomic<Int64>(0)
+    /// Readings acknowledged by the aggregator in this run.
+    public let delivered = Atomic<Int64>(0)
+    /// Batches published for the first time / sent again.
+    public let batchesSent = Atomic<Int64>(0)
+    public let batchesResent = Atomic<Int64>(0)
+
+    public init() {}
+}

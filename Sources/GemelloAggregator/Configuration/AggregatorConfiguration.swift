@@ -1,0 +1,78 @@
+import GemelloCore
+import GemelloMosquitto
+
+/// The aggregator's settings, validated once at start-up.
+///
+/// Keys (defaults in brackets):
+/// - `broker`: `mqtt://host:port` [`mqtt://127.0.0.1:1883`]
+/// - `client-id` [`gemello-aggregator`]: with a persistent session, the broker queues batches
+///   for this id while the aggregator restarts
+/// - `store`: `path` [`/var/lib/gemello/twin.sqlite`]
+/// - `http`: `host` [`127.0.0.1`], `port` [8080]
+/// - `fleet`: `stale-after` [30s], `offline-after` [120s]
+public struct AggregatorConfiguration: Sendable {
+    public var broker: String
+    public var clientID: String
+    public var storePath: String
+    public var httpHost: String
+    public var httpPort: Int
+    public var fleet: FleetStatusPolicy
+
+    public init(broker: String = "mqtt://127.0.0.1:1883", clientID: String = "gemello-aggregator",
+                storePath: String = "/var/lib/gemello/twin.sqlite", httpHost: String = "127.0.0.1", httpPort: Int = 8080,
+                fleet: FleetStatusPolicy = FleetStatusPolicy()) {
+        self.broker = broker
+        self.clientID = clientID
+        self.storePath = storePath
+        self.httpHost = httpHost
+        self.httpPort = httpPort
+        self.fleet = fleet
+    }
+
+    public static func load(path: String) throws(CoreError) -> AggregatorConfiguration {
+        let text: String
+        do { text = try String(contentsOfFileAtPath: path) } catch {
+            throw CoreError(.invalidConfiguration, "cannot read the configuration file: \(error)", file: path,
+                            fix: "check the path passed to --config")
+        }
+        return try decode(text, file: path)
+    }
+
+    public static func decode(_ text: String, file: String) throws(CoreError) -> AggregatorConfiguration {
+        let root = try ConfigSection.parse(text, file: file)
+        var c = AggregatorConfiguration()
+        c.broker = try root.string("broker", default: c.broker)
+        guard BrokerAddress(url: c.broker) != nil else {
+            throw root.error("broker", "not a broker URL", value: c.broker, fix: "write mqtt://host:port, e.g. mqtt://127.0.0.1:1883")
+        }
+        c.clientID = try root.string("client-id", default: c.clientID)
+        let store = try root.sectionOrEmpty("store")
+        c.storePath = try store.string("path", default: c.storePath)
+        if !c.storePath.hasPrefix("/"), let slash = file.lastIndex(of: "/") { c.storePath = String(file[...slash]) + c.storePath }
+        try store.rejectUnknownKeys()
+        let http = try root.sectionOrEmpty("http")
+        c.httpHost = try http.string("host", default: c.httpHost)
+        c.httpPort = try http.int("port", default: c.httpPort, range: 0...65535)
+        try http.rejectUnknownKeys()
+        let fleet = try root.sectionOrEmpty("fleet")
+        c.fleet.staleAfter = try fleet.duration("stale-after", default: c.fleet.staleAfter, range: .seconds(1)...(.seconds(86_400)))
+        c.fleet.offlineAfter = try fleet.duration("offline-after", default: c.fleet.offlineAfter, range: .seconds(1)...(.seconds(86_400)))
+        guard c.fleet.offlineAfter >= c.fleet.staleAfter else {
+            throw fleet.error("offline-after", "must not be shorter than stale-after", fix: "raise offline-after or lower stale-after")
+        }
+        try fleet.rejectUnknownKeys()
+        try root.rejectUnknownKeys()
+        return c
+    }
+}
+
+import Foundation
+
+extension String {
+    init(contentsOfFileAtPath path: String) throws {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw CocoaError(.fileReadNoSuchFile, userInfo: [NSFilePathErrorKey: path])
+        }
+        self = String(decoding: data, as: UTF8.self)
+    }
+}

@@ -1,0 +1,13 @@
+import Synchronization
+
+/// Live counters of the ingest path, read by `/health`.
+public final class IngestCounters: Sendable {
+    public let batches = Atomic<Int64>(0)
+    public let readings = Atomic<Int64>(0)
+    public let duplicates = Atomic<Int64>(0)
+    public let rejected = Atomic<Int64>(0)
+    public let brokerConnected = Atomic<Bool>(false)
+    public let startedAt = ContinuousClock.now
+
+    public init() {}
+}

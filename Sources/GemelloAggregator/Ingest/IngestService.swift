@@ -1,0 +1,120 @@
+import Foundation
+import GemelloCore
+import GemelloMosquitto
+import Logging
+import ServiceLifecycle
+
+/// Subscribes to every agent's topics, stores batches in the twin, and only then acknowledges
+/// them end to end. Births, deaths and health update the fleet registry.
+///
+/// A batch that fails to decode is counted against its agent and logged; the service goes on.
+public final class IngestService: Service {
+    private let configuration: AggregatorConfiguration
+    private let store: TwinStore
+    public let counters: IngestCounters
+    private let clock: any WallClock
+    private let logger: Logger
+    private let decoder = JSONDecoder()
+
+    public init(configuration: AggregatorConfiguration, store: TwinStore, counters: IngestCounters,
+                clock: any WallClock = SystemWallClock(), logger: Logger) {
+        self.configuration = configuration
+        self.store = store
+        self.counters = counters
+        self.clock = clock
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        guard let broker = BrokerAddress(url: configuration.broker) else {
+            throw AggregatorError(.configuration, "broker: not a broker URL (got '\(configuration.broker)')")
+        }
+        let client: MQTTClient
+        do {
+            // Persistent session: while we restart, the broker keeps our subscriptions and queues
+            // batches (agents still hold everything until we acknowledge).
+            client = try MQTTClient(options: .init(clientID: configuration.clientID, cleanSession: false, keepAliveSeconds: 10,
+                                                   maxInflightMessages: 1000))
+            try client.start(broker: broker, keepAliveSeconds: 10)
+        } catch {
+            throw AggregatorError(.broker, "cannot start the MQTT client for \(broker): \(error)")
+        }
+        logger.info("ingest starting", metadata: ["broker": "\(broker)", "store": "\(store.path)"])
+        for await event in client.events.cancelOnGracefulShutdown() {
+            handle(event, client: client)
+        }
+        client.disconnect()
+        logger.info("ingest stopped", metadata: ["batches": "\(counters.batches.load(ordering: .relaxed))"])
+    }
+
+    func handle(_ event: MQTTEvent, client: MQTTClient) {
+        switch event {
+        case .connected(let sessionPresent):
+            counters.brokerConnected.store(true, ordering: .relaxed)
+            logger.info("connected to broker", metadata: ["sessionPresent": "\(sessionPresent)"])
+            for topic in Topics.aggregatorSubscriptions {
+                do { try client.subscribe(topic) } catch { logger.error("subscribe failed", metadata: ["topic": "\(topic)", "error": "\(error)"]) }
+            }
+        case .disconnected(_, let reason), .connectRefused(let reason):
+            if counters.brokerConnected.exchange(false, ordering: .relaxed) {
+                logger.warning("disconnected from broker; reconnecting", metadata: ["reason": "\(reason)"])
+            }
+        case .published:
+            break
+        case .message(let message):
+            guard let (agent, kind) = Topics.parse(message.topic) else { return }
+            switch kind {
+            case "data": ingest(message.payload, agent: agent, client: client)
+            case "birth": announce(message.payload, agent: agent, as: AgentBirth.self) { try self.store.recordBirth($0, now: self.clock.nowMilliseconds()) }
+            case "death": announce(message.payload, agent: agent, as: AgentDeath.self) { try self.store.recordDeath($0) }
+            case "health": announce(message.payload, agent: agent, as: AgentHealth.self) { try self.store.recordHealth($0, now: self.clock.nowMilliseconds()) }
+            default: break
+            }
+        }
+    }
+
+    /// Decode, store (one transaction), then acknowledge. Duplicates are acknowledged again: the
+    /// agent resent because it missed our first ack.
+    func ingest(_ payload: [UInt8], agent: String, client: MQTTClient) {
+        let now = clock.nowMilliseconds()
+        let batch: Batch
+        do {
+            batch = try WireFormat.decode(payload)
+            guard batch.agentID == agent else {
+                throw CoreError(.malformed, "batch names agent '\(batch.agentID)' but arrived on the topic of '\(agent)'")
+            }
+        } catch {
+            counters.rejected.add(1, ordering: .relaxed)
+            logger.warning("rejected a batch", metadata: ["agent": "\(agent)", "bytes": "\(payload.count)", "error": "\(error)"])
+            try? store.recordRejected(agent: agent, now: now)
+            return
+        }
+        do {
+            switch try store.ingest(batch, receivedAt: now) {
+            case .stored(let readings):
+                counters.batches.add(1, ordering: .relaxed)
+                counters.readings.add(Int64(readings), ordering: .relaxed)
+            case .duplicate:
+                counters.duplicates.add(1, ordering: .relaxed)
+                logger.debug("duplicate batch", metadata: ["agent": "\(agent)", "sequence": "\(batch.sequence)"])
+            }
+        } catch {
+            // Not acknowledged: the agent keeps the batch and resends it after its ack timeout.
+            logger.error("could not store a batch; it will be resent", metadata: ["agent": "\(agent)", "error": "\(error)"])
+            return
+        }
+        let ack = BatchAck(bootEpoch: batch.bootEpoch, sequences: [batch.sequence])
+        do { try client.publish(topic: Topics.ack(agent: agent), payload: ack.encode()) } catch {
+            logger.warning("could not send an ack; the agent will resend", metadata: ["agent": "\(agent)", "error": "\(error)"])
+        }
+    }
+
+    func announce<T: Decodable>(_ payload: [UInt8], agent: String, as type: T.Type, record: (T) throws -> Void) {
+        guard !payload.isEmpty else { return }  // a cleared retained message
+        do {
+            try record(try decoder.decode(T.self, from: Data(payload)))
+        } catch {
+            logger.warning("ignoring a malformed announcement", metadata: ["agent": "\(agent)", "type": "\(T.self)", "error": "\(error)"])
+        }
+    }
+}

@@ -1,0 +1,72 @@
+import GemelloCore
+import GemelloSQLite
+
+extension TwinStore {
+    /// Every entity with its latest values, optionally only of one `type`.
+    public func entities(type: String? = nil) throws(AggregatorError) -> [TwinEntity] {
+        let all: [TwinEntity] = try read { db in
+            let rows = try db.statement("""
+                SELECT s.agent_id, s.name, s.unit, s.latest_ts, s.latest_value, s.count, a.latitude, a.longitude
+                FROM series s LEFT JOIN agents a ON a.id = s.agent_id
+                WHERE s.latest_ts IS NOT NULL ORDER BY s.agent_id, s.name
+                """)
+            let sensorRows = try db.statement("SELECT agent_id, sensor_id, entity_type FROM sensors")
+            var types: [String: String] = [:]
+            while try sensorRows.step() { types["\(sensorRows.text(0))/\(sensorRows.text(1))"] = sensorRows.text(2) }
+            var entities: [TwinEntity] = []
+            var index: [String: Int] = [:]
+            while try rows.step() {
+                let agent = rows.text(0)
+                let info = SeriesInfo(name: rows.text(1), unit: rows.text(2))
+                let sensor = String(info.sensor)
+                let key = "\(agent)/\(sensor)"
+                let attribute = TwinEntity.Attribute(name: String(info.attribute), unit: info.unit, value: rows.double(4),
+                                                     observedAt: rows.int64(3), count: rows.int64(5))
+                if let position = index[key] {
+                    entities[position].attributes.append(attribute)
+                } else {
+                    let entityType = types[key] ?? "DeviceMeasurement"
+                    index[key] = entities.count
+                    entities.append(TwinEntity(
+                        id: TwinEntity.entityID(type: entityType, agent: agent, sensor: sensor), type: entityType,
+                        agentID: agent, sensorID: sensor,
+                        latitude: rows.isNull(6) ? nil : rows.double(6), longitude: rows.isNull(7) ? nil : rows.double(7),
+                        attributes: [attribute]))
+                }
+            }
+            return entities
+        }
+        guard let type else { return all }
+        return all.filter { $0.type == type }
+    }
+
+    /// One entity by its id, or `nil`.
+    public func entity(id: String) throws(AggregatorError) -> TwinEntity? {
+        try entities().first { $0.id == id }
+    }
+
+    /// Readings stored per series of `agent` (series name → count), for checks and tests.
+    public func seriesCounts(agent: String) throws(AggregatorError) -> [String: Int64] {
+        try read { db in
+            let rows = try db.statement("SELECT name, count FROM series WHERE agent_id = ?")
+            try rows.bind([.text(agent)])
+            var result: [String: Int64] = [:]
+            while try rows.step() { result[rows.text(0)] = rows.int64(1) }
+            return result
+        }
+    }
+
+    /// The stored history of one series in arrival order, as (timestamp ms, value) pairs.
+    public func history(agent: String, series: String) throws(AggregatorError) -> [(timestamp: Int64, value: Double)] {
+        try read { db in
+            let rows = try db.statement("""
+                SELECT h.ts, h.value FROM history h JOIN series s ON s.id = h.series_id
+                WHERE s.agent_id = ? AND s.name = ? ORDER BY h.rowid
+                """)
+            try rows.bind([.text(agent), .text(series)])
+            var result: [(timestamp: Int64, value: Double)] = []
+            while try rows.step() { result.append((rows.int64(0), rows.double(1))) }
+            return result
+        }
+    }
+}

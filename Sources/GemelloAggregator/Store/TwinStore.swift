@@ -1,0 +1,143 @@
+import GemelloCore
+import GemelloSQLite
+import Synchronization
+
+/// The twin's embedded store (SQLite, WAL): the latest value of every series, its full history,
+/// the agents and their sensors, and the batches already ingested (for de-duplication).
+///
+/// One writer connection (ingest) and one reader connection (HTTP queries) so that queries never
+/// wait for an ingest transaction.
+public final class TwinStore: Sendable {
+    struct Writer {
+        let db: SQLiteConnection
+        /// (agent, series name) → series id.
+        var seriesIDs: [String: [String: Int64]] = [:]
+    }
+
+    private let writer: Mutex<Writer>
+    let reader: Mutex<SQLiteConnection>
+    public let path: String
+
+    static let schema = """
+        CREATE TABLE IF NOT EXISTS agents (id TEXT PRIMARY KEY, site_id TEXT, site_kind TEXT, latitude REAL, longitude REAL,
+            version TEXT, boot_epoch INTEGER NOT NULL DEFAULT 0, death_epoch INTEGER NOT NULL DEFAULT 0,
+            birth_time INTEGER, last_seen INTEGER, batches INTEGER NOT NULL DEFAULT 0, readings INTEGER NOT NULL DEFAULT 0,
+            duplicates INTEGER NOT NULL DEFAULT 0, rejected INTEGER NOT NULL DEFAULT 0,
+            reported_accepted INTEGER, reported_buffered INTEGER);
+        CREATE TABLE IF NOT EXISTS sensors (agent_id TEXT NOT NULL, sensor_id TEXT NOT NULL, entity_type TEXT NOT NULL,
+            PRIMARY KEY (agent_id, sensor_id)) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS series (id INTEGER PRIMARY KEY, agent_id TEXT NOT NULL, name TEXT NOT NULL,
+            unit TEXT NOT NULL, latest_ts INTEGER, latest_value REAL, count INTEGER NOT NULL DEFAULT 0,
+            UNIQUE (agent_id, name));
+        CREATE TABLE IF NOT EXISTS history (series_id INTEGER NOT NULL, ts INTEGER NOT NULL, value REAL NOT NULL);
+        CREATE INDEX IF NOT EXISTS history_by_series_time ON history (series_id, ts);
+        CREATE TABLE IF NOT EXISTS batches (agent_id TEXT NOT NULL, sequence INTEGER NOT NULL, epoch INTEGER NOT NULL,
+            readings INTEGER NOT NULL, received INTEGER NOT NULL, PRIMARY KEY (agent_id, sequence)) WITHOUT ROWID;
+        """
+
+    public init(path: String) throws(AggregatorError) {
+        self.path = path
+        do {
+            let db = try SQLiteConnection(path: path)
+            try db.execute(Self.schema)
+            var state = Writer(db: db)
+            let rows = try db.statement("SELECT id, agent_id, name FROM series")
+            while try rows.step() { state.seriesIDs[rows.text(1), default: [:]][rows.text(2)] = rows.int64(0) }
+            writer = Mutex(state)
+            reader = Mutex(try SQLiteConnection(path: path, options: .init(readOnly: true)))
+        } catch {
+            throw AggregatorError(.store, "cannot open the twin store at \(path): \(error). "
+                                  + "Fix: make sure the folder exists and is writable (store.path)")
+        }
+    }
+
+    /// What ingesting one batch did.
+    public enum IngestOutcome: Sendable, Equatable {
+        case stored(readings: Int)
+        /// Already ingested earlier (same agent and sequence): nothing written again.
+        case duplicate
+    }
+
+    /// Stores a batch in one transaction: de-duplication record, history, latest values, agent
+    /// counters. When this returns the batch is durable and may be acknowledged.
+    public func ingest(_ batch: Batch, receivedAt now: Int64) throws(AggregatorError) -> IngestOutcome {
+        do {
+            return try writer.withLock { (state: inout Writer) throws -> IngestOutcome in
+                try state.db.transaction { db -> IngestOutcome in
+                    try db.statement("INSERT OR IGNORE INTO agents (id) VALUES (?)").run([.text(batch.agentID)])
+                    try db.statement("INSERT OR IGNORE INTO batches VALUES (?, ?, ?, ?, ?)").run([
+                        .text(batch.agentID), .integer(Int64(bitPattern: batch.sequence)),
+                        .integer(Int64(bitPattern: batch.bootEpoch)), .integer(Int64(batch.count)), .integer(now)])
+                    guard db.changes == 1 else {
+                        try db.statement("UPDATE agents SET duplicates = duplicates + 1, last_seen = ? WHERE id = ?")
+                            .run([.integer(now), .text(batch.agentID)])
+                        return .duplicate
+                    }
+                    var ids: [Int64] = []
+                    for info in batch.series { ids.append(try Self.seriesID(info, agent: batch.agentID, state: &state)) }
+                    var latest = [(ts: Int64, value: Double)?](repeating: nil, count: ids.count)
+                    var counts = [Int64](repeating: 0, count: ids.count)
+                    let insert = try db.statement("INSERT INTO history (series_id, ts, value) VALUES (?, ?, ?)")
+                    for i in 0..<batch.count {
+                        let s = Int(batch.seriesIndex[i])
+                        let (ts, value) = (batch.timestamps[i], batch.values[i])
+                        try insert.bind(int64: ids[s], at: 1)
+                        try insert.bind(int64: ts, at: 2)
+                        try insert.bind(double: value, at: 3)
+                        try insert.runBound()
+                        counts[s] += 1
+                        if let current = latest[s], current.ts > ts { continue }
+                        latest[s] = (ts, value)  // ties: the later reading in the batch wins
+                    }
+                    let update = try db.statement("""
+                        UPDATE series SET count = count + ?,
+                            latest_value = CASE WHEN latest_ts IS NULL OR latest_ts <= ? THEN ? ELSE latest_value END,
+                            latest_ts = CASE WHEN latest_ts IS NULL OR latest_ts <= ? THEN ? ELSE latest_ts END
+                        WHERE id = ?
+                        """)
+                    for (s, entry) in latest.enumerated() {
+                        guard let entry else { continue }
+                        try update.run([.integer(counts[s]), .integer(entry.ts), .real(entry.value),
+                                        .integer(entry.ts), .integer(entry.ts), .integer(ids[s])])
+                    }
+                    try db.statement("UPDATE agents SET batches = batches + 1, readings = readings + ?, last_seen = ? WHERE id = ?")
+                        .run([.integer(Int64(batch.count)), .integer(now), .text(batch.agentID)])
+                    return .stored(readings: batch.count)
+                }
+            }
+        } catch let error as AggregatorError {
+            throw error
+        } catch {
+            throw AggregatorError(.store, "cannot store batch \(batch.sequence) of \(batch.agentID): \(error)")
+        }
+    }
+
+    private static func seriesID(_ info: SeriesInfo, agent: String, state: inout Writer) throws -> Int64 {
+        if let id = state.seriesIDs[agent]?[info.name] { return id }
+        try state.db.statement("INSERT OR IGNORE INTO series (agent_id, name, unit) VALUES (?, ?, ?)")
+            .run([.text(agent), .text(info.name), .text(info.unit)])
+        guard let id = try state.db.scalarInt("SELECT id FROM series WHERE agent_id = ? AND name = ?", [.text(agent), .text(info.name)]) else {
+            throw AggregatorError(.store, "series \(info.name) of \(agent) vanished")
+        }
+        state.seriesIDs[agent, default: [:]][info.name] = id
+        return id
+    }
+
+    /// Runs `body` on the writer connection (births, deaths, health, rejections).
+    func write(_ body: (SQLiteConnection) throws -> Void) throws(AggregatorError) {
+        do {
+            try writer.withLock { (state: inout Writer) throws in try state.db.transaction { try body($0) } }
+        } catch {
+            throw AggregatorError(.store, "cannot update the twin store: \(error)")
+        }
+    }
+
+    /// Runs `body` on the reader connection.
+    func read<T: Sendable>(_ body: (SQLiteConnection) throws -> T) throws(AggregatorError) -> T {
+        do {
+            return try reader.withLock { (db: inout SQLiteConnection) throws -> T in try body(db) }
+        } catch {
+            throw AggregatorError(.store, "cannot read the twin store: \(error)")
+        }
+    }
+}

@@ -1,0 +1,75 @@
+import Foundation
+import GemelloAggregator
+import GemelloCore
+import Hummingbird
+import Logging
+
+/// The aggregator's HTTP API: health, fleet, and the twin as NGSI-LD entities.
+/// The only module that imports Hummingbird.
+///
+/// - `GET /health`: ``GemelloCore/AggregatorHealth``
+/// - `GET /fleet`: `[FleetAgentSummary]`
+/// - `GET /ngsi-ld/v1/entities[?type=T]`: NGSI-LD entities (normalized form)
+/// - `GET /ngsi-ld/v1/entities/{id}`: one entity, or 404 with an NGSI-LD ProblemDetails body
+public enum AggregatorHTTP {
+    /// Builds the HTTP application (a `Service`). `onListening` receives the bound port
+    /// (useful with port 0 in tests).
+    public static func application(
+        store: TwinStore, counters: IngestCounters, configuration: AggregatorConfiguration,
+        clock: any WallClock = SystemWallClock(), logger: Logger,
+        onListening: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
+        let router = Router()
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+
+        router.get("/health") { _, _ -> Response in
+            let totals = try? store.totals()
+            let health = AggregatorHealth(
+                status: counters.brokerConnected.load(ordering: .relaxed) ? "ok" : "degraded",
+                version: GemelloVersion.current, brokerConnected: counters.brokerConnected.load(ordering: .relaxed),
+                uptimeSeconds: Double((ContinuousClock.now - counters.startedAt).components.seconds),
+                batchesIngested: totals?.batches ?? 0, readingsIngested: totals?.readings ?? 0,
+                duplicateBatches: totals?.duplicates ?? 0, rejectedBatches: totals?.rejected ?? 0, agents: totals?.agents ?? 0)
+            return json(try encoder.encode(health), contentType: "application/json")
+        }
+        router.get("/fleet") { _, _ -> Response in
+            let fleet = try store.fleet(now: clock.nowMilliseconds(), policy: configuration.fleet)
+            return json(try encoder.encode(fleet), contentType: "application/json")
+        }
+        router.get("/ngsi-ld/v1/entities") { request, _ -> Response in
+            let type = request.uri.queryParameters.get("type")
+            let entities = try store.entities(type: type)
+            return json(NGSILD.json(entities.map { NGSILD.object($0) }), contentType: "application/ld+json")
+        }
+        router.get("/ngsi-ld/v1/entities/:id") { _, context -> Response in
+            let raw = context.parameters.get("id") ?? ""
+            let id = raw.removingPercentEncoding ?? raw
+            guard let entity = try store.entity(id: id) else {
+                let problem: [String: Any] = ["type": "https://uri.etsi.org/ngsi-ld/errors/ResourceNotFound",
+                                              "title": "Entity not found", "detail": "no entity with id \(id)"]
+                return json(NGSILD.json(problem), contentType: "application/json", status: .notFound)
+            }
+            return json(NGSILD.json(NGSILD.object(entity)), contentType: "application/ld+json")
+        }
+        return Application(
+            router: router,
+            configuration: .init(address: .hostname(configuration.httpHost, port: configuration.httpPort), serverName: "gemello-aggregator"),
+            onServerRunning: { channel in await onListening(channel.localAddress?.port ?? configuration.httpPort) },
+            logger: logger)
+    }
+
+    static func json(_ data: Data, contentType: String, status: HTTPResponse.Status = .ok) -> Response {
+        Response(status: status, headers: [.contentType: contentType], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+extension AggregatorError: HTTPResponseError {
+    public var status: HTTPResponse.Status { .internalServerError }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        let body = NGSILD.json(["type": "https://uri.etsi.org/ngsi-ld/errors/InternalError", "title": "Internal error",
+                                "detail": description] as [String: Any])
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+}

@@ -1,0 +1,72 @@
+import ArgumentParser
+import Foundation
+import GemelloAggregator
+import GemelloAggregatorHTTP
+import GemelloCore
+import Logging
+import ServiceLifecycle
+
+/// `gemello-aggregator --config FILE`: ingest, twin store, HTTP API, as one ServiceGroup.
+@main
+struct AggregatorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gemello-aggregator",
+        abstract: "Ingest agents' batches into the twin and serve it over NGSI-LD.",
+        version: GemelloVersion.current)
+
+    @Option(name: .long, help: "The aggregator's YAML configuration (see aggregator-config/).")
+    var config: String
+
+    @Option(name: .long, help: "Override the broker URL (mqtt://host:port).")
+    var broker: String?
+
+    @Option(name: .long, help: "Override store.path.")
+    var store: String?
+
+    @Option(name: .long, help: "Override http.port (0 picks a free port).")
+    var httpPort: Int?
+
+    @Option(name: .long, help: "Write the HTTP port to this file once listening (for scripts using --http-port 0).")
+    var portFile: String?
+
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: Logger.Level = .info
+
+    func run() async throws {
+        let level = logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        var configuration: AggregatorConfiguration
+        do { configuration = try AggregatorConfiguration.load(path: config) } catch {
+            Console.error("gemello-aggregator: invalid configuration: \(error)")
+            throw ExitCode(78)
+        }
+        if let broker { configuration.broker = broker }
+        if let store { configuration.storePath = store }
+        if let httpPort { configuration.httpPort = httpPort }
+        let logger = Logger(label: "gemello.aggregator")
+        let twin: TwinStore
+        do { twin = try TwinStore(path: configuration.storePath) } catch {
+            Console.error("gemello-aggregator: \(error)")
+            throw ExitCode(74)
+        }
+        let counters = IngestCounters()
+        let ingest = IngestService(configuration: configuration, store: twin, counters: counters, logger: logger)
+        let portFile = self.portFile
+        let host = configuration.httpHost
+        let http = AggregatorHTTP.application(store: twin, counters: counters, configuration: configuration, logger: logger) { port in
+            logger.info("HTTP API listening", metadata: ["url": "http://\(host):\(port)"])
+            if let portFile { try? "\(port)\n".write(toFile: portFile, atomically: true, encoding: .utf8) }
+        }
+        // Stops in reverse order: HTTP first, then ingest (which commits its current batch).
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: ingest), .init(service: http)],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
