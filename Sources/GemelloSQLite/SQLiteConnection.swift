@@ -80,6 +80,7 @@ public final class SQLiteConnection {
     /// Runs `body` inside `BEGIN IMMEDIATE ... COMMIT`, rolling back if it throws.
     public func transaction<T>(_ body: (SQLiteConnection) throws -> T) throws -> T {
         try execute("BEGIN IMMEDIATE")
+        defer { resetStatements() }
         do {
             let result = try body(self)
             try execute("COMMIT")
@@ -88,6 +89,21 @@ public final class SQLiteConnection {
             try? execute("ROLLBACK")
             throw error
         }
+    }
+
+    /// Runs `body` (reads outside a transaction) and then resets every cached statement.
+    ///
+    /// Why: a SELECT stepped but not run to completion keeps its read transaction open. In WAL
+    /// mode that pins an old snapshot (later reads on this connection miss new commits) and
+    /// stops checkpoints from recycling the WAL, which then grows without bound.
+    public func reading<T>(_ body: (SQLiteConnection) throws -> T) rethrows -> T {
+        defer { resetStatements() }
+        return try body(self)
+    }
+
+    /// Resets every cached statement, ending any read transaction they hold.
+    public func resetStatements() {
+        for statement in statements.values { sqlite3_reset(statement.pointer) }
     }
 
     /// The rowid of the last inserted row.
@@ -99,6 +115,7 @@ public final class SQLiteConnection {
     /// Runs a query returning a single integer (`SELECT count(*) ...`).
     public func scalarInt(_ sql: String, _ bindings: [SQLiteValue] = []) throws(SQLiteError) -> Int64? {
         let statement = try statement(sql)
+        defer { sqlite3_reset(statement.pointer) }
         try statement.bind(bindings)
         guard try statement.step() else { return nil }
         return statement.isNull(0) ? nil : statement.int64(0)

@@ -100,6 +100,7 @@ public final class ReadingBuffer: Sendable {
     public func takeBatch(agentID: String, maxReadings: Int, now: Int64) throws(AgentError) -> Batch? {
         do {
             return try state.withLock { (state: inout State) throws -> Batch? in
+                defer { state.db.resetStatements() }
                 let select = try state.db.statement("SELECT id FROM readings WHERE id > ? ORDER BY id LIMIT 1 OFFSET ?")
                 try select.bind([.integer(state.assignedThrough), .integer(Int64(maxReadings - 1))])
                 let lastID: Int64
@@ -143,6 +144,7 @@ public final class ReadingBuffer: Sendable {
     public func unacknowledgedBatches(agentID: String) throws(AgentError) -> [Batch] {
         do {
             return try state.withLock { (state: inout State) throws -> [Batch] in
+                defer { state.db.resetStatements() }
                 let rows = try state.db.statement("SELECT sequence, epoch, first_id, last_id, created FROM batches ORDER BY sequence")
                 var ranges: [(UInt64, UInt64, Int64, Int64, Int64)] = []
                 while try rows.step() {

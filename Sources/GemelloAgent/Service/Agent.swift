@@ -25,6 +25,12 @@ public final class Agent: Sendable {
 
     /// Runs until SIGTERM/SIGINT (or until the surrounding task is cancelled / shut down).
     public func run(signals: [UnixSignal] = [.sigterm, .sigint]) async throws {
+        try await makeServiceGroup(signals: signals).run()
+    }
+
+    /// The agent's services as one group; `triggerGracefulShutdown()` on it stops the agent
+    /// as SIGTERM would.
+    public func makeServiceGroup(signals: [UnixSignal] = [.sigterm, .sigint]) throws -> ServiceGroup {
         let c = configuration
         guard let broker = BrokerAddress(url: c.broker) else {
             throw AgentError(.configuration, "\(c.sourceFile): key 'broker': not a broker URL (got '\(c.broker)')")
@@ -48,7 +54,6 @@ public final class Agent: Sendable {
             services.append(.init(service: InputService(input: InputFactory.make(input, clock: clock), sink: writer, logger: agentLogger),
                                   successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore))
         }
-        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: signals, logger: agentLogger))
-        try await group.run()
+        return ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: signals, logger: agentLogger))
     }
 }

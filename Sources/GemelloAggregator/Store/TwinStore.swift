@@ -135,7 +135,7 @@ public final class TwinStore: Sendable {
     /// Runs `body` on the reader connection.
     func read<T: Sendable>(_ body: (SQLiteConnection) throws -> T) throws(AggregatorError) -> T {
         do {
-            return try reader.withLock { (db: inout SQLiteConnection) throws -> T in try body(db) }
+            return try reader.withLock { (db: inout SQLiteConnection) throws -> T in try db.reading(body) }
         } catch {
             throw AggregatorError(.store, "cannot read the twin store: \(error)")
         }

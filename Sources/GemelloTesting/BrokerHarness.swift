@@ -1,0 +1,114 @@
+import Foundation
+import GemelloCore
+
+/// Starts a real mosquitto on a free loopback port for one test, and stops it.
+///
+/// Uses the repository's `ops/mosquitto.conf` with a `listener` line added, so tests run the
+/// broker configuration operators run.
+public final class BrokerHarness: @unchecked Sendable {
+    // @unchecked: `process` is set once in init and only read after; Process itself is not Sendable.
+    public let port: Int
+    private let process: Process
+    private let folder: URL
+
+    public var url: String { "mqtt://127.0.0.1:\(port)" }
+
+    public enum HarnessError: Error, CustomStringConvertible {
+        case mosquittoMissing
+        case didNotStart(String)
+        public var description: String {
+            switch self {
+            case .mosquittoMissing: return "mosquitto is not installed: run ops/test (it installs it) or apt-get install mosquitto"
+            case .didNotStart(let log): return "mosquitto did not start: \(log)"
+            }
+        }
+    }
+
+    /// Starts mosquitto and waits until it accepts connections.
+    public init() throws {
+        guard let binary = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto"]
+            .first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else { throw HarnessError.mosquittoMissing }
+        folder = FileManager.default.temporaryDirectory.appendingPathComponent("gemello-broker-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        var lastError = ""
+        for _ in 0..<5 {
+            let candidate = try FreePort.find()
+            let base = (try? String(contentsOf: Repository.root.appendingPathComponent("ops/mosquitto.conf"), encoding: .utf8)) ?? ""
+            let config = base.split(separator: "\n").filter { !$0.hasPrefix("bind_interface") }.joined(separator: "\n")
+                + "\nlistener \(candidate) 127.0.0.1\n"
+            let configURL = folder.appendingPathComponent("mosquitto.conf")
+            try config.write(to: configURL, atomically: true, encoding: .utf8)
+            let logURL = folder.appendingPathComponent("mosquitto.log")
+            FileManager.default.createFile(atPath: logURL.path, contents: nil)
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: binary)
+            process.arguments = ["-c", configURL.path]
+            process.standardOutput = try FileHandle(forWritingTo: logURL)
+            process.standardError = try FileHandle(forWritingTo: logURL)
+            try process.run()
+            if FreePort.waitUntilListening(port: candidate, timeout: 5) {
+                self.port = candidate
+                self.process = process
+                return
+            }
+            process.terminate()
+            lastError = (try? String(contentsOf: logURL, encoding: .utf8)) ?? "no log"
+        }
+        throw HarnessError.didNotStart(lastError)
+    }
+
+    /// Stops the broker (SIGTERM, then SIGKILL after 5 s). Polls instead of `waitUntilExit()`,
+    /// which can block forever when called from a Swift concurrency thread on Linux.
+    public func stop() {
+        guard process.isRunning else { return }
+        process.terminate()
+        for _ in 0..<100 where process.isRunning { usleep(50_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+
+    deinit {
+        stop()
+        try? FileManager.default.removeItem(at: folder)
+    }
+}
+
+/// Finds and probes loopback TCP ports.
+public enum FreePort {
+    /// A port the kernel just handed out for a loopback socket (then closed).
+    public static func find() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw POSIXError(.EMFILE) }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer -> Bool in
+                bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
+            }
+        }
+        guard bound else { throw POSIXError(.EADDRINUSE) }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    /// Whether something accepts TCP connections on 127.0.0.1:`port` within `timeout` seconds.
+    public static func waitUntilListening(port: Int, timeout: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = UInt16(port).bigEndian
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+            }
+            close(fd)
+            if connected { return true }
+            usleep(50_000)
+        }
+        return false
+    }
+}

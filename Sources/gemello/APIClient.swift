@@ -1,0 +1,57 @@
+import ArgumentParser
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// GETs JSON from the aggregator, turning transport and HTTP failures into messages that say
+/// what to do.
+struct APIClient {
+    let baseURL: String
+
+    func getData(_ path: String) async throws -> Data {
+        let trimmed = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        guard let url = URL(string: trimmed + path), url.scheme == "http" || url.scheme == "https" else {
+            throw ValidationError("'\(baseURL)' is not an http:// URL. Fix: pass --aggregator http://host:port")
+        }
+        var request = URLRequest(url: url, timeoutInterval: 10)
+        request.setValue("application/ld+json, application/json", forHTTPHeaderField: "Accept")
+        let data: Data
+        let response: URLResponse
+        do {
+            (data, response) = try await URLSession.shared.data(for: request)
+        } catch {
+            throw CLIError("cannot reach the aggregator at \(trimmed) (\(error.localizedDescription)). "
+                           + "Fix: start gemello-aggregator, or pass --aggregator URL / set GEMELLO_AGGREGATOR")
+        }
+        if let http = response as? HTTPURLResponse, !(200..<300).contains(http.statusCode) {
+            var detail = ""
+            if let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let text = object["detail"] as? String {
+                detail = ": \(text)"
+            }
+            throw CLIError("the aggregator answered \(http.statusCode) for \(path)\(detail)")
+        }
+        return data
+    }
+
+    func get<T: Decodable>(_ path: String, as type: T.Type) async throws -> (Data, T) {
+        let data = try await getData(path)
+        do { return (data, try JSONDecoder().decode(T.self, from: data)) } catch {
+            throw CLIError("unexpected answer from \(path): \(error). Is \(baseURL) a Gemello aggregator of the same version?")
+        }
+    }
+
+    static func escape(_ text: String) -> String {
+        text.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/?#"))) ?? text
+    }
+}
+
+/// A failure shown to the operator as one line, exit status 1.
+struct CLIError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+enum Environment {
+    static func value(_ name: String) -> String? { ProcessInfo.processInfo.environment[name] }
+}

@@ -1,0 +1,38 @@
+import ArgumentParser
+import GemelloCore
+
+/// `gemello`: the operators' CLI. Talks to the aggregator's HTTP API only.
+@main
+struct GemelloCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gemello",
+        abstract: "Operate Gemello: fleet status and twin queries over the aggregator's API.",
+        version: GemelloVersion.current,
+        subcommands: [FleetCommand.self, TwinCommand.self, HealthCommand.self])
+}
+
+/// Options every subcommand shares.
+struct AggregatorOptions: ParsableArguments {
+    @Option(name: .long, help: "The aggregator's base URL (default: $GEMELLO_AGGREGATOR or http://127.0.0.1:8080).")
+    var aggregator: String?
+
+    @Flag(name: .long, help: "Print JSON instead of a table.")
+    var json = false
+
+    var client: APIClient {
+        APIClient(baseURL: aggregator ?? Environment.value("GEMELLO_AGGREGATOR") ?? "http://127.0.0.1:8080")
+    }
+}
+
+struct HealthCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "health", abstract: "The aggregator's health and totals.")
+    @OptionGroup var options: AggregatorOptions
+
+    func run() async throws {
+        let (data, health) = try await options.client.get("/health", as: AggregatorHealth.self)
+        if options.json { print(String(decoding: data, as: UTF8.self)); return }
+        print("status \(health.status), broker \(health.brokerConnected ? "connected" : "DISCONNECTED"), up \(Int(health.uptimeSeconds)) s")
+        print("agents \(health.agents), batches \(health.batchesIngested), readings \(health.readingsIngested), "
+              + "duplicates \(health.duplicateBatches), rejected \(health.rejectedBatches)")
+    }
+}

@@ -1,0 +1,106 @@
+import ArgumentParser
+import Foundation
+import GemelloCore
+
+struct TwinCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "twin", abstract: "Query the digital twin (NGSI-LD entities).",
+        subcommands: [EntitiesCommand.self, EntityCommand.self])
+}
+
+struct EntitiesCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "entities", abstract: "List entities with their latest observation.")
+
+    @OptionGroup var options: AggregatorOptions
+    @Option(name: .long, help: "Only entities of this type (e.g. AirQualityObserved).")
+    var type: String?
+
+    func run() async throws {
+        let path = "/ngsi-ld/v1/entities" + (type.map { "?type=\(APIClient.escape($0))" } ?? "")
+        let data = try await options.client.getData(path)
+        if options.json { print(String(decoding: data, as: UTF8.self)); return }
+        let entities = try NGSIEntityView.list(data)
+        guard !entities.isEmpty else { print("the twin has no entities yet"); return }
+        var table = Table(["ENTITY", "TYPE", "ATTRIBUTES", "LATEST OBSERVATION"])
+        for entity in entities {
+            table.add([entity.id, entity.type, "\(entity.attributes.count)", entity.attributes.map(\.observedAt).max() ?? "-"])
+        }
+        print(table.render(), terminator: "")
+        print("\(entities.count) entities")
+    }
+}
+
+struct EntityCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "entity", abstract: "Show one entity's latest values with units and observation times.")
+
+    @OptionGroup var options: AggregatorOptions
+    @Argument(help: "The entity id (urn:ngsi-ld:...), or its unique end such as 'replay-milano-arpa:arpa-senato'.")
+    var id: String
+
+    func run() async throws {
+        var fullID = id
+        if !id.hasPrefix("urn:") {
+            let all = try NGSIEntityView.list(try await options.client.getData("/ngsi-ld/v1/entities"))
+            let matches = all.filter { $0.id.hasSuffix(":" + id) || $0.id == id }
+            guard matches.count == 1 else {
+                let known = all.map(\.id).joined(separator: "\n  ")
+                throw ValidationError(matches.isEmpty
+                    ? "no entity id ends with '\(id)'. Known entities:\n  \(known)"
+                    : "'\(id)' matches \(matches.count) entities; give the full id")
+            }
+            fullID = matches[0].id
+        }
+        let data = try await options.client.getData("/ngsi-ld/v1/entities/\(APIClient.escape(fullID))")
+        if options.json { print(String(decoding: data, as: UTF8.self)); return }
+        let entity = try NGSIEntityView(data)
+        print("\(entity.id)  (\(entity.type))")
+        if let location = entity.location { print("location  \(location)") }
+        var table = Table(["ATTRIBUTE", "VALUE", "UNIT", "OBSERVED AT"])
+        for attribute in entity.attributes {
+            table.add([attribute.name, attribute.value, "\(UnitCode.symbol(attribute.unit)) (\(attribute.unit))", attribute.observedAt])
+        }
+        print(table.render(), terminator: "")
+    }
+}
+
+/// Just enough of an NGSI-LD normalized entity to print it.
+struct NGSIEntityView {
+    struct Attribute { var name, value, unit, observedAt: String }
+    var id: String
+    var type: String
+    var location: String?
+    var attributes: [Attribute]
+
+    init(_ data: Data) throws {
+        guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw ValidationError("the aggregator returned something that is not an entity")
+        }
+        try self.init(object: object)
+    }
+
+    init(object: [String: Any]) throws {
+        guard let id = object["id"] as? String, let type = object["type"] as? String else {
+            throw ValidationError("the aggregator returned an entity without id or type")
+        }
+        self.id = id
+        self.type = type
+        if let location = object["location"] as? [String: Any], let value = location["value"] as? [String: Any],
+           let coordinates = value["coordinates"] as? [Double], coordinates.count == 2 {
+            self.location = "lat \(coordinates[1]), lon \(coordinates[0])"
+        }
+        attributes = object.compactMap { key, value -> Attribute? in
+            guard let property = value as? [String: Any], property["type"] as? String == "Property" else { return nil }
+            let rendered = (property["value"] as? NSNumber).map { "\($0)" } ?? "\(property["value"] ?? "")"
+            return Attribute(name: key, value: rendered, unit: property["unitCode"] as? String ?? "",
+                             observedAt: property["observedAt"] as? String ?? "-")
+        }.sorted { $0.name < $1.name }
+    }
+
+    static func list(_ data: Data) throws -> [NGSIEntityView] {
+        guard let array = try JSONSerialization.jsonObject(with: data) as? [[String: Any]] else {
+            throw ValidationError("the aggregator returned something that is not a list of entities")
+        }
+        return try array.map { try NGSIEntityView(object: $0) }
+    }
+}

@@ -1,0 +1,88 @@
+import Foundation
+@testable import GemelloAgent
+import GemelloCore
+import GemelloTesting
+import Testing
+
+@Suite struct AgentConfigurationTests {
+    static let valid = """
+        agent-id: tower-1
+        site:
+          id: duomo
+          kind: 5g-tower
+          latitude: 45.46
+          longitude: 9.19
+        inputs:
+          - type: simulated
+            sensor: air
+            profile: air-quality
+        """
+
+    @Test func everyShippedExampleIsValid() throws {
+        let folder = Repository.root.appendingPathComponent("agent-config")
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".yaml") }
+        #expect(files.count >= 6)
+        for file in files {
+            let configuration = try AgentConfiguration.load(path: folder.appendingPathComponent(file).path)
+            #expect(!configuration.inputs.isEmpty)
+        }
+    }
+
+    @Test func appliesDefaults() throws {
+        let c = try AgentConfiguration.decode(Self.valid, file: "a.yaml")
+        #expect(c.broker == "mqtt://127.0.0.1:1883")
+        #expect(c.buffer.flushInterval == .seconds(1))
+        #expect(c.publisher.batchSize == 1000)
+        #expect(c.site.kind == .fiveGTower)
+        #expect(c.inputs[0].sensor.entityType == "AirQualityObserved")
+    }
+
+    func error(_ text: String) -> CoreError? {
+        #expect(throws: CoreError.self) { try AgentConfiguration.decode(text, file: "/etc/gemello/agent.yaml") }
+    }
+
+    @Test func unknownKeyNamesFileKeyAndSuggestion() {
+        let e = error(Self.valid + "\nflush-interval: 2s\n")
+        #expect(e?.file == "/etc/gemello/agent.yaml")
+        #expect(e?.key == "flush-interval")
+        #expect(e?.description.contains("unknown key") == true)
+        let nested = error(Self.valid.replacingOccurrences(of: "  latitude: 45.46", with: "  latitud: 45.46"))
+        #expect(nested?.key == "site.latitud" || nested?.key == "site.latitude")
+    }
+
+    @Test func badValuesNameTheKeyValueAndFix() {
+        let kind = error(Self.valid.replacingOccurrences(of: "5g-tower", with: "6g-tower"))
+        #expect(kind?.key == "site.kind")
+        #expect(kind?.value == "6g-tower")
+        #expect(kind?.fix?.contains("5g-tower, fiber-node") == true)
+        let latitude = error(Self.valid.replacingOccurrences(of: "45.46", with: "145.46"))
+        #expect(latitude?.key == "site.latitude")
+        let broker = error(Self.valid + "\nbroker: http://x\n")
+        #expect(broker?.key == "broker")
+        let id = error(Self.valid.replacingOccurrences(of: "tower-1", with: "Tower/1"))
+        #expect(id?.key == "agent-id")
+        let type = error(Self.valid.replacingOccurrences(of: "type: simulated", with: "type: modbus"))
+        #expect(type?.key == "inputs[0].type")
+        let profile = error(Self.valid.replacingOccurrences(of: "air-quality", with: "air"))
+        #expect(profile?.key == "inputs[0].profile")
+    }
+
+    @Test func missingSectionsAreExplained() {
+        let noSite = error("agent-id: a\ninputs:\n  - type: simulated\n    sensor: s\n    profile: weather\n")
+        #expect(noSite?.key == "site")
+        let noInputs = error(Self.valid.components(separatedBy: "inputs:")[0])
+        #expect(noInputs?.key == "inputs")
+    }
+
+    @Test func csvReplayChecksFileUnitAndFormat() throws {
+        let folder = Repository.root.appendingPathComponent("agent-config").path
+        let base = try String(contentsOfFile: folder + "/replay-milano-arpa.yaml", encoding: .utf8)
+        func check(_ text: String) -> CoreError? {
+            #expect(throws: CoreError.self) { try AgentConfiguration.decode(text, file: folder + "/x.yaml") }
+        }
+        #expect(check(base.replacingOccurrences(of: "unit: GQ", with: "unit: ugm3"))?.key == "inputs[0].columns.pm25.unit")
+        #expect(check(base.replacingOccurrences(of: "milano_senato", with: "nope"))?.key == "inputs[0].file")
+        #expect(check(base.replacingOccurrences(of: "yyyy-MM-dd HH:mm:ss", with: "HH:mm"))?.key == "inputs[0].timestamp.format")
+        #expect(check(base.replacingOccurrences(of: "speed: 2000000", with: "speed: fast"))?.key == "inputs[0].speed")
+    }
+}

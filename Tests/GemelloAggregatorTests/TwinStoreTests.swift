@@ -1,0 +1,118 @@
+import Foundation
+@testable import GemelloAggregator
+import GemelloCore
+import GemelloTesting
+import Testing
+
+@Suite struct TwinStoreTests {
+    static let temperature = SeriesInfo(name: "weather/temperature", unit: "CEL")
+    static let pm25 = SeriesInfo(name: "air/pm25", unit: "GQ")
+
+    static func store() throws -> TwinStore {
+        try TwinStore(path: try Repository.temporaryFolder("twin").appendingPathComponent("twin.sqlite").path)
+    }
+
+    static func batch(_ sequence: UInt64, _ readings: [Reading], agent: String = "tower-1") -> Batch {
+        var batch = Batch(agentID: agent, bootEpoch: 1, sequence: sequence, createdAt: 0)
+        var lookup: [SeriesInfo: UInt32] = [:]
+        for reading in readings { batch.append(reading, lookup: &lookup) }
+        return batch
+    }
+
+    @Test func dropsDuplicateBatchesByAgentAndSequence() throws {
+        let store = try Self.store()
+        let batch = Self.batch(1, [Reading(series: Self.temperature, timestamp: 1000, value: 20.5)])
+        #expect(try store.ingest(batch, receivedAt: 1) == .stored(readings: 1))
+        #expect(try store.ingest(batch, receivedAt: 2) == .duplicate)
+        #expect(try store.ingest(Self.batch(1, batch.readings, agent: "tower-2"), receivedAt: 3) == .stored(readings: 1))
+        #expect(try store.seriesCounts(agent: "tower-1") == ["weather/temperature": 1])
+        let totals = try store.totals()
+        #expect(totals.readings == 2 && totals.duplicates == 1 && totals.batches == 2)
+    }
+
+    @Test func survivesReopenAndStillDedupes() throws {
+        let path = try Repository.temporaryFolder("twin").appendingPathComponent("twin.sqlite").path
+        let batch = Self.batch(4, [Reading(series: Self.pm25, timestamp: 1, value: 3)])
+        do { #expect(try TwinStore(path: path).ingest(batch, receivedAt: 1) == .stored(readings: 1)) }
+        #expect(try TwinStore(path: path).ingest(batch, receivedAt: 2) == .duplicate)
+    }
+
+    @Test func latestValueIsTheNewestObservationWhateverTheArrivalOrder() throws {
+        let store = try Self.store()
+        _ = try store.ingest(Self.batch(2, [Reading(series: Self.temperature, timestamp: 5000, value: 25)]), receivedAt: 1)
+        _ = try store.ingest(Self.batch(1, [Reading(series: Self.temperature, timestamp: 1000, value: 10),
+                                            Reading(series: Self.temperature, timestamp: 9000, value: 30),
+                                            Reading(series: Self.temperature, timestamp: 9000, value: 31)]), receivedAt: 2)
+        let entity = try #require(try store.entities().first)
+        #expect(entity.attributes.first?.value == 31)  // same time: the later reading wins
+        #expect(entity.attributes.first?.observedAt == 9000)
+        #expect(entity.attributes.first?.count == 4)
+        #expect(try store.history(agent: "tower-1", series: "weather/temperature").map(\.timestamp) == [5000, 1000, 9000, 9000])
+    }
+
+    @Test func entitiesCarryTypeAndLocationFromTheBirth() throws {
+        let store = try Self.store()
+        let birth = AgentBirth(agentID: "tower-1", bootEpoch: 1, version: "0.1.0",
+                               site: Site(id: "duomo", kind: .fiveGTower, latitude: 45.46, longitude: 9.19),
+                               sensors: [SensorInfo(id: "weather", entityType: "WeatherObserved", attributes: [.init(name: "temperature", unit: "CEL")])],
+                               time: 10)
+        try store.recordBirth(birth, now: 10)
+        _ = try store.ingest(Self.batch(1, [Reading(series: Self.temperature, timestamp: 1000, value: 10),
+                                            Reading(series: Self.pm25, timestamp: 1000, value: 12)]), receivedAt: 11)
+        let entities = try store.entities()
+        #expect(entities.map(\.id).sorted() == ["urn:ngsi-ld:DeviceMeasurement:tower-1:air", "urn:ngsi-ld:WeatherObserved:tower-1:weather"])
+        #expect(try store.entities(type: "WeatherObserved").count == 1)
+        let weather = try #require(try store.entity(id: "urn:ngsi-ld:WeatherObserved:tower-1:weather"))
+        #expect(weather.latitude == 45.46 && weather.longitude == 9.19)
+    }
+
+    @Test func aStaleDeathNeverHidesANewerSession() throws {
+        let store = try Self.store()
+        let site = Site(id: "s", kind: .fiberNode, latitude: 45, longitude: 9)
+        let policy = FleetStatusPolicy(staleAfter: .seconds(30), offlineAfter: .seconds(120))
+        try store.recordBirth(AgentBirth(agentID: "a", bootEpoch: 2, version: "v", site: site, sensors: [], time: 1000), now: 1000)
+        try store.recordDeath(AgentDeath(agentID: "a", bootEpoch: 1))  // the previous session's will, delivered late
+        #expect(try store.fleet(now: 2000, policy: policy).first?.status == .online)
+        try store.recordDeath(AgentDeath(agentID: "a", bootEpoch: 2))
+        #expect(try store.fleet(now: 2000, policy: policy).first?.status == .offline)
+        try store.recordBirth(AgentBirth(agentID: "a", bootEpoch: 1, version: "v", site: site, sensors: [], time: 900), now: 3000)
+        #expect(try store.fleet(now: 3000, policy: policy).first?.status == .offline)  // an old retained birth changes nothing
+    }
+}
+
+@Suite struct FleetStatusPolicyTests {
+    let policy = FleetStatusPolicy(staleAfter: .seconds(30), offlineAfter: .seconds(120))
+
+    @Test func onlineStaleOffline() {
+        #expect(policy.status(bootEpoch: 3, deathEpoch: 2, lastSeen: 0, now: 30_000) == .online)
+        #expect(policy.status(bootEpoch: 3, deathEpoch: 2, lastSeen: 0, now: 30_001) == .stale)
+        #expect(policy.status(bootEpoch: 3, deathEpoch: 2, lastSeen: 0, now: 120_001) == .offline)
+        #expect(policy.status(bootEpoch: 3, deathEpoch: 3, lastSeen: 0, now: 1) == .offline)
+        #expect(policy.status(bootEpoch: 0, deathEpoch: 0, lastSeen: 0, now: 1) == .offline)
+        #expect(policy.status(bootEpoch: 1, deathEpoch: 0, lastSeen: nil, now: 1) == .offline)
+    }
+}
+
+@Suite struct NGSILDTests {
+    /// Validates with the ETSI NGSI-LD JSON Schema validator in ../shared/standards.
+    @Test func entitiesValidateAgainstTheNGSILDSchema() throws {
+        let validator = Repository.root.deletingLastPathComponent().appendingPathComponent("shared/standards/ngsi-ld/validate_ngsild.py")
+        let entity = TwinEntity(id: TwinEntity.entityID(type: "AirQualityObserved", agent: "tower-1", sensor: "air"),
+                                type: "AirQualityObserved", agentID: "tower-1", sensorID: "air", latitude: 45.46, longitude: 9.19,
+                                attributes: [.init(name: "pm25", unit: "GQ", value: 21.5, observedAt: 1_700_000_000_000, count: 3),
+                                             .init(name: "no2", unit: "GQ", value: -0.0, observedAt: 0, count: 1)])
+        let file = try Repository.temporaryFolder("ngsild").appendingPathComponent("entity.json")
+        try NGSILD.json(NGSILD.object(entity)).write(to: file)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", validator.path, "Entity", file.path]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        for _ in 0..<200 where process.isRunning { usleep(50_000) }  // readDataToEndOfFile returned: it is exiting
+        #expect(process.terminationStatus == 0, "\(text)")
+        #expect(text.contains("OK"))
+    }
+}

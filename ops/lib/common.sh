@@ -1,0 +1,80 @@
+# Shared by ops/demo and ops/test: install what is missing, find Swift, pick free ports.
+# Sourced, not executed.
+
+GEMELLO_APT_PACKAGES=(mosquitto libmosquitto-dev libsqlite3-dev zlib1g-dev pkg-config libcurl4 python3 python3-pip curl)
+
+say() { printf '%s\n' "$*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+# Runs a command as root: directly when we are root, through sudo otherwise.
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"
+  elif command -v sudo >/dev/null 2>&1; then sudo "$@"
+  else die "need root to run '$*' (no sudo found); run this script as root once"
+  fi
+}
+
+# Installs the Debian packages that are not installed yet (apt-get update only when needed).
+ensure_apt_packages() {
+  local missing=()
+  for package in "${GEMELLO_APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+  done
+  # python3/pip may come from elsewhere (pyenv): accept a working interpreter instead.
+  if command -v python3 >/dev/null 2>&1; then
+    local kept=()
+    for package in "${missing[@]}"; do
+      case "$package" in python3|python3-pip) python3 -m pip --version >/dev/null 2>&1 || kept+=("$package") ;; *) kept+=("$package") ;; esac
+    done
+    missing=("${kept[@]}")
+  fi
+  [ ${#missing[@]} -eq 0 ] && return 0
+  say "installing Debian packages: ${missing[*]}"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# The NGSI-LD validator in ../shared/standards needs jsonschema with the referencing registry.
+ensure_python_modules() {
+  python3 -c 'import jsonschema, referencing' 2>/dev/null && return 0
+  say "installing Python modules: jsonschema referencing"
+  python3 -m pip install --quiet jsonschema referencing 2>/dev/null \
+    || python3 -m pip install --quiet --break-system-packages jsonschema referencing \
+    || die "cannot install the Python modules jsonschema and referencing (pip install jsonschema referencing)"
+}
+
+# Swift 6 is not packaged by Debian 12: use the toolchain on PATH or in /opt/swift.
+ensure_swift() {
+  if ! command -v swift >/dev/null 2>&1; then
+    for dir in /opt/swift/usr/bin /usr/share/swift/usr/bin; do
+      [ -x "$dir/swift" ] && export PATH="$dir:$PATH" && break
+    done
+  fi
+  command -v swift >/dev/null 2>&1 || die "Swift 6 is not installed: unpack a Swift 6 toolchain for Debian 12 from swift.org into /opt/swift"
+  swift --version 2>&1 | grep -Eq 'Swift version (6|[7-9])\.' || die "Swift 6 or newer is required (found: $(swift --version 2>&1 | head -n1))"
+}
+
+# Prints a free TCP port on 127.0.0.1.
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# Whether 127.0.0.1:$1 accepts connections.
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# Waits up to $2 seconds for 127.0.0.1:$1.
+wait_for_port() {
+  local deadline=$((SECONDS + $2))
+  until port_open "$1"; do
+    [ $SECONDS -ge $deadline ] && return 1
+    sleep 0.1
+  done
+}
+
+# Finds the mosquitto binary (Debian installs it in /usr/sbin).
+mosquitto_binary() {
+  for candidate in "$(command -v mosquitto 2>/dev/null)" /usr/sbin/mosquitto /usr/local/sbin/mosquitto; do
+    [ -n "$candidate" ] && [ -x "$candidate" ] && { echo "$candidate"; return 0; }
+  done
+  die "mosquitto is not installed (apt-get install mosquitto)"
+}
