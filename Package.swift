@@ -45,7 +45,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-        ], swiftSettings: strict),
+        ], exclude: ["Inputs/CSVReplay/README.md", "Inputs/Simulated/README.md"], swiftSettings: strict),
         .target(name: "GemelloAggregator", dependencies: [
             "GemelloCore", "GemelloSQLite", "GemelloMosquitto",
             .product(name: "Logging", package: "swift-log"),

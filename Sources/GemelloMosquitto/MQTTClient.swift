@@ -85,6 +85,10 @@ public final class MQTTClient: @unchecked Sendable {
             let sink = Unmanaged<EventSink>.fromOpaque(userdata!).takeUnretainedValue()
             sink.continuation.yield(.published(messageID: mid))
         }
+        mosquitto_subscribe_callback_set(handle) { _, userdata, mid, _, _ in
+            let sink = Unmanaged<EventSink>.fromOpaque(userdata!).takeUnretainedValue()
+            sink.continuation.yield(.subscribed(messageID: mid))
+        }
         mosquitto_message_callback_set(handle) { _, userdata, message in
             guard let userdata, let message else { return }
             let sink = Unmanaged<EventSink>.fromOpaque(userdata).takeUnretainedValue()
@@ -128,9 +132,12 @@ public final class MQTTClient: @unchecked Sendable {
         return messageID
     }
 
-    /// Subscribes at QoS 1.
-    public func subscribe(_ pattern: String) throws(MQTTError) {
-        try MQTTError.check(mosquitto_subscribe(handle, nil, pattern, 1), "subscribe to \(pattern)")
+    /// Subscribes at QoS 1; returns the message id a later ``MQTTEvent/subscribed(messageID:)`` carries.
+    @discardableResult
+    public func subscribe(_ pattern: String) throws(MQTTError) -> Int32 {
+        var messageID: Int32 = 0
+        try MQTTError.check(mosquitto_subscribe(handle, &messageID, pattern, 1), "subscribe to \(pattern)")
+        return messageID
     }
 
     /// Disconnects cleanly (no Last Will) and stops the network thread.

@@ -6,6 +6,8 @@ public enum MQTTEvent: Sendable {
     case connectRefused(reason: String)
     /// The connection ended; `expected` is true after our own ``MQTTClient/disconnect()``.
     case disconnected(expected: Bool, reason: String)
+    /// The broker confirmed a subscription (SUBACK) made with ``MQTTClient/subscribe(_:)``.
+    case subscribed(messageID: Int32)
     /// The broker acknowledged (PUBACK) the QoS 1 message with this id.
     case published(messageID: Int32)
     /// A message arrived on a subscribed topic.

@@ -34,8 +34,7 @@ public final class BrokerHarness: @unchecked Sendable {
         for _ in 0..<5 {
             let candidate = try FreePort.find()
             let base = (try? String(contentsOf: Repository.root.appendingPathComponent("ops/mosquitto.conf"), encoding: .utf8)) ?? ""
-            let config = base.split(separator: "\n").filter { !$0.hasPrefix("bind_interface") }.joined(separator: "\n")
-                + "\nlistener \(candidate) 127.0.0.1\n"
+            let config = base + "\nlistener \(candidate) 127.0.0.1\n"
             let configURL = folder.appendingPathComponent("mosquitto.conf")
             try config.write(to: configURL, atomically: true, encoding: .utf8)
             let logURL = folder.appendingPathComponent("mosquitto.log")

@@ -23,6 +23,9 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Override publisher.drain-timeout in seconds (how long a stop waits for the buffer to empty).")
     var drainTimeout: Double?
 
+    @Option(name: .long, help: "Override the speed of every csv-replay input: data seconds per second, or 'max'.")
+    var replaySpeed: String?
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
@@ -46,6 +49,17 @@ struct AgentCommand: AsyncParsableCommand {
         if let broker { configuration.broker = broker }
         if let buffer { configuration.buffer.path = buffer }
         if let drainTimeout { configuration.publisher.drainTimeout = .milliseconds(Int64(drainTimeout * 1000)) }
+        if let replaySpeed {
+            guard replaySpeed == "max" || (Double(replaySpeed).map { $0 > 0 && $0.isFinite } ?? false) else {
+                Console.error("gemello-agent: --replay-speed must be a positive number or 'max' (got '\(replaySpeed)')")
+                throw ExitCode(64)
+            }
+            configuration.inputs = configuration.inputs.map { input in
+                guard case .csvReplay(var replay) = input else { return input }
+                replay.speed = replaySpeed == "max" ? nil : Double(replaySpeed)
+                return .csvReplay(replay)
+            }
+        }
         if check {
             print("gemello-agent: \(config) is valid (agent \(configuration.agentID), \(configuration.inputs.count) inputs)")
             return

@@ -47,7 +47,7 @@ import Testing
         #expect(entity.attributes.first?.value == 31)  // same time: the later reading wins
         #expect(entity.attributes.first?.observedAt == 9000)
         #expect(entity.attributes.first?.count == 4)
-        #expect(try store.history(agent: "tower-1", series: "weather/temperature").map(\.timestamp) == [5000, 1000, 9000, 9000])
+        #expect(try store.history(agent: "tower-1", series: "weather/temperature").map(\.timestamp) == [1000, 5000, 9000, 9000])
     }
 
     @Test func entitiesCarryTypeAndLocationFromTheBirth() throws {

@@ -29,6 +29,14 @@ import Testing
         return columns
     }
 
+    /// Where two sequences first differ ("index: ours vs theirs"), or nil; keeps failures readable.
+    static func firstDifference(_ a: [String], _ b: [String]) -> String? {
+        for index in 0..<max(a.count, b.count) where index >= a.count || index >= b.count || a[index] != b[index] {
+            return "\(index): \(index < a.count ? a[index] : "end") vs \(index < b.count ? b[index] : "end") (counts \(a.count), \(b.count))"
+        }
+        return nil
+    }
+
     static func logger(_ label: String) -> Logger {
         var logger = Logger(label: label)
         logger.logLevel = ProcessInfo.processInfo.environment["GEMELLO_TEST_LOG"] == nil ? .warning : .debug
@@ -70,6 +78,11 @@ import Testing
 
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await aggregator.run() }
+            // Start the agent once the aggregator listens, so no batch waits for a resend.
+            let ready = ContinuousClock.now + .seconds(20)
+            while !counters.subscribed.load(ordering: .relaxed) && ContinuousClock.now < ready { try await Task.sleep(for: .milliseconds(20)) }
+            let isSubscribed = counters.subscribed.load(ordering: .relaxed)
+            #expect(isSubscribed)
             group.addTask { try await agentGroup.run() }
 
             let deadline = ContinuousClock.now + .seconds(240)
@@ -111,8 +124,8 @@ import Testing
         for (attribute, cells) in expected {
             #expect(counts["arpa-senato/\(attribute)"] == Int64(cells.count), "count of \(attribute)")
             let history = try store.history(agent: "replay-milano-arpa", series: "arpa-senato/\(attribute)")
-            #expect(history.map(\.timestamp) == cells.map(\.0), "timestamps of \(attribute)")
-            #expect(history.map(\.value) == cells.map(\.1), "values of \(attribute)")
+            #expect(Self.firstDifference(history.map { "\($0.timestamp) \($0.value)" }, cells.map { "\($0.0) \($0.1)" }) == nil,
+                    "history of \(attribute) differs from the CSV")
         }
         #expect(expected.values.map(\.count).reduce(0, +) == 172_800)
         broker.stop()

@@ -136,7 +136,7 @@ public final class Publisher: Service {
                 }
                 wasConnected = false
                 machine.disconnected()
-            case .mqtt(.published):
+            case .mqtt(.published), .mqtt(.subscribed):
                 break  // the broker has it; only the aggregator's ack releases a batch
             case .mqtt(.message(let message)):
                 guard message.topic == Topics.ack(agent: settings.agentID) else { break }

@@ -7,6 +7,8 @@ public final class IngestCounters: Sendable {
     public let duplicates = Atomic<Int64>(0)
     public let rejected = Atomic<Int64>(0)
     public let brokerConnected = Atomic<Bool>(false)
+    /// Connected and every subscription confirmed: batches published from now on reach us.
+    public let subscribed = Atomic<Bool>(false)
     public let startedAt = ContinuousClock.now
 
     public init() {}

@@ -40,22 +40,31 @@ public final class IngestService: Service {
             throw AggregatorError(.broker, "cannot start the MQTT client for \(broker): \(error)")
         }
         logger.info("ingest starting", metadata: ["broker": "\(broker)", "store": "\(store.path)"])
+        var pendingSubscriptions = 0  // SUBACKs still expected after the last connect
         for await event in client.events.cancelOnGracefulShutdown() {
-            handle(event, client: client)
+            handle(event, client: client, pendingSubscriptions: &pendingSubscriptions)
         }
         client.disconnect()
         logger.info("ingest stopped", metadata: ["batches": "\(counters.batches.load(ordering: .relaxed))"])
     }
 
-    func handle(_ event: MQTTEvent, client: MQTTClient) {
+    func handle(_ event: MQTTEvent, client: MQTTClient, pendingSubscriptions: inout Int) {
         switch event {
         case .connected(let sessionPresent):
             counters.brokerConnected.store(true, ordering: .relaxed)
             logger.info("connected to broker", metadata: ["sessionPresent": "\(sessionPresent)"])
+            pendingSubscriptions = Topics.aggregatorSubscriptions.count
             for topic in Topics.aggregatorSubscriptions {
                 do { try client.subscribe(topic) } catch { logger.error("subscribe failed", metadata: ["topic": "\(topic)", "error": "\(error)"]) }
             }
+        case .subscribed:
+            pendingSubscriptions -= 1
+            if pendingSubscriptions == 0 {
+                counters.subscribed.store(true, ordering: .relaxed)
+                logger.info("subscribed to all agent topics")
+            }
         case .disconnected(_, let reason), .connectRefused(let reason):
+            counters.subscribed.store(false, ordering: .relaxed)
             if counters.brokerConnected.exchange(false, ordering: .relaxed) {
                 logger.warning("disconnected from broker; reconnecting", metadata: ["reason": "\(reason)"])
             }

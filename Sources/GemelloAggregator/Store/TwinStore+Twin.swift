@@ -56,12 +56,14 @@ extension TwinStore {
         }
     }
 
-    /// The stored history of one series in arrival order, as (timestamp ms, value) pairs.
+    /// The stored history of one series in observation-time order (readings with the same time in
+    /// arrival order), as (timestamp ms, value) pairs. Batches may arrive out of order (resends
+    /// after an outage); the history does not depend on it.
     public func history(agent: String, series: String) throws(AggregatorError) -> [(timestamp: Int64, value: Double)] {
         try read { db in
             let rows = try db.statement("""
                 SELECT h.ts, h.value FROM history h JOIN series s ON s.id = h.series_id
-                WHERE s.agent_id = ? AND s.name = ? ORDER BY h.rowid
+                WHERE s.agent_id = ? AND s.name = ? ORDER BY h.ts, h.rowid
                 """)
             try rows.bind([.text(agent), .text(series)])
             var result: [(timestamp: Int64, value: Double)] = []
