@@ -77,6 +77,12 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
 
+        // Benchmarks behind docs/BENCHMARKS.md (run through ops/bench/*).
+        .executableTarget(name: "gemello-bench", dependencies: [
+            "GemelloAgent", "GemelloAggregator", "GemelloCore",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: strict),
+
         // MARK: Tests
         .testTarget(name: "GemelloCoreTests", dependencies: ["GemelloCore", "GemelloTesting"]),
         .testTarget(name: "GemelloAgentTests", dependencies: ["GemelloAgent", "GemelloCore", "GemelloTesting"]),

@@ -1,5 +1,6 @@
 import GemelloCore
 import GemelloZlib
+import GemelloTesting
 import Testing
 
 @Suite struct WireFormatTests {
@@ -139,5 +140,23 @@ import Testing
         let readings = (0..<1000).map { Reading(series: Self.temperature, timestamp: Int64($0) * 3_600_000, value: 10 + Double($0 % 50) / 10) }
         let bytes = try WireFormat.encode(Self.batch(readings))
         #expect(bytes.count < 1000 * 2)  // raw doubles alone would be 8000 bytes
+    }
+}
+
+@Suite struct WireFormatSpecExampleTests {
+    /// The worked example in docs/wire-format.md, byte for byte.
+    @Test func specExampleEncodesAndDecodes() throws {
+        let hex = "474d010026e1b3422c0161010100010117617270612d73656e61746f2f74656d70657261747572650343454c010080d6e3f1aa564a"
+        let bytes = stride(from: 0, to: hex.count, by: 2).map { offset -> UInt8 in
+            let start = hex.index(hex.startIndex, offsetBy: offset)
+            return UInt8(hex[start..<hex.index(start, offsetBy: 2)], radix: 16)!
+        }
+        var batch = Batch(agentID: "a", bootEpoch: 1, sequence: 1, createdAt: 0)
+        var lookup: [SeriesInfo: UInt32] = [:]
+        batch.append(Reading(series: SeriesInfo(name: "arpa-senato/temperature", unit: "CEL"), timestamp: 1_483_225_200_000, value: 3.7), lookup: &lookup)
+        #expect(try WireFormat.encode(batch, compressionLevel: 0) == bytes)
+        #expect(try WireFormat.decode(bytes) == batch)
+        let spec = try String(contentsOf: GemelloTesting.Repository.root.appendingPathComponent("docs/wire-format.md"), encoding: .utf8)
+        #expect(spec.contains(bytes.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined(separator: " ")))
     }
 }

@@ -4,7 +4,7 @@
 public enum UnitCode {
     public static let known: [String: String] = [
         "CEL": "°C", "KEL": "K", "FAH": "°F",
-        "GQ": "µg/m³", "GP": "mg/m³", "59": "ppm", "61": "ppb",
+        "GQ": "µg/m³", "GP": "mg/m³", "A93": "g/m³", "59": "ppm", "61": "ppb",
         "MTS": "m/s", "KMH": "km/h", "MMT": "mm", "CMT": "cm", "MTR": "m",
         "P1": "%", "A97": "hPa", "PAL": "Pa", "2N": "dB", "LUX": "lx",
         "VLT": "V", "AMP": "A", "WTT": "W", "KWT": "kW", "WHR": "Wh", "KWH": "kWh",
