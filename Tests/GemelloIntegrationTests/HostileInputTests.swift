@@ -49,6 +49,11 @@ import Testing
             try client.start(broker: BrokerAddress(url: broker.url)!)
             for await event in client.events { if case .connected = event { break } }
             for payload in hostile { try client.publish(topic: Topics.data(agent: "evil"), payload: payload) }
+            // A real agent announces itself; then a death naming it arrives on evil's topic.
+            let site = Site(id: "s", kind: .fiberNode, latitude: 45, longitude: 9)
+            let birth = AgentBirth(agentID: "victim", bootEpoch: 9, version: "1", site: site, sensors: [], time: SystemWallClock().nowMilliseconds())
+            try client.publish(topic: Topics.birth(agent: "victim"), payload: Array(birth.json().utf8))
+            try client.publish(topic: Topics.death(agent: "evil"), payload: Array(AgentDeath(agentID: "victim", bootEpoch: 9).json().utf8))
             try client.publish(topic: Topics.data(agent: "evil"), payload: good)
             let deadline = ContinuousClock.now + .seconds(30)
             while try store.totals().readings < 1 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
@@ -62,6 +67,8 @@ import Testing
         #expect(counters.rejected.load(ordering: .relaxed) == Int64(hostile.count))
         let evil = try #require(try store.fleet(now: 0, policy: FleetStatusPolicy()).first { $0.id == "evil" })
         #expect(evil.rejectedBatches == Int64(hostile.count))
+        let victim = try store.fleet(now: SystemWallClock().nowMilliseconds(), policy: FleetStatusPolicy()).first { $0.id == "victim" }
+        #expect(victim?.status == .online)  // the spoofed death was refused
         broker.stop()
     }
 }

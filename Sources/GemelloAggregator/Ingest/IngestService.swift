@@ -118,10 +118,16 @@ public final class IngestService: Service {
         }
     }
 
-    func announce<T: Decodable>(_ payload: [UInt8], agent: String, as type: T.Type, record: (T) throws -> Void) {
+    /// Decodes and records a birth, death or health message. One that names another agent than
+    /// its topic is refused: otherwise any client could mark any agent offline.
+    func announce<T: AgentAnnouncement>(_ payload: [UInt8], agent: String, as type: T.Type, record: (T) throws -> Void) {
         guard !payload.isEmpty else { return }  // a cleared retained message
         do {
-            try record(try decoder.decode(T.self, from: Data(payload)))
+            let announcement = try decoder.decode(T.self, from: Data(payload))
+            guard announcement.agentID == agent else {
+                throw CoreError(.malformed, "names agent '\(announcement.agentID)' but arrived on the topic of '\(agent)'")
+            }
+            try record(announcement)
         } catch {
             logger.warning("ignoring a malformed announcement", metadata: ["agent": "\(agent)", "type": "\(T.self)", "error": "\(error)"])
         }

@@ -1,5 +1,10 @@
+/// A message an agent publishes about itself; `agentID` must match the topic it arrived on.
+public protocol AgentAnnouncement: Codable, Sendable {
+    var agentID: String { get }
+}
+
 /// Published (retained) by an agent on every connect: who it is, where, and what it measures.
-public struct AgentBirth: Sendable, Equatable, Codable {
+public struct AgentBirth: AgentAnnouncement, Equatable {
     public var agentID: String
     public var bootEpoch: UInt64
     public var version: String
@@ -50,7 +55,7 @@ public struct AgentBirth: Sendable, Equatable, Codable {
 
 /// The Last Will the broker publishes when an agent vanishes, tagged with the session's epoch so
 /// a late death never marks a newer session offline.
-public struct AgentDeath: Sendable, Equatable, Codable {
+public struct AgentDeath: AgentAnnouncement, Equatable {
     public var agentID: String
     public var bootEpoch: UInt64
 
@@ -68,7 +73,7 @@ public struct AgentDeath: Sendable, Equatable, Codable {
 }
 
 /// Periodic heartbeat with the agent's own counters.
-public struct AgentHealth: Sendable, Equatable, Codable {
+public struct AgentHealth: AgentAnnouncement, Equatable {
     public var agentID: String
     public var bootEpoch: UInt64
     /// Unix milliseconds.
