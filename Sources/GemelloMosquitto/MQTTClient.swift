@@ -106,18 +106,35 @@ public final class MQTTClient: @unchecked Sendable {
         sink.continuation.finish()
     }
 
-    /// Starts connecting in the background; libmosquitto's thread reconnects by itself after losses.
-    public func start(broker: BrokerAddress, keepAliveSeconds: Int32 = 30) throws(MQTTError) {
-        // connect_async fails at once only for bad arguments; an unreachable broker is retried
-        // by the loop thread, which is what an unattended agent needs at boot.
-        let status = mosquitto_connect_async(handle, broker.host, Int32(broker.port), keepAliveSeconds)
-        if status != MOSQ_ERR_SUCCESS.rawValue && status != MOSQ_ERR_ERRNO.rawValue {
-            try MQTTError.check(status, "connect to \(broker)")
-        }
-        try MQTTError.check(mosquitto_loop_start(handle), "start network loop")
-        if status == MOSQ_ERR_ERRNO.rawValue {
-            // The first TCP connect failed (broker down): tell the owner; the loop keeps retrying.
-            sink.continuation.yield(.disconnected(expected: false, reason: "broker \(broker) unreachable"))
+    /// Connects, retrying until the broker is reachable, then starts libmosquitto's network
+    /// thread; returns once the first connection attempt got through (or when cancelled).
+    ///
+    /// Why we retry ourselves: libmosquitto 2.0's threaded loop reconnects after a connection is
+    /// *lost*, but not when the very first connect fails (measured: it never tries again). An
+    /// agent booting while its backhaul is down must keep trying, with exponential back-off and
+    /// jitter so a fleet does not reconnect in lockstep. Run it as a child task of the owner.
+    public func start(broker: BrokerAddress, keepAliveSeconds: Int32 = 30,
+                      retryDelay: Duration = .seconds(1), maxRetryDelay: Duration = .seconds(30)) async throws(MQTTError) {
+        var delay = retryDelay
+        var reported = false
+        while !Task.isCancelled {
+            let status = mosquitto_connect_async(handle, broker.host, Int32(broker.port), keepAliveSeconds)
+            if status == MOSQ_ERR_SUCCESS.rawValue {
+                try MQTTError.check(mosquitto_loop_start(handle), "start network loop")
+                return
+            }
+            // Unreachable (refused, no route) or not resolvable yet: retry. Anything else is a bug.
+            guard status == MOSQ_ERR_ERRNO.rawValue || status == MOSQ_ERR_EAI.rawValue else {
+                try MQTTError.check(status, "connect to \(broker)")
+                return
+            }
+            if !reported {
+                reported = true
+                sink.continuation.yield(.disconnected(expected: false, reason: "broker \(broker) unreachable; retrying"))
+            }
+            let jitter = Double.random(in: 0.8...1.2)
+            do { try await Task.sleep(for: delay * jitter) } catch { return }
+            delay = min(delay * 2, maxRetryDelay)
         }
     }
 

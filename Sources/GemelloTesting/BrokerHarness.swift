@@ -24,15 +24,15 @@ public final class BrokerHarness: @unchecked Sendable {
         }
     }
 
-    /// Starts mosquitto and waits until it accepts connections.
-    public init() throws {
+    /// Starts mosquitto and waits until it accepts connections; on `port`, or on a free one.
+    public init(port fixedPort: Int? = nil) throws {
         guard let binary = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto"]
             .first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else { throw HarnessError.mosquittoMissing }
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("gemello-broker-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         var lastError = ""
         for _ in 0..<5 {
-            let candidate = try FreePort.find()
+            let candidate = try fixedPort ?? FreePort.find()
             let base = (try? String(contentsOf: Repository.root.appendingPathComponent("ops/mosquitto.conf"), encoding: .utf8)) ?? ""
             let config = base + "\nlistener \(candidate) 127.0.0.1\n"
             let configURL = folder.appendingPathComponent("mosquitto.conf")

@@ -46,7 +46,7 @@ import Testing
             tasks.addTask { try await group.run() }
             while !counters.subscribed.load(ordering: .relaxed) { try await Task.sleep(for: .milliseconds(20)) }
             let client = try MQTTClient(options: .init(clientID: "evil-client"))
-            try client.start(broker: BrokerAddress(url: broker.url)!)
+            try await client.start(broker: BrokerAddress(url: broker.url)!)
             for await event in client.events { if case .connected = event { break } }
             for payload in hostile { try client.publish(topic: Topics.data(agent: "evil"), payload: payload) }
             // A real agent announces itself; then a death naming it arrives on evil's topic.

@@ -48,7 +48,6 @@ public final class Publisher: Service {
                 keepAliveSeconds: Int32(settings.publisher.keepAlive.components.seconds),
                 maxInflightMessages: Int32(min(settings.publisher.maxInFlight * 2 + 8, 1000)),
                 will: (Topics.death(agent: agentID), Array(death.json().utf8), true)))
-            try client.start(broker: settings.broker, keepAliveSeconds: Int32(settings.publisher.keepAlive.components.seconds))
         } catch {
             throw AgentError(.publisher, "cannot start the MQTT client for \(settings.broker): \(error)")
         }
@@ -56,7 +55,11 @@ public final class Publisher: Service {
         try loop.restore()
 
         let (events, continuation) = AsyncStream<Event>.makeStream()
+        let broker = settings.broker
+        let keepAlive = Int32(settings.publisher.keepAlive.components.seconds)
         try await withThrowingTaskGroup(of: Void.self) { group in
+            // Connects in the background: the agent runs and buffers while no broker answers.
+            group.addTask { try await client.start(broker: broker, keepAliveSeconds: keepAlive) }
             group.addTask {
                 for await event in client.events { continuation.yield(.mqtt(event)) }
             }
@@ -97,6 +100,7 @@ public final class Publisher: Service {
         var lastHealth = ContinuousClock.now - .seconds(3600)
         var drainDeadline: ContinuousClock.Instant?
         var wasConnected = false
+        var outageReported = false
 
         init(publisher: Publisher, client: MQTTClient) {
             self.publisher = publisher
@@ -125,14 +129,16 @@ public final class Publisher: Service {
             switch event {
             case .mqtt(.connected):
                 wasConnected = true
+                outageReported = false
                 logger.info("connected to broker", metadata: ["broker": "\(settings.broker)"])
                 try? client.subscribe(Topics.ack(agent: settings.agentID))
                 publishBirth()
                 if case .resend(let sequences)? = machine.connected(now: now) { resend(sequences) }
                 try fillWindow()
             case .mqtt(.disconnected(_, let reason)), .mqtt(.connectRefused(let reason)):
-                if wasConnected || machine.isConnected {
-                    logger.warning("disconnected from broker; buffering until it is back", metadata: ["reason": "\(reason)"])
+                if wasConnected || !outageReported {  // one warning per outage, not per retry
+                    logger.warning("broker not reachable; buffering until it is back", metadata: ["reason": "\(reason)"])
+                    outageReported = true
                 }
                 wasConnected = false
                 machine.disconnected()

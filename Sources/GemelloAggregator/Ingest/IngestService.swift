@@ -35,38 +35,52 @@ public final class IngestService: Service {
             // batches (agents still hold everything until we acknowledge).
             client = try MQTTClient(options: .init(clientID: configuration.clientID, cleanSession: false, keepAliveSeconds: 10,
                                                    maxInflightMessages: 1000))
-            try client.start(broker: broker, keepAliveSeconds: 10)
         } catch {
             throw AggregatorError(.broker, "cannot start the MQTT client for \(broker): \(error)")
         }
         logger.info("ingest starting", metadata: ["broker": "\(broker)", "store": "\(store.path)"])
-        var pendingSubscriptions = 0  // SUBACKs still expected after the last connect
-        for await event in client.events.cancelOnGracefulShutdown() {
-            handle(event, client: client, pendingSubscriptions: &pendingSubscriptions)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            // Keeps trying while the broker is down; the HTTP API serves the twin meanwhile.
+            group.addTask { try await client.start(broker: broker, keepAliveSeconds: 10) }
+            var connection = ConnectionState()
+            for await event in client.events.cancelOnGracefulShutdown() {
+                handle(event, client: client, connection: &connection)
+            }
+            group.cancelAll()
         }
         client.disconnect()
         logger.info("ingest stopped", metadata: ["batches": "\(counters.batches.load(ordering: .relaxed))"])
     }
 
-    func handle(_ event: MQTTEvent, client: MQTTClient, pendingSubscriptions: inout Int) {
+    /// What the event loop remembers between events; owned by `run()`.
+    struct ConnectionState {
+        /// SUBACKs still expected after the last connect.
+        var pendingSubscriptions = 0
+        /// The current outage was logged (one warning per outage, not per retry).
+        var outageReported = false
+    }
+
+    func handle(_ event: MQTTEvent, client: MQTTClient, connection: inout ConnectionState) {
         switch event {
         case .connected(let sessionPresent):
             counters.brokerConnected.store(true, ordering: .relaxed)
             logger.info("connected to broker", metadata: ["sessionPresent": "\(sessionPresent)"])
-            pendingSubscriptions = Topics.aggregatorSubscriptions.count
+            connection = ConnectionState(pendingSubscriptions: Topics.aggregatorSubscriptions.count)
             for topic in Topics.aggregatorSubscriptions {
                 do { try client.subscribe(topic) } catch { logger.error("subscribe failed", metadata: ["topic": "\(topic)", "error": "\(error)"]) }
             }
         case .subscribed:
-            pendingSubscriptions -= 1
-            if pendingSubscriptions == 0 {
+            connection.pendingSubscriptions -= 1
+            if connection.pendingSubscriptions == 0 {
                 counters.subscribed.store(true, ordering: .relaxed)
                 logger.info("subscribed to all agent topics")
             }
         case .disconnected(_, let reason), .connectRefused(let reason):
             counters.subscribed.store(false, ordering: .relaxed)
-            if counters.brokerConnected.exchange(false, ordering: .relaxed) {
-                logger.warning("disconnected from broker; reconnecting", metadata: ["reason": "\(reason)"])
+            let wasConnected = counters.brokerConnected.exchange(false, ordering: .relaxed)
+            if wasConnected || !connection.outageReported {
+                logger.warning("broker not reachable; retrying", metadata: ["reason": "\(reason)"])
+                connection.outageReported = true
             }
         case .published:
             break

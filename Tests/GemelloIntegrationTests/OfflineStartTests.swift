@@ -1,0 +1,62 @@
+import Foundation
+import GemelloAgent
+import GemelloAggregator
+import GemelloCore
+import GemelloTesting
+import Logging
+import ServiceLifecycle
+import Testing
+
+@Suite(.serialized) struct OfflineStartTests {
+    /// An agent that boots while no broker answers keeps running and buffering, connects when the
+    /// broker appears, and delivers everything it accepted.
+    @Test(.timeLimit(.minutes(2)))
+    func agentBootsWithoutBrokerThenDeliversEverything() async throws {
+        let port = try FreePort.find()
+        let folder = try Repository.temporaryFolder("offline")
+        var logger = Logger(label: "offline")
+        logger.logLevel = .critical
+
+        var configuration = try AgentConfiguration.load(path: Repository.root.appendingPathComponent("agent-config/replay-solar-node.yaml").path)
+        guard case .csvReplay(var replay) = configuration.inputs[0] else { Issue.record("expected a replay input"); return }
+        replay.speed = nil
+        configuration.inputs[0] = .csvReplay(replay)
+        configuration.broker = "mqtt://127.0.0.1:\(port)"
+        configuration.buffer.path = folder.appendingPathComponent("agent.sqlite").path
+        configuration.publisher.drainTimeout = .seconds(30)
+        let agent = try Agent(configuration: configuration, logger: logger)
+        let agentGroup = try agent.makeServiceGroup(signals: [])
+
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await agentGroup.run() }
+            // Offline: the whole replay (34,872 readings) lands in the buffer, nothing is delivered.
+            let offlineDeadline = ContinuousClock.now + .seconds(30)
+            while agent.buffer.bufferedReadings < 34_872 && ContinuousClock.now < offlineDeadline {
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            try await Task.sleep(for: .seconds(2))  // a few connection retries
+            #expect(agent.buffer.bufferedReadings == 34_872)
+            #expect(agent.counters.delivered.load(ordering: .relaxed) == 0)
+
+            // The broker and the aggregator come up: the agent connects and drains.
+            let broker = try BrokerHarness(port: port)
+            let store = try TwinStore(path: folder.appendingPathComponent("twin.sqlite").path)
+            let ingest = IngestService(configuration: AggregatorConfiguration(broker: broker.url, clientID: "aggregator-offline",
+                                                                              storePath: store.path, httpPort: 0),
+                                       store: store, counters: IngestCounters(), logger: logger)
+            let aggregator = ServiceGroup(configuration: .init(services: [.init(service: ingest)], logger: logger))
+            group.addTask { try await aggregator.run() }
+            let deadline = ContinuousClock.now + .seconds(60)
+            while try store.totals().readings < 34_872 && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(try store.totals().readings == 34_872)
+            await agentGroup.triggerGracefulShutdown()
+            await aggregator.triggerGracefulShutdown()
+            try await group.waitForAll()
+            broker.stop()
+        }
+        #expect(agent.counters.delivered.load(ordering: .relaxed) == 34_872)
+        #expect(agent.buffer.bufferedReadings == 0)
+    }
+}
