@@ -24,9 +24,11 @@ public enum AggregatorHTTP {
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
 
         router.get("/health") { _, _ -> Response in
+            // A store that cannot be read is reported as such, not as an empty "ok" twin.
             let totals = try? store.totals()
+            let healthy = totals != nil && counters.brokerConnected.load(ordering: .relaxed)
             let health = AggregatorHealth(
-                status: counters.brokerConnected.load(ordering: .relaxed) ? "ok" : "degraded",
+                status: healthy ? "ok" : "degraded",
                 version: GemelloVersion.current, brokerConnected: counters.brokerConnected.load(ordering: .relaxed),
                 uptimeSeconds: Double((ContinuousClock.now - counters.startedAt).components.seconds),
                 batchesIngested: totals?.batches ?? 0, readingsIngested: totals?.readings ?? 0,

@@ -14,16 +14,15 @@ extension AgentConfiguration {
     /// - `health-interval` [10s]
     /// - `inputs`: a list; each item has `type` (`simulated` | `csv-replay`) and that input's keys
     public static func load(path: String) throws(CoreError) -> AgentConfiguration {
-        let text: String
-        do { text = try FileText.read(path) } catch {
-            throw CoreError(.invalidConfiguration, "cannot read the configuration file: \(error.reason)", file: path,
-                            fix: "check the path passed to --config")
-        }
-        return try decode(text, file: path)
+        try decode(try ConfigSection.load(path: path))
     }
 
     public static func decode(_ text: String, file: String) throws(CoreError) -> AgentConfiguration {
-        let root = try ConfigSection.parse(text, file: file)
+        try decode(try ConfigSection.parse(text, file: file))
+    }
+
+    static func decode(_ root: ConfigSection) throws(CoreError) -> AgentConfiguration {
+        let file = root.file
         let agentID = try root.string("agent-id")
         guard Topics.isValidAgentID(agentID) else {
             throw root.error("agent-id", "not a valid agent id", value: agentID,
@@ -45,7 +44,7 @@ extension AgentConfiguration {
 
         let bufferSection = try root.sectionOrEmpty("buffer")
         let buffer = Buffer(
-            path: FileText.resolve(try bufferSection.string("path", default: "/var/lib/gemello/\(agentID).sqlite"), relativeTo: file),
+            path: try bufferSection.path("path", default: "/var/lib/gemello/\(agentID).sqlite"),
             flushInterval: try bufferSection.duration("flush-interval", default: .seconds(1), range: .milliseconds(10)...(.seconds(300))),
             flushReadings: try bufferSection.int("flush-readings", default: 5000, range: 1...1_000_000))
         try bufferSection.rejectUnknownKeys()

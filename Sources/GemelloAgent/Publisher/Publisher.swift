@@ -85,6 +85,8 @@ public final class Publisher: Service {
         }
         logger.info("publisher stopped", metadata: [
             "delivered": "\(counters.delivered.load(ordering: .relaxed))",
+            "batchesSent": "\(counters.batchesSent.load(ordering: .relaxed))",
+            "batchesResent": "\(counters.batchesResent.load(ordering: .relaxed))",
             "buffered": "\(buffer.bufferedReadings)"])
     }
 

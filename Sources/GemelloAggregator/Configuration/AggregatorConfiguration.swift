@@ -30,16 +30,14 @@ public struct AggregatorConfiguration: Sendable {
     }
 
     public static func load(path: String) throws(CoreError) -> AggregatorConfiguration {
-        let text: String
-        do { text = try String(contentsOfFileAtPath: path) } catch {
-            throw CoreError(.invalidConfiguration, "cannot read the configuration file: \(error)", file: path,
-                            fix: "check the path passed to --config")
-        }
-        return try decode(text, file: path)
+        try decode(try ConfigSection.load(path: path))
     }
 
     public static func decode(_ text: String, file: String) throws(CoreError) -> AggregatorConfiguration {
-        let root = try ConfigSection.parse(text, file: file)
+        try decode(try ConfigSection.parse(text, file: file))
+    }
+
+    static func decode(_ root: ConfigSection) throws(CoreError) -> AggregatorConfiguration {
         var c = AggregatorConfiguration()
         c.broker = try root.string("broker", default: c.broker)
         guard BrokerAddress(url: c.broker) != nil else {
@@ -47,8 +45,7 @@ public struct AggregatorConfiguration: Sendable {
         }
         c.clientID = try root.string("client-id", default: c.clientID)
         let store = try root.sectionOrEmpty("store")
-        c.storePath = try store.string("path", default: c.storePath)
-        if !c.storePath.hasPrefix("/"), let slash = file.lastIndex(of: "/") { c.storePath = String(file[...slash]) + c.storePath }
+        c.storePath = try store.path("path", default: c.storePath)
         try store.rejectUnknownKeys()
         let http = try root.sectionOrEmpty("http")
         c.httpHost = try http.string("host", default: c.httpHost)
@@ -66,13 +63,3 @@ public struct AggregatorConfiguration: Sendable {
     }
 }
 
-import Foundation
-
-extension String {
-    init(contentsOfFileAtPath path: String) throws {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw CocoaError(.fileReadNoSuchFile, userInfo: [NSFilePathErrorKey: path])
-        }
-        self = String(decoding: data, as: UTF8.self)
-    }
-}

@@ -24,6 +24,21 @@ public final class ConfigSection {
         }
     }
 
+    /// Reads and parses a configuration file; an unreadable file is a configuration error.
+    public static func load(path: String) throws(CoreError) -> ConfigSection {
+        let text: String
+        do { text = try FileText.read(path) } catch {
+            throw CoreError(.invalidConfiguration, "cannot read the configuration file: \(error.reason)", file: path,
+                            fix: "check the path passed to --config")
+        }
+        return try parse(text, file: path)
+    }
+
+    /// A file path; a relative one is resolved against the folder of this configuration file.
+    public func path(_ key: String, default fallback: String? = nil) throws(CoreError) -> String {
+        FileText.resolve(try string(key, default: fallback), relativeTo: file)
+    }
+
     /// Parses a whole file's text into its root section.
     public static func parse(_ text: String, file: String) throws(CoreError) -> ConfigSection {
         try ConfigSection(file: file, path: "", node: YAMLParser.parse(text, file: file))

@@ -29,7 +29,7 @@ extension CSVReplayInput {
         public init(_ section: ConfigSection) throws(CoreError) {
             let sensorID = try section.sensorID()
             let entityType = try section.string("entity-type", default: "DeviceMeasurement")
-            file = FileText.resolve(try section.string("file"), relativeTo: section.file)
+            file = try section.path("file")
             guard FileText.exists(file) else {
                 throw section.error("file", "the CSV file does not exist", value: file,
                                     fix: "give a path relative to the config file's folder, or an absolute one")

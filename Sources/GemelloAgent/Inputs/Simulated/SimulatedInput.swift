@@ -1,4 +1,9 @@
 import GemelloCore
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Plausible readings for a site's equipment, at a fixed interval, stamped with the wall clock:
 /// a daily cycle, a slow random walk and sensor noise, rounded to the sensor's resolution.
@@ -105,7 +110,3 @@ struct SplitMix64 {
         return (-2 * log(u1)).squareRoot() * cos(2 * Double.pi * uniform())
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-#endif

@@ -4,7 +4,8 @@ import Glibc
 import Darwin
 #endif
 
-/// Foundation-free file helpers for the agent (reading a config, resolving relative paths).
+/// Foundation-free file helpers shared by the agent and the aggregator (reading a config,
+/// resolving paths relative to it).
 public enum FileText {
     public struct ReadError: Error { public let reason: String }
 
