@@ -15,6 +15,8 @@ let package = Package(
         .executable(name: "gemello-agent", targets: ["gemello-agent"]),
         .executable(name: "gemello-aggregator", targets: ["gemello-aggregator"]),
         .executable(name: "gemello", targets: ["gemello"]),
+        // The core (readings, batches, wire format v1) for other Swift consumers and ops/fuzz.
+        .library(name: "GemelloCore", targets: ["GemelloCore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

@@ -10,7 +10,7 @@ import GemelloCore
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gemello-bench", abstract: "Gemello benchmarks on the shared datasets.",
-        subcommands: [IngestBench.self])
+        subcommands: [IngestBench.self, WireBench.self])
 }
 
 struct IngestBench: AsyncParsableCommand {
@@ -28,26 +28,14 @@ struct IngestBench: AsyncParsableCommand {
     var scratch = FileManager.default.temporaryDirectory.path
 
     func run() async throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let configs = ["replay-milano-arpa", "replay-air-quality-uci", "replay-traffic-i94", "replay-solar-node"]
         var payloads: [[UInt8]] = []
         var readings = 0
-        for name in configs {
-            let configuration = try AgentConfiguration.load(path: root.appendingPathComponent("agent-config/\(name).yaml").path)
-            guard case .csvReplay(var replay) = configuration.inputs[0] else { continue }
-            replay.speed = nil
-            let sink = Collector()
-            _ = try await CSVReplayInput(configuration: replay).run(into: sink)
-            var sequence: UInt64 = 0
-            for start in stride(from: 0, to: sink.readings.count, by: batchSize) {
-                sequence += 1
-                var batch = Batch(agentID: configuration.agentID, bootEpoch: 1, sequence: sequence, createdAt: 0)
-                var lookup: [SeriesInfo: UInt32] = [:]
-                for reading in sink.readings[start..<min(start + batchSize, sink.readings.count)] { batch.append(reading, lookup: &lookup) }
+        for dataset in try await SharedDataset.loadAll() {
+            for batch in dataset.batches(target: batchSize) {
                 payloads.append(try WireFormat.encode(batch))
                 readings += batch.count
             }
-            print("loaded \(name): \(sink.readings.count) readings")
+            print("loaded \(dataset.name): \(dataset.readings.count) readings")
         }
         let bytes = payloads.reduce(0) { $0 + $1.count }
         print("batches \(payloads.count), readings \(readings), wire bytes \(bytes) (\(String(format: "%.2f", Double(bytes) / Double(readings))) B/reading)")
@@ -72,19 +60,4 @@ struct IngestBench: AsyncParsableCommand {
         let endToEnd = 1 / (1 / decode + 1 / ingest)
         print("ingest: decode \(Int(decode)) readings/s, store \(Int(ingest)) readings/s, decode+store \(Int(endToEnd)) readings/s (median of \(runs), \(payloads.count) batches of ≤\(batchSize))")
     }
-
-    func median(_ values: [Double]) -> Double {
-        let sorted = values.sorted()
-        return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
-    }
-}
-
-final class Collector: ReadingSink, @unchecked Sendable {
-    // @unchecked: the replay input calls accept() sequentially from one task.
-    var readings: [Reading] = []
-    func accept(_ batch: [Reading]) async throws { readings.append(contentsOf: batch) }
-}
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

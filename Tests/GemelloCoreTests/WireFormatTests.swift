@@ -1,4 +1,4 @@
-import GemelloCore
+@testable import GemelloCore
 import GemelloZlib
 import GemelloTesting
 import Testing
@@ -76,16 +76,10 @@ import Testing
         #expect(crcError?.code == .checksumMismatch)
     }
 
-    /// A frame with a valid CRC around an arbitrary (uncompressed) body.
+    /// A frame with a valid CRC around an arbitrary body.
     static func frame(body: [UInt8], compressed: Bool = false, declaredLength: Int? = nil) throws -> [UInt8] {
-        var rest = ByteWriter()
-        rest.writeVarint(UInt64(declaredLength ?? body.count))
-        rest.write(compressed ? try Zlib.compress(body) : body)
-        var frame = ByteWriter()
-        frame.write([0x47, 0x4D, 1, compressed ? 1 : 0])
-        frame.writeUInt32LE(Zlib.crc32(rest.bytes))
-        frame.write(rest.bytes)
-        return frame.bytes
+        WireFormat.frame(body: compressed ? try Zlib.compress(body) : body, bodyLength: declaredLength ?? body.count,
+                         flags: compressed ? WireFormat.flagCompressed : 0)
     }
 
     @Test func refusesADecompressionBombAtTheLimit() throws {
@@ -102,22 +96,69 @@ import Testing
     }
 
     @Test func rejectsCountsThatLie() throws {
-        var body = ByteWriter()
-        body.writeString("a")
-        body.writeVarint(1); body.writeVarint(1); body.writeSignedVarint(0)
-        body.writeVarint(1)            // one series
-        body.writeVarint(900_000)      // 900k readings declared, a handful of bytes follow
-        body.writeString("s/x"); body.writeString("CEL"); body.write(0)
-        body.write([0, 0, 0])
-        let error = #expect(throws: CoreError.self) { try WireFormat.decode(try Self.frame(body: body.bytes)) }
-        #expect(error?.code == .malformed)
-
+        let batch = Self.batch((0..<10).map { Reading(series: Self.pm25, timestamp: Int64($0) * 1000, value: Double($0)) })
+        for (readings, rows) in [(900_000, 10), (10, 9), (9, 10), (11, 10)] {
+            var layout = try BodyLayout(batch)
+            layout.readingCount = readings
+            layout.rowCount = rows
+            var body = ByteWriter()
+            layout.write(to: &body)
+            body.write(layout.encodeColumns(batch))
+            #expect(throws: CoreError.self, "\(readings) readings in \(rows) rows") { try WireFormat.decode(try Self.frame(body: body.bytes)) }
+        }
         var tooMany = ByteWriter()
         tooMany.writeString("a")
-        tooMany.writeVarint(1); tooMany.writeVarint(1); tooMany.writeSignedVarint(0)
-        tooMany.writeVarint(1_000_000)  // series count past the limit
+        tooMany.writeVarint(1); tooMany.writeVarint(1); tooMany.writeSignedVarint(0); tooMany.write(3)
+        tooMany.writeVarint(2_000_000)  // readings past the limit
         let limit = #expect(throws: CoreError.self) { try WireFormat.decode(try Self.frame(body: tooMany.bytes)) }
         #expect(limit?.code == .limitExceeded)
+    }
+
+    /// Thousands of corruptions of real frames' bodies: each decodes or throws a CoreError, never
+    /// crashes (the fuzz target, ops/fuzz/wire, runs the same check for minutes).
+    @Test func corruptBodiesNeverCrashTheDecoder() throws {
+        var random = SystemRandomNumberGenerator()
+        let bodies = WireVectors.valid.map { WireVectors.body($0.batch) }.filter { !$0.isEmpty }
+        var rejected = 0
+        for round in 0..<20_000 {
+            var body = bodies[round % bodies.count]
+            for _ in 0..<(1 + round % 4) {
+                let position = Int.random(in: 0..<body.count, using: &random)
+                switch round % 3 {
+                case 0: body[position] ^= UInt8(1 << Int.random(in: 0..<8, using: &random))
+                case 1: body[position] = UInt8.random(in: 0...255, using: &random)
+                default: body.removeSubrange(position...)
+                }
+                if body.isEmpty { break }
+            }
+            do { _ = try WireFormat.decodeBody(body) } catch { rejected += 1 }
+        }
+        #expect(rejected > 10_000)
+    }
+
+    @Test func finerTimeResolutionsRoundTripAndFloorToMilliseconds() throws {
+        for resolution in TimeResolution.allCases {
+            var batch = Batch(agentID: "a", bootEpoch: 1, sequence: 1, createdAt: 1_700_000_000_000, timeResolution: resolution)
+            var lookup: [SeriesInfo: UInt32] = [:]
+            for time: Int64 in [1_700_000_000_000_999_999 / (1_000_000 / resolution.unitsPerMillisecond), -1, -1_000_001, 0] {
+                batch.append(Reading(series: Self.pm25, timestamp: time, value: 1), lookup: &lookup)
+            }
+            Self.expectBitExact(try WireFormat.decode(try WireFormat.encode(batch)), batch)
+            #expect(batch.millisecondTimestamp(1) == -1)
+            #expect(batch.millisecondTimestamp(3) == 0)
+        }
+        let micro = Batch(agentID: "a", bootEpoch: 1, sequence: 1, createdAt: 0, timeResolution: .microseconds,
+                          series: [Self.pm25], seriesIndex: [0, 0], timestamps: [-1_000_001, 1_999], values: [1, 2])
+        #expect(micro.millisecondTimestamp(0) == -1_001)
+        #expect(micro.millisecondTimestamp(1) == 1)
+    }
+
+    @Test func rejectsBatchesTheEncoderCannotRepresent() {
+        var unused = Self.batch([Reading(series: Self.pm25, timestamp: 1, value: 2)])
+        unused.series.append(Self.temperature)
+        #expect(throws: CoreError.self) { try WireFormat.encode(unused) }
+        let longName = SeriesInfo(name: "s/" + String(repeating: "x", count: 300), unit: "CEL")
+        #expect(throws: CoreError.self) { try WireFormat.encode(Self.batch([Reading(series: longName, timestamp: 1, value: 2)])) }
     }
 
     @Test func rejectsOverflowingVarints() throws {
@@ -140,23 +181,5 @@ import Testing
         let readings = (0..<1000).map { Reading(series: Self.temperature, timestamp: Int64($0) * 3_600_000, value: 10 + Double($0 % 50) / 10) }
         let bytes = try WireFormat.encode(Self.batch(readings))
         #expect(bytes.count < 1000 * 2)  // raw doubles alone would be 8000 bytes
-    }
-}
-
-@Suite struct WireFormatSpecExampleTests {
-    /// The worked example in docs/wire-format.md, byte for byte.
-    @Test func specExampleEncodesAndDecodes() throws {
-        let hex = "474d010026e1b3422c0161010100010117617270612d73656e61746f2f74656d70657261747572650343454c010080d6e3f1aa564a"
-        let bytes = stride(from: 0, to: hex.count, by: 2).map { offset -> UInt8 in
-            let start = hex.index(hex.startIndex, offsetBy: offset)
-            return UInt8(hex[start..<hex.index(start, offsetBy: 2)], radix: 16)!
-        }
-        var batch = Batch(agentID: "a", bootEpoch: 1, sequence: 1, createdAt: 0)
-        var lookup: [SeriesInfo: UInt32] = [:]
-        batch.append(Reading(series: SeriesInfo(name: "arpa-senato/temperature", unit: "CEL"), timestamp: 1_483_225_200_000, value: 3.7), lookup: &lookup)
-        #expect(try WireFormat.encode(batch, compressionLevel: 0) == bytes)
-        #expect(try WireFormat.decode(bytes) == batch)
-        let spec = try String(contentsOf: GemelloTesting.Repository.root.appendingPathComponent("docs/wire-format.md"), encoding: .utf8)
-        #expect(spec.contains(bytes.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined(separator: " ")))
     }
 }

@@ -41,6 +41,7 @@ import Testing
             return frame.bytes
         }()
         let hostile: [[UInt8]] = [Array("not a batch".utf8), Array(good.prefix(good.count - 3)), try WireFormat.encode(impostor), bomb, []]
+            + (try Self.rejectedVectors())
 
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
@@ -71,5 +72,25 @@ import Testing
         #expect(victim?.status == .online)  // the spoofed death was refused
         broker.stop()
     }
-}
 
+    /// The frames of every test vector a decoder must reject (Tests/Fixtures/wire-vectors).
+    static func rejectedVectors() throws -> [[UInt8]] {
+        let folder = Repository.root.appendingPathComponent("Tests/Fixtures/wire-vectors")
+        var frames: [[UInt8]] = []
+        for file in try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted() where file.hasSuffix(".vector") {
+            let text = try String(contentsOf: folder.appendingPathComponent(file), encoding: .utf8)
+            guard text.contains("\nerror: ") else { continue }
+            var hex = ""
+            var inFrame = false
+            for line in text.split(separator: "\n") {
+                if line.hasPrefix("frame: ") { hex = String(line.dropFirst(7)); inFrame = true }
+                else if inFrame && line.hasPrefix("  ") { hex += line.trimmingCharacters(in: .whitespaces) }
+                else { inFrame = false }
+            }
+            let digits = Array(hex.utf8)
+            frames.append(stride(from: 0, to: digits.count - 1, by: 2).map { UInt8(String(decoding: digits[$0...$0 + 1], as: UTF8.self), radix: 16)! })
+        }
+        #expect(frames.count >= 9)
+        return frames
+    }
+}

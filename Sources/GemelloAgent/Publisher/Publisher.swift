@@ -133,7 +133,10 @@ public final class Publisher: Service {
                 wasConnected = true
                 outageReported = false
                 logger.info("connected to broker", metadata: ["broker": "\(settings.broker)"])
-                try? client.subscribe(Topics.ack(agent: settings.agentID))
+                do { _ = try client.subscribe(Topics.ack(agent: settings.agentID)) } catch {
+                    // Without acknowledgements batches stay unconfirmed and are resent: nothing is lost.
+                    logger.warning("could not subscribe to acknowledgements; will retry on reconnect", metadata: ["error": "\(error)"])
+                }
                 publishBirth()
                 if case .resend(let sequences)? = machine.connected(now: now) { resend(sequences) }
                 try fillWindow()

@@ -80,7 +80,7 @@ public final class TwinStore: Sendable {
                     let insert = try db.statement("INSERT INTO history (series_id, ts, value) VALUES (?, ?, ?)")
                     for i in 0..<batch.count {
                         let s = Int(batch.seriesIndex[i])
-                        let (ts, value) = (batch.timestamps[i], batch.values[i])
+                        let (ts, value) = (batch.millisecondTimestamp(i), batch.values[i])
                         try insert.bind(int64: ids[s], at: 1)
                         try insert.bind(int64: ts, at: 2)
                         try insert.bind(double: value, at: 3)

@@ -75,7 +75,7 @@ extension CSVReplayInput {
                 let attribute = try column.string("attribute")
                 guard NGSIName.isValid(attribute) else {
                     throw column.error("attribute", "not a valid NGSI-LD attribute name", value: attribute,
-                                       fix: "use letters and digits starting with a letter, e.g. pm25 or relativeHumidity")
+                                       fix: "use up to 64 letters and digits starting with a letter, e.g. pm25 or relativeHumidity")
                 }
                 columns.append(Column(header: header, attribute: attribute, unit: try column.unitCode()))
                 try column.rejectUnknownKeys()
@@ -99,10 +99,11 @@ extension ConfigSection {
     }
 }
 
-/// NGSI-LD attribute names: a letter, then letters, digits or underscores.
+/// NGSI-LD attribute names: a letter, then letters, digits or underscores; at most 64 of them
+/// (well within the wire format's 256-byte names).
 public enum NGSIName {
     public static func isValid(_ name: String) -> Bool {
-        guard let first = name.unicodeScalars.first, first.properties.isAlphabetic, first.isASCII else { return false }
+        guard name.utf8.count <= 64, let first = name.unicodeScalars.first, first.properties.isAlphabetic, first.isASCII else { return false }
         return name.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_") }
     }
 }

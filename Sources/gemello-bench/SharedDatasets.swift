@@ -1,0 +1,82 @@
+import Foundation
+import GemelloAgent
+import GemelloCore
+
+/// The four shared datasets, read through the agent's own csv-replay input (the same parser, column
+/// choice, units and missing-value rules an agent uses), so benchmarks measure real readings.
+struct SharedDataset {
+    /// The replay config's name (`replay-milano-arpa`, ...).
+    let name: String
+    let agentID: String
+    /// Every numeric reading of the file, in the order the agent accepts them.
+    let readings: [Reading]
+
+    static let configNames = ["replay-milano-arpa", "replay-air-quality-uci", "replay-traffic-i94", "replay-solar-node"]
+
+    static var repositoryRoot: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }
+
+    static func loadAll() async throws -> [SharedDataset] {
+        var datasets: [SharedDataset] = []
+        for name in configNames {
+            let path = repositoryRoot.appendingPathComponent("agent-config/\(name).yaml").path
+            let configuration = try AgentConfiguration.load(path: path)
+            guard case .csvReplay(var replay) = configuration.inputs.first else {
+                throw BenchError("\(path): expected a csv-replay input")
+            }
+            replay.speed = nil
+            let sink = Collector()
+            _ = try await CSVReplayInput(configuration: replay).run(into: sink)
+            datasets.append(SharedDataset(name: name, agentID: configuration.agentID, readings: sink.readings))
+        }
+        return datasets
+    }
+
+    /// Cuts the readings into batches of at most `target` readings, only where the timestamp changes
+    /// (a batch never splits the readings of one instant), as a reader of the issue expects.
+    func batches(target: Int) -> [Batch] {
+        var result: [Batch] = []
+        var start = 0
+        var sequence: UInt64 = 0
+        while start < readings.count {
+            var end = start
+            var rowEnd = start
+            // Grow row by row (a row = consecutive readings sharing a timestamp) up to the target.
+            while rowEnd < readings.count {
+                var next = rowEnd + 1
+                while next < readings.count && readings[next].timestamp == readings[rowEnd].timestamp { next += 1 }
+                if next - start > target && end > start { break }
+                end = next
+                rowEnd = next
+            }
+            sequence += 1
+            var batch = Batch(agentID: agentID, bootEpoch: 1, sequence: sequence, createdAt: readings[end - 1].timestamp)
+            var lookup: [SeriesInfo: UInt32] = [:]
+            for reading in readings[start..<end] { batch.append(reading, lookup: &lookup) }
+            result.append(batch)
+            start = end
+        }
+        return result
+    }
+}
+
+struct BenchError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+final class Collector: ReadingSink, @unchecked Sendable {
+    // @unchecked: the replay input calls accept() sequentially from one task.
+    var readings: [Reading] = []
+    func accept(_ batch: [Reading]) async throws { readings.append(contentsOf: batch) }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
+
+func median(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+}
