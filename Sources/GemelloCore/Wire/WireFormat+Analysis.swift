@@ -7,6 +7,9 @@ extension BodyLayout {
         guard batch.count <= limits.maxReadings, batch.series.count <= limits.maxSeries else {
             throw CoreError(.limitExceeded, "batch of \(batch.count) readings in \(batch.series.count) series exceeds the wire limits (\(limits.maxReadings) readings, \(limits.maxSeries) series)")
         }
+        guard batch.agentID.utf8.count <= limits.maxStringBytes else {
+            throw CoreError(.limitExceeded, "agent id is longer than \(limits.maxStringBytes) bytes")
+        }
         var used = [Bool](repeating: false, count: batch.series.count)
         for index in batch.seriesIndex {
             guard Int(index) < used.count else { throw CoreError(.malformed, "series index \(index) out of range") }
@@ -68,9 +71,6 @@ extension BodyLayout {
         self.init(agentID: batch.agentID, bootEpoch: batch.bootEpoch, sequence: batch.sequence, createdAt: batch.createdAt,
                   timeResolution: batch.timeResolution, readingCount: batch.count, rowCount: rowStarts.count,
                   sensors: sensors, series: batch.series, sensorRefs: sensorRefs, time: time, columns: columns)
-        guard agentID.utf8.count <= limits.maxStringBytes else {
-            throw CoreError(.limitExceeded, "agent id is longer than \(limits.maxStringBytes) bytes")
-        }
     }
 
     /// The greatest common divisor of every row time's distance from the first row (1 when the
