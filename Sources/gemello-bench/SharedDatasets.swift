@@ -69,7 +69,7 @@ struct BenchError: Error, CustomStringConvertible {
 final class Collector: ReadingSink, @unchecked Sendable {
     // @unchecked: the replay input calls accept() sequentially from one task.
     var readings: [Reading] = []
-    func accept(_ batch: [Reading]) async throws { readings.append(contentsOf: batch) }
+    func accept(_ batch: [Reading], checkpoint: InputCheckpoint?) async throws { readings.append(contentsOf: batch) }
 }
 
 extension Duration {

@@ -8,7 +8,15 @@ import Testing
 /// Collects what an input produces.
 final class CollectingSink: ReadingSink {
     let readings = Mutex<[Reading]>([])
-    func accept(_ batch: [Reading]) async throws { readings.withLock { $0.append(contentsOf: batch) } }
+    /// Each delivery: how many readings had been delivered after it, and its checkpoint.
+    let deliveries = Mutex<[(total: Int, checkpoint: InputCheckpoint?)]>([])
+    func accept(_ batch: [Reading], checkpoint: InputCheckpoint?) async throws {
+        readings.withLock { all in
+            all.append(contentsOf: batch)
+            let total = all.count
+            deliveries.withLock { $0.append((total, checkpoint)) }
+        }
+    }
     var all: [Reading] { readings.withLock { $0 } }
 }
 
@@ -105,5 +113,44 @@ final class CollectingSink: ReadingSink {
         #expect(minnesota.parse(Array("2012-10-02 09:00:00".utf8)) == 1_349_190_000_000)
         #expect(TimestampFormat(pattern: "HH:mm", zone: "UTC") == nil)
         #expect(TimestampFormat(pattern: "yyyy-MM-dd", zone: "Europe/Rome") == nil)
+    }
+}
+
+/// A replay resumed from any checkpoint it delivered continues with exactly the readings that
+/// followed that checkpoint: nothing skipped, nothing read twice (the agent commits the checkpoint
+/// in the same transaction as the readings before it).
+@Suite struct CSVReplayResumeTests {
+    static func configuration(_ name: String) throws -> CSVReplayInput.Configuration {
+        let configuration = try AgentConfiguration.load(path: Repository.root.appendingPathComponent("agent-config/\(name)").path)
+        guard case .csvReplay(var replay) = configuration.inputs[0] else { throw AgentError(.input, "not a replay") }
+        replay.speed = nil
+        return replay
+    }
+
+    @Test(arguments: ["replay-solar-node.yaml", "replay-air-quality-uci.yaml"])
+    func resumesExactlyAfterEveryCheckpoint(config: String) async throws {
+        let input = CSVReplayInput(configuration: try Self.configuration(config))
+        let full = CollectingSink()
+        _ = try await input.run(into: full)
+        let all = full.all
+        let deliveries = full.deliveries.withLock { $0 }
+        #expect(deliveries.count > 5)
+        #expect(deliveries.allSatisfy { $0.checkpoint?.key == input.checkpointKey })
+        let positions = deliveries.map { $0.checkpoint!.position }
+        #expect(positions == positions.sorted(), "checkpoints only move forward")
+        for delivery in [deliveries[0], deliveries[deliveries.count / 2], deliveries[deliveries.count - 2], deliveries.last!] {
+            let resumed = CollectingSink()
+            let summary = try await input.run(into: resumed, resumingFrom: delivery.checkpoint!.position)
+            #expect(resumed.all == Array(all[delivery.total...]), "resumed at byte \(delivery.checkpoint!.position)")
+            #expect(summary["resumedAtByte"] == Int(delivery.checkpoint!.position))
+        }
+    }
+
+    @Test func aPositionPastTheEndOfTheFileReplaysItAll() async throws {
+        let input = CSVReplayInput(configuration: try Self.configuration("replay-solar-node.yaml"))
+        let sink = CollectingSink()
+        let summary = try await input.run(into: sink, resumingFrom: 1 << 40)
+        #expect(sink.all.count == 34_872)
+        #expect(summary["restartedFromTop"] == 1)
     }
 }

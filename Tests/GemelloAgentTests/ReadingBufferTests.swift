@@ -62,4 +62,20 @@ import Testing
         let error = #expect(throws: AgentError.self) { try ReadingBuffer(path: "/nonexistent-folder/b.sqlite") }
         #expect(error?.description.contains("buffer.path") == true)
     }
+
+    @Test func inputPositionsCommitWithTheirReadings() throws {
+        let folder = try Repository.temporaryFolder("positions")
+        let path = folder.appendingPathComponent("buffer.sqlite").path
+        do {
+            let buffer = try ReadingBuffer(path: path)
+            #expect(try buffer.checkpoint(for: "replay a") == nil)
+            try buffer.append([Reading(series: SeriesInfo(name: "s/temperature", unit: "CEL"), timestamp: 1, value: 2)],
+                              checkpoints: [InputCheckpoint(key: "replay a", position: 120)])
+            try buffer.append([], checkpoints: [InputCheckpoint(key: "replay a", position: 180), InputCheckpoint(key: "replay b", position: 7)])
+        }
+        let reopened = try ReadingBuffer(path: path)
+        #expect(try reopened.checkpoint(for: "replay a") == 180)
+        #expect(try reopened.checkpoint(for: "replay b") == 7)
+        #expect(reopened.bufferedReadings == 1)
+    }
 }

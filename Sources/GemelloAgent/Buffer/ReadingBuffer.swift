@@ -8,7 +8,8 @@ import Synchronization
 ///
 /// SQLite in WAL mode. `readings.id` is AUTOINCREMENT so ids never go back after the table
 /// empties (a reused id would fall below `assignedThrough` and never be sent). Tables: `series` (dictionary), `readings` (rowid order = acceptance
-/// order), `batches` (taken but unacknowledged: sequence → rowid range), `meta` (counters).
+/// order), `batches` (taken but unacknowledged: sequence → rowid range), `positions` (resumable
+/// inputs' read positions, committed with their readings), `meta` (counters).
 public final class ReadingBuffer: Sendable {
     struct State {
         let db: SQLiteConnection
@@ -38,6 +39,7 @@ public final class ReadingBuffer: Sendable {
                     ts INTEGER NOT NULL, value REAL NOT NULL);
                 CREATE TABLE IF NOT EXISTS batches (sequence INTEGER PRIMARY KEY, epoch INTEGER NOT NULL,
                     first_id INTEGER NOT NULL, last_id INTEGER NOT NULL, count INTEGER NOT NULL, created INTEGER NOT NULL);
+                CREATE TABLE IF NOT EXISTS positions (input TEXT PRIMARY KEY, position INTEGER NOT NULL);
                 INSERT OR IGNORE INTO meta VALUES ('boot_epoch', 0), ('next_sequence', 1);
                 UPDATE meta SET value = value + 1 WHERE key = 'boot_epoch';
                 """)
@@ -63,10 +65,11 @@ public final class ReadingBuffer: Sendable {
     /// Readings waiting for acknowledgement (in batches or not yet batched).
     public var bufferedReadings: Int64 { state.withLock { $0.buffered } }
 
-    /// Appends `readings` in one transaction (a group commit). When this returns, they survive
-    /// a crash of the process.
-    public func append(_ readings: [Reading]) throws(AgentError) {
-        guard !readings.isEmpty else { return }
+    /// Appends `readings` in one transaction (a group commit), with the inputs' read positions
+    /// after them. When this returns, they survive a crash of the process; if it throws, neither
+    /// the readings nor the positions were stored.
+    public func append(_ readings: [Reading], checkpoints: [InputCheckpoint] = []) throws(AgentError) {
+        guard !readings.isEmpty || !checkpoints.isEmpty else { return }
         do {
             try state.withLock { (state: inout State) throws in
                 try state.db.transaction { db in
@@ -78,11 +81,27 @@ public final class ReadingBuffer: Sendable {
                         try insert.bind(double: reading.value, at: 3)
                         try insert.runBound()
                     }
+                    let save = try db.statement("INSERT INTO positions VALUES (?, ?) ON CONFLICT(input) DO UPDATE SET position = excluded.position")
+                    for checkpoint in checkpoints { try save.run([.text(checkpoint.key), .integer(checkpoint.position)]) }
                 }
                 state.buffered += Int64(readings.count)
             }
         } catch {
             throw AgentError(.buffer, "cannot write \(readings.count) readings to the buffer at \(path): \(error)")
+        }
+    }
+
+    /// The last committed read position of a resumable input, `nil` if it never committed one.
+    public func checkpoint(for key: String) throws(AgentError) -> Int64? {
+        do {
+            return try state.withLock { (state: inout State) throws -> Int64? in
+                defer { state.db.resetStatements() }
+                let select = try state.db.statement("SELECT position FROM positions WHERE input = ?")
+                try select.bind([.text(key)])
+                return try select.step() ? select.int64(0) : nil
+            }
+        } catch {
+            throw AgentError(.buffer, "cannot read the position of '\(key)' from the buffer at \(path): \(error)")
         }
     }
 

@@ -5,9 +5,21 @@ import GemelloCore
 public protocol Input: Sendable {
     /// The sensor (entity) this input feeds, announced in the agent's birth message.
     var sensor: SensorInfo { get }
+    /// Where the buffer keeps this input's read position, for inputs that can resume (a replay);
+    /// `nil` for inputs that only see the present (a live sensor).
+    var checkpointKey: String? { get }
     /// Produces readings until the source ends or the task is cancelled. Readings passed to
     /// `sink` before returning are accepted; an input must not hold any back when cancelled.
-    func run(into sink: some ReadingSink) async throws -> InputSummary
+    /// `checkpoint` is the position the buffer last committed for ``checkpointKey`` (nil: start).
+    func run(into sink: some ReadingSink, resumingFrom checkpoint: Int64?) async throws -> InputSummary
+}
+
+extension Input {
+    public var checkpointKey: String? { nil }
+
+    public func run(into sink: some ReadingSink) async throws -> InputSummary {
+        try await run(into: sink, resumingFrom: nil)
+    }
 }
 
 /// What an input did, logged by the shared wrapper when it stops.
@@ -26,7 +38,25 @@ public struct InputSummary: Sendable, Equatable {
 
 /// Where inputs deliver readings (the buffer writer in the agent, a collector in tests).
 public protocol ReadingSink: Sendable {
-    func accept(_ readings: [Reading]) async throws
+    /// Hands over `readings`. With a `checkpoint` (the input's position just after them), the
+    /// buffer commits that position in the same transaction as the readings, so after a crash
+    /// the input resumes exactly where the buffer ends: nothing lost, nothing read twice.
+    func accept(_ readings: [Reading], checkpoint: InputCheckpoint?) async throws
+}
+
+extension ReadingSink {
+    public func accept(_ readings: [Reading]) async throws { try await accept(readings, checkpoint: nil) }
+}
+
+/// An input's read position after some readings (a byte offset for a replay).
+public struct InputCheckpoint: Sendable, Equatable {
+    public var key: String
+    public var position: Int64
+
+    public init(key: String, position: Int64) {
+        self.key = key
+        self.position = position
+    }
 }
 
 /// Builds the input for a configuration entry.

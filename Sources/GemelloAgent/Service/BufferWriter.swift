@@ -12,7 +12,8 @@ public final class BufferWriter: ReadingSink, Service {
     private let flushInterval: Duration
     private let flushReadings: Int
     private let logger: Logger
-    private let pending = Mutex<[Reading]>([])
+    /// Readings waiting for the next group commit, and each resumable input's position after them.
+    private let pending = Mutex<(readings: [Reading], checkpoints: [String: Int64])>(([], [:]))
 
     public init(buffer: ReadingBuffer, counters: AgentCounters, flushInterval: Duration, flushReadings: Int, logger: Logger) {
         self.buffer = buffer
@@ -22,29 +23,33 @@ public final class BufferWriter: ReadingSink, Service {
         self.logger = logger
     }
 
-    public func accept(_ readings: [Reading]) async throws {
-        let full: [Reading]? = pending.withLock { waiting in
-            waiting.append(contentsOf: readings)
-            guard waiting.count >= flushReadings else { return nil }
-            defer { waiting.removeAll(keepingCapacity: true) }
+    public func accept(_ readings: [Reading], checkpoint: InputCheckpoint?) async throws {
+        let full: (readings: [Reading], checkpoints: [String: Int64])? = pending.withLock { waiting in
+            waiting.readings.append(contentsOf: readings)
+            if let checkpoint { waiting.checkpoints[checkpoint.key] = checkpoint.position }
+            guard waiting.readings.count >= flushReadings else { return nil }
+            defer { waiting = ([], [:]) }
             return waiting
         }
-        if let full { try commit(full) }
+        if let full { try commit(full.readings, full.checkpoints) }
     }
 
     /// Commits whatever is waiting now.
     public func flush() throws {
         let waiting = pending.withLock { waiting in
-            defer { waiting.removeAll(keepingCapacity: true) }
+            defer { waiting = ([], [:]) }
             return waiting
         }
-        try commit(waiting)
+        try commit(waiting.readings, waiting.checkpoints)
     }
 
-    private func commit(_ readings: [Reading]) throws {
-        guard !readings.isEmpty else { return }
+    /// The last committed position of a resumable input (see ``Input/checkpointKey``).
+    public func checkpoint(for key: String) throws -> Int64? { try buffer.checkpoint(for: key) }
+
+    private func commit(_ readings: [Reading], _ checkpoints: [String: Int64]) throws {
+        guard !readings.isEmpty || !checkpoints.isEmpty else { return }
         do {
-            try buffer.append(readings)
+            try buffer.append(readings, checkpoints: checkpoints.map { InputCheckpoint(key: $0.key, position: $0.value) })
             counters.accepted.add(Int64(readings.count), ordering: .relaxed)
         } catch {
             logger.error("buffer write failed", metadata: ["readings": "\(readings.count)", "error": "\(error)"])

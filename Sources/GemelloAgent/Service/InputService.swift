@@ -20,7 +20,13 @@ public struct InputService: Service {
     public func run() async {
         logger.info("input started")
         do {
-            let summary = try await cancelWhenGracefulShutdown { try await input.run(into: sink) }
+            var resume: Int64?
+            if let key = input.checkpointKey, let position = try sink.checkpoint(for: key) {
+                resume = position
+                logger.info("input resuming where the buffer ends", metadata: ["position": "\(position)"])
+            }
+            let start = resume
+            let summary = try await cancelWhenGracefulShutdown { try await input.run(into: sink, resumingFrom: start) }
             var metadata: Logger.Metadata = [:]
             for (name, value) in summary.counters { metadata[name] = "\(value)" }
             logger.info("input finished", metadata: metadata)

@@ -13,14 +13,18 @@ import Darwin
 public struct CSVReplayInput: Input {
     public let configuration: Configuration
     public var sensor: SensorInfo { configuration.sensor }
+    /// The replay's position (a byte offset in the file) is kept in the buffer under this key,
+    /// committed with the readings before it: a restarted agent continues where its buffer ends.
+    public var checkpointKey: String? { "csv-replay \(configuration.sensor.id) \(configuration.file)" }
 
     public init(configuration: Configuration) { self.configuration = configuration }
 
     /// Rows are handed to the sink in chunks of this many readings (or at each pause).
     static let chunkReadings = 2_000
 
-    public func run(into sink: some ReadingSink) async throws -> InputSummary {
+    public func run(into sink: some ReadingSink, resumingFrom checkpoint: Int64?) async throws -> InputSummary {
         let c = configuration
+        let key = checkpointKey!
         guard let file = fopen(c.file, "rb") else {
             throw AgentError(.input, "csv-replay '\(c.sensor.id)': cannot open \(c.file): \(String(cString: strerror(errno)))")
         }
@@ -30,6 +34,19 @@ public struct CSVReplayInput: Input {
             throw AgentError(.input, "csv-replay '\(c.sensor.id)': \(c.file) is empty")
         }
         let header = CSVFields.split(headerLine, separator: c.separator).map { String(decoding: $0, as: UTF8.self).trimmed() }
+        var resumedAt: Int64 = 0, restarted = 0
+        if let checkpoint, checkpoint > reader.offset {
+            fseek(file, 0, SEEK_END)
+            let size = Int64(ftell(file))
+            if checkpoint <= size {
+                fseek(file, Int(checkpoint), SEEK_SET)
+                reader.offset = checkpoint
+                resumedAt = checkpoint
+            } else {
+                fseek(file, Int(reader.offset), SEEK_SET)  // the file shrank or was replaced: replay it all
+                restarted = 1
+            }
+        }
         func columnIndex(_ name: String) throws -> Int {
             guard let index = header.firstIndex(of: name) else {
                 throw AgentError(.input, "csv-replay '\(c.sensor.id)': column '\(name)' is not in the header of \(c.file); "
@@ -49,6 +66,13 @@ public struct CSVReplayInput: Input {
         chunk.reserveCapacity(Self.chunkReadings + series.count)
         var pacer = c.speed.map { ReplayPacer(speed: $0) }
         var timeText: [UInt8] = []
+        // Byte offset just past the last line whose readings are all in `chunk` or delivered.
+        var processedThrough = reader.offset
+        func deliver() async throws {
+            try await sink.accept(chunk, checkpoint: InputCheckpoint(key: key, position: processedThrough))
+            produced += chunk.count
+            chunk.removeAll(keepingCapacity: true)
+        }
 
         do {
             while let line = reader.next() {
@@ -61,16 +85,13 @@ public struct CSVReplayInput: Input {
                 }
                 guard let timestamp = c.timestampFormat.parse(timeText) else {
                     skippedRows += 1  // trailing ';;;;' rows, blank lines, unparseable dates
+                    processedThrough = reader.offset
                     continue
                 }
                 rows += 1
                 if var active = pacer {
                     if let wait = active.delay(forDataTime: timestamp, now: ContinuousClock.now), wait > .milliseconds(1) {
-                        if !chunk.isEmpty {
-                            try await sink.accept(chunk)
-                            produced += chunk.count
-                            chunk.removeAll(keepingCapacity: true)
-                        }
+                        if !chunk.isEmpty { try await deliver() }
                         try await Task.sleep(for: wait)
                     }
                     pacer = active
@@ -86,21 +107,16 @@ public struct CSVReplayInput: Input {
                     if missingValues.contains(value) { missingCells += 1; continue }
                     chunk.append(Reading(series: series[column], timestamp: timestamp, value: value))
                 }
-                if chunk.count >= Self.chunkReadings {
-                    try await sink.accept(chunk)
-                    produced += chunk.count
-                    chunk.removeAll(keepingCapacity: true)
-                }
+                processedThrough = reader.offset
+                if chunk.count >= Self.chunkReadings { try await deliver() }
             }
         } catch is CancellationError {
-            // Stopping: what was read is delivered below, nothing read is held back.
+            // Stopping: every processed line is delivered below, with the position after it.
         }
-        if !chunk.isEmpty {
-            try await sink.accept(chunk)
-            produced += chunk.count
-        }
+        try await deliver()
         return InputSummary([("rows", rows), ("readings", produced), ("missing", missingCells),
-                             ("invalid", invalidCells), ("skippedRows", skippedRows)])
+                             ("invalid", invalidCells), ("skippedRows", skippedRows), ("resumedAtByte", Int(resumedAt)),
+                             ("restartedFromTop", restarted)])
     }
 }
 
@@ -126,6 +142,8 @@ struct LineReader {
     let file: UnsafeMutablePointer<FILE>
     private var buffer: UnsafeMutablePointer<CChar>?
     private var capacity = 0
+    /// Byte offset just past the last line returned (where the next one starts).
+    var offset: Int64 = 0
 
     init(file: UnsafeMutablePointer<FILE>) { self.file = file }
 
@@ -137,6 +155,7 @@ struct LineReader {
             self.buffer = nil
             return nil
         }
+        offset += Int64(length)
         var count = length
         while count > 0, buffer[count - 1] == 0x0A || buffer[count - 1] == 0x0D { count -= 1 }
         return buffer.withMemoryRebound(to: UInt8.self, capacity: count) { Array(UnsafeBufferPointer(start: $0, count: count)) }

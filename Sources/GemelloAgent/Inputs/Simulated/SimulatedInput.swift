@@ -40,7 +40,7 @@ public struct SimulatedInput: Input {
         self.clock = clock
     }
 
-    public func run(into sink: some ReadingSink) async throws -> InputSummary {
+    public func run(into sink: some ReadingSink, resumingFrom checkpoint: Int64?) async throws -> InputSummary {
         var generator = Generator(profile: configuration.profile, sensorID: configuration.sensor.id, seed: configuration.seed)
         var produced = 0
         while !Task.isCancelled {
