@@ -88,7 +88,7 @@ let package = Package(
         // MARK: Tests
         .testTarget(name: "GemelloCoreTests", dependencies: ["GemelloCore", "GemelloTesting"]),
         .testTarget(name: "GemelloAgentTests", dependencies: ["GemelloAgent", "GemelloCore", "GemelloTesting"]),
-        .testTarget(name: "GemelloAggregatorTests", dependencies: ["GemelloAggregator", "GemelloCore", "GemelloTesting"]),
+        .testTarget(name: "GemelloAggregatorTests", dependencies: ["GemelloAggregator", "GemelloCore", "GemelloSQLite", "GemelloTesting"]),
         .testTarget(name: "GemelloIntegrationTests", dependencies: [
             "GemelloAgent", "GemelloAggregator", "GemelloAggregatorHTTP", "GemelloCore", "GemelloSQLite", "GemelloTesting",
             .product(name: "Logging", package: "swift-log"),

@@ -30,12 +30,12 @@ import Testing
     @Test func survivesReopenWithTheSameBatchIdentities() throws {
         let path = try Repository.temporaryFolder("buffer").appendingPathComponent("b.sqlite").path
         do {
-            let buffer = try ReadingBuffer(path: path)
+            let buffer = try ReadingBuffer(path: path, epochSeed: 0)
             #expect(buffer.bootEpoch == 1)
             try buffer.append(Self.readings(0..<1500))
             _ = try buffer.takeBatch(agentID: "a", maxReadings: 1000, now: 1)
         }
-        let reopened = try ReadingBuffer(path: path)
+        let reopened = try ReadingBuffer(path: path, epochSeed: 999)  // the seed only matters for a new buffer
         #expect(reopened.bootEpoch == 2)
         #expect(reopened.bufferedReadings == 1500)
         let pending = try reopened.unacknowledgedBatches(agentID: "a")
@@ -77,5 +77,25 @@ import Testing
         #expect(try reopened.checkpoint(for: "replay a") == 180)
         #expect(try reopened.checkpoint(for: "replay b") == 7)
         #expect(reopened.bufferedReadings == 1)
+    }
+
+    /// A replaced buffer (deleted, reinstalled, moved aside) restarts sequences at 1; its epochs
+    /// start from the clock, above the old buffer's, so (epoch, sequence) never repeats.
+    @Test func aNewBufferStartsItsEpochsFromTheClock() throws {
+        let path = try Repository.temporaryFolder("buffer").appendingPathComponent("b.sqlite").path
+        let old: (UInt64, UInt64)
+        do {
+            let buffer = try ReadingBuffer(path: path, epochSeed: 1_700_000_000)
+            try buffer.append(Self.readings(0..<10))
+            let batch = try #require(try buffer.takeBatch(agentID: "a", maxReadings: 1000, now: 1))
+            old = (batch.bootEpoch, batch.sequence)
+        }
+        #expect(old == (1_700_000_001, 1))
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+        let replacement = try ReadingBuffer(path: path, epochSeed: 1_700_000_600)
+        try replacement.append(Self.readings(0..<10))
+        let batch = try #require(try replacement.takeBatch(agentID: "a", maxReadings: 1000, now: 2))
+        #expect(batch.sequence == 1)
+        #expect(batch.bootEpoch > old.0)
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 @testable import GemelloAggregator
 import GemelloCore
+import GemelloSQLite
 import GemelloTesting
 import Testing
 
@@ -17,6 +18,39 @@ import Testing
         var lookup: [SeriesInfo: UInt32] = [:]
         for reading in readings { batch.append(reading, lookup: &lookup) }
         return batch
+    }
+
+    /// Batch identity is (agent, boot epoch, sequence): a replaced agent buffer restarts its
+    /// sequences at 1 with a new epoch, and those batches are new, not duplicates.
+    @Test func sameSequenceInANewEpochIsANewBatch() throws {
+        let store = try Self.store()
+        let reading = Reading(series: Self.temperature, timestamp: 1000, value: 20.5)
+        var first = Self.batch(1, [reading])
+        first.bootEpoch = 1_700_000_001
+        var replaced = Self.batch(1, [Reading(series: Self.temperature, timestamp: 2000, value: 21)])
+        replaced.bootEpoch = 1_700_000_601
+        #expect(try store.ingest(first, receivedAt: 1) == .stored(readings: 1))
+        #expect(try store.ingest(replaced, receivedAt: 2) == .stored(readings: 1))
+        #expect(try store.ingest(first, receivedAt: 3) == .duplicate)
+        #expect(try store.seriesCounts(agent: "tower-1") == ["weather/temperature": 2])
+    }
+
+    /// A store created before epochs were part of the identity is migrated on open, records kept.
+    @Test func migratesAStoreKeyedByAgentAndSequence() throws {
+        let path = try Repository.temporaryFolder("twin").appendingPathComponent("twin.sqlite").path
+        do {
+            let db = try SQLiteConnection(path: path)
+            try db.execute("""
+                CREATE TABLE batches (agent_id TEXT NOT NULL, sequence INTEGER NOT NULL, epoch INTEGER NOT NULL,
+                    readings INTEGER NOT NULL, received INTEGER NOT NULL, PRIMARY KEY (agent_id, sequence)) WITHOUT ROWID;
+                INSERT INTO batches VALUES ('tower-1', 1, 1, 1, 0);
+                """)
+        }
+        let store = try TwinStore(path: path)
+        var again = Self.batch(1, [Reading(series: Self.temperature, timestamp: 1000, value: 20.5)])
+        #expect(try store.ingest(again, receivedAt: 1) == .duplicate)  // the old record survived
+        again.bootEpoch = 2
+        #expect(try store.ingest(again, receivedAt: 2) == .stored(readings: 1))
     }
 
     @Test func dropsDuplicateBatchesByAgentAndSequence() throws {

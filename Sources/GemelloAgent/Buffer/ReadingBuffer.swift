@@ -27,7 +27,12 @@ public final class ReadingBuffer: Sendable {
     public let path: String
 
     /// Opens (or creates) the buffer at `path`, creating its folder's file if needed.
-    public init(path: String) throws(AgentError) {
+    ///
+    /// A new buffer starts its boot epochs at `epochSeed` (the agent passes the Unix time in
+    /// seconds): batch identity is (agent, epoch, sequence) and sequences restart at 1 in a new
+    /// buffer, so a replaced or reinstalled buffer must not reuse an epoch an earlier one used,
+    /// or the aggregator would take its first batches for duplicates.
+    public init(path: String, epochSeed: UInt64 = UInt64(max(0, SystemWallClock().nowMilliseconds() / 1000))) throws(AgentError) {
         self.path = path
         do {
             let db = try SQLiteConnection(path: path)
@@ -40,9 +45,10 @@ public final class ReadingBuffer: Sendable {
                 CREATE TABLE IF NOT EXISTS batches (sequence INTEGER PRIMARY KEY, epoch INTEGER NOT NULL,
                     first_id INTEGER NOT NULL, last_id INTEGER NOT NULL, count INTEGER NOT NULL, created INTEGER NOT NULL);
                 CREATE TABLE IF NOT EXISTS positions (input TEXT PRIMARY KEY, position INTEGER NOT NULL);
-                INSERT OR IGNORE INTO meta VALUES ('boot_epoch', 0), ('next_sequence', 1);
-                UPDATE meta SET value = value + 1 WHERE key = 'boot_epoch';
                 """)
+            try db.statement("INSERT OR IGNORE INTO meta VALUES ('boot_epoch', ?), ('next_sequence', 1)")
+                .run([.integer(Int64(clamping: epochSeed))])
+            try db.execute("UPDATE meta SET value = value + 1 WHERE key = 'boot_epoch'")
             let epoch = UInt64(try db.scalarInt("SELECT value FROM meta WHERE key = 'boot_epoch'") ?? 1)
             let next = UInt64(try db.scalarInt("SELECT value FROM meta WHERE key = 'next_sequence'") ?? 1)
             let assigned = try db.scalarInt("SELECT max(last_id) FROM batches") ?? 0

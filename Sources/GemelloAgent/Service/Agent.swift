@@ -20,7 +20,7 @@ public final class Agent: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.clock = clock
-        buffer = try ReadingBuffer(path: configuration.buffer.path)
+        buffer = try ReadingBuffer(path: configuration.buffer.path, epochSeed: UInt64(max(0, clock.nowMilliseconds() / 1000)))
     }
 
     /// Runs until SIGTERM/SIGINT (or until the surrounding task is cancelled / shut down).

@@ -32,13 +32,33 @@ public final class TwinStore: Sendable {
         CREATE TABLE IF NOT EXISTS history (series_id INTEGER NOT NULL, ts INTEGER NOT NULL, value REAL NOT NULL);
         CREATE INDEX IF NOT EXISTS history_by_series_time ON history (series_id, ts);
         CREATE TABLE IF NOT EXISTS batches (agent_id TEXT NOT NULL, sequence INTEGER NOT NULL, epoch INTEGER NOT NULL,
-            readings INTEGER NOT NULL, received INTEGER NOT NULL, PRIMARY KEY (agent_id, sequence)) WITHOUT ROWID;
+            readings INTEGER NOT NULL, received INTEGER NOT NULL, PRIMARY KEY (agent_id, epoch, sequence)) WITHOUT ROWID;
         """
+
+    /// Stores made before batch identity included the boot epoch keyed `batches` by (agent,
+    /// sequence): a fresh agent buffer restarting at sequence 1 would have been taken for
+    /// duplicates. Rebuilt once, in one transaction, keeping every record.
+    static func migrateBatchIdentity(_ db: SQLiteConnection) throws {
+        let statement = try db.statement("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'batches'")
+        defer { db.resetStatements() }
+        guard try statement.step(), statement.text(0).contains("PRIMARY KEY (agent_id, sequence)") else { return }
+        statement.reset()
+        try db.transaction { db in
+            try db.execute("""
+                CREATE TABLE batches_by_epoch (agent_id TEXT NOT NULL, sequence INTEGER NOT NULL, epoch INTEGER NOT NULL,
+                    readings INTEGER NOT NULL, received INTEGER NOT NULL, PRIMARY KEY (agent_id, epoch, sequence)) WITHOUT ROWID;
+                INSERT INTO batches_by_epoch SELECT agent_id, sequence, epoch, readings, received FROM batches;
+                DROP TABLE batches;
+                ALTER TABLE batches_by_epoch RENAME TO batches;
+                """)
+        }
+    }
 
     public init(path: String) throws(AggregatorError) {
         self.path = path
         do {
             let db = try SQLiteConnection(path: path)
+            try Self.migrateBatchIdentity(db)
             try db.execute(Self.schema)
             var state = Writer(db: db)
             let rows = try db.statement("SELECT id, agent_id, name FROM series")
@@ -54,7 +74,7 @@ public final class TwinStore: Sendable {
     /// What ingesting one batch did.
     public enum IngestOutcome: Sendable, Equatable {
         case stored(readings: Int)
-        /// Already ingested earlier (same agent and sequence): nothing written again.
+        /// Already ingested earlier (same agent, boot epoch and sequence): nothing written again.
         case duplicate
     }
 
