@@ -74,7 +74,8 @@ struct AgentCommand: AsyncParsableCommand {
         try await agent.run()
         // One parseable line for scripts (ops/demo sums these).
         Console.error("gemello-agent: stopped agent=\(configuration.agentID) accepted=\(agent.counters.accepted.load(ordering: .relaxed)) "
-                   + "delivered=\(agent.counters.delivered.load(ordering: .relaxed)) buffered=\(agent.buffer.bufferedReadings)")
+                   + "delivered=\(agent.counters.delivered.load(ordering: .relaxed)) buffered=\(agent.buffer.bufferedReadings) "
+                   + "dropped=\(agent.counters.dropped.load(ordering: .relaxed))")
     }
 }
 

@@ -41,6 +41,20 @@ import Testing
         #expect(throws: CoreError.self) { try AgentConfiguration.decode(text, file: "/etc/gemello/agent.yaml") }
     }
 
+    @Test func bufferLimitsHaveDefaultsAndParseSizesAgesAndPolicies() throws {
+        let defaults = try AgentConfiguration.decode(Self.valid, file: "a.yaml").buffer.limits
+        #expect(defaults == .init(maxBytes: 1 << 30, maxAge: .seconds(30 * 86_400), whenFull: .dropOldest))
+        let text = Self.valid + "\nbuffer:\n  max-bytes: 64MiB\n  max-age: 7d\n  when-full: drop-newest\n"
+        let limits = try AgentConfiguration.decode(text, file: "a.yaml").buffer.limits
+        #expect(limits == .init(maxBytes: 64 << 20, maxAge: .seconds(7 * 86_400), whenFull: .dropNewest))
+        let badSize = error(Self.valid + "\nbuffer:\n  max-bytes: 64 potatoes\n")
+        #expect(badSize?.key == "buffer.max-bytes" && badSize?.fix?.contains("512MiB") == true)
+        let tooSmall = error(Self.valid + "\nbuffer:\n  max-bytes: 4KB\n")
+        #expect(tooSmall?.message.contains("out of range") == true)
+        let badPolicy = error(Self.valid + "\nbuffer:\n  when-full: panic\n")
+        #expect(badPolicy?.fix?.contains("drop-oldest") == true)
+    }
+
     @Test func unknownKeyNamesFileKeyAndSuggestion() {
         let e = error(Self.valid + "\nflush-interval: 2s\n")
         #expect(e?.file == "/etc/gemello/agent.yaml")

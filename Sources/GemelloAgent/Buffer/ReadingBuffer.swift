@@ -19,9 +19,15 @@ public final class ReadingBuffer: Sendable {
         var assignedThrough: Int64
         var nextSequence: UInt64
         var buffered: Int64
+        /// Readings dropped by the overflow policy over the buffer's life (persisted in `meta`).
+        var dropped: Int64 = 0
+        /// When the age limit was last enforced (Unix ms).
+        var lastAgeCheck: Int64?
     }
 
-    private let state: Mutex<State>
+    let state: Mutex<State>
+    /// The quota and what happens past it (buffer.max-bytes, max-age, when-full).
+    public let limits: Limits
     /// Incremented on every open; part of every batch identity from this run.
     public let bootEpoch: UInt64
     public let path: String
@@ -32,8 +38,10 @@ public final class ReadingBuffer: Sendable {
     /// seconds): batch identity is (agent, epoch, sequence) and sequences restart at 1 in a new
     /// buffer, so a replaced or reinstalled buffer must not reuse an epoch an earlier one used,
     /// or the aggregator would take its first batches for duplicates.
-    public init(path: String, epochSeed: UInt64 = UInt64(max(0, SystemWallClock().nowMilliseconds() / 1000))) throws(AgentError) {
+    public init(path: String, epochSeed: UInt64 = UInt64(max(0, SystemWallClock().nowMilliseconds() / 1000)),
+                limits: Limits = .none) throws(AgentError) {
         self.path = path
+        self.limits = limits
         do {
             let db = try SQLiteConnection(path: path)
             try db.execute("""
@@ -45,7 +53,10 @@ public final class ReadingBuffer: Sendable {
                 CREATE TABLE IF NOT EXISTS batches (sequence INTEGER PRIMARY KEY, epoch INTEGER NOT NULL,
                     first_id INTEGER NOT NULL, last_id INTEGER NOT NULL, count INTEGER NOT NULL, created INTEGER NOT NULL);
                 CREATE TABLE IF NOT EXISTS positions (input TEXT PRIMARY KEY, position INTEGER NOT NULL);
+                CREATE TABLE IF NOT EXISTS commits (first_id INTEGER PRIMARY KEY, accepted INTEGER NOT NULL);
+                INSERT OR IGNORE INTO meta VALUES ('dropped', 0);
                 """)
+            try Self.applyQuota(limits, to: db)
             try db.statement("INSERT OR IGNORE INTO meta VALUES ('boot_epoch', ?), ('next_sequence', 1)")
                 .run([.integer(Int64(clamping: epochSeed))])
             try db.execute("UPDATE meta SET value = value + 1 WHERE key = 'boot_epoch'")
@@ -54,6 +65,7 @@ public final class ReadingBuffer: Sendable {
             let assigned = try db.scalarInt("SELECT max(last_id) FROM batches") ?? 0
             let buffered = try db.scalarInt("SELECT count(*) FROM readings") ?? 0
             var initial = State(db: db, assignedThrough: assigned, nextSequence: next, buffered: buffered)
+            initial.dropped = try db.scalarInt("SELECT value FROM meta WHERE key = 'dropped'") ?? 0
             let rows = try db.statement("SELECT id, name, unit FROM series")
             while try rows.step() {
                 let info = SeriesInfo(name: rows.text(1), unit: rows.text(2))
@@ -73,28 +85,55 @@ public final class ReadingBuffer: Sendable {
 
     /// Appends `readings` in one transaction (a group commit), with the inputs' read positions
     /// after them. When this returns, they survive a crash of the process; if it throws, neither
-    /// the readings nor the positions were stored.
-    public func append(_ readings: [Reading], checkpoints: [InputCheckpoint] = []) throws(AgentError) {
-        guard !readings.isEmpty || !checkpoints.isEmpty else { return }
+    /// the readings nor the positions were stored. Past the buffer's limits (or on a full disk)
+    /// the overflow policy drops readings, counted in the result and in ``droppedReadings``.
+    @discardableResult
+    public func append(_ readings: [Reading], checkpoints: [InputCheckpoint] = [], now: Int64 = 0) throws(AgentError) -> Int64 {
+        guard !readings.isEmpty || !checkpoints.isEmpty else { return 0 }
         do {
-            try state.withLock { (state: inout State) throws in
-                try state.db.transaction { db in
-                    let insert = try db.statement("INSERT INTO readings (series, ts, value) VALUES (?, ?, ?)")
-                    for reading in readings {
-                        let seriesID = try Self.seriesID(reading.series, state: &state)
-                        try insert.bind(int64: seriesID, at: 1)
-                        try insert.bind(int64: reading.timestamp, at: 2)
-                        try insert.bind(double: reading.value, at: 3)
-                        try insert.runBound()
-                    }
-                    let save = try db.statement("INSERT INTO positions VALUES (?, ?) ON CONFLICT(input) DO UPDATE SET position = excluded.position")
-                    for checkpoint in checkpoints { try save.run([.text(checkpoint.key), .integer(checkpoint.position)]) }
-                }
-                state.buffered += Int64(readings.count)
+            return try state.withLock { (state: inout State) throws -> Int64 in
+                try appendWithinLimits(readings, checkpoints: checkpoints, now: now, state: &state)
             }
         } catch {
             throw AgentError(.buffer, "cannot write \(readings.count) readings to the buffer at \(path): \(error)")
         }
+    }
+
+    /// One attempt: readings, their commit time and the inputs' positions, in one transaction.
+    /// On failure the series added to the in-memory dictionary during the attempt are forgotten
+    /// (their rows were rolled back with the rest).
+    func insert(_ readings: [Reading], checkpoints: [InputCheckpoint], now: Int64, state: inout State) throws {
+        let knownSeries = state.seriesIDs.count
+        do {
+            try state.db.transaction { db in
+                let insert = try db.statement("INSERT INTO readings (series, ts, value) VALUES (?, ?, ?)")
+                for (n, reading) in readings.enumerated() {
+                    let seriesID = try Self.seriesID(reading.series, state: &state)
+                    try insert.bind(int64: seriesID, at: 1)
+                    try insert.bind(int64: reading.timestamp, at: 2)
+                    try insert.bind(double: reading.value, at: 3)
+                    try insert.runBound()
+                    if n == 0 { try db.statement("INSERT INTO commits VALUES (?, ?)").run([.integer(db.lastInsertRowID), .integer(now)]) }
+                }
+                let save = try db.statement("INSERT INTO positions VALUES (?, ?) ON CONFLICT(input) DO UPDATE SET position = excluded.position")
+                for checkpoint in checkpoints { try save.run([.text(checkpoint.key), .integer(checkpoint.position)]) }
+            }
+        } catch {
+            if state.seriesIDs.count != knownSeries {
+                let rows = try? state.db.reading { db -> Set<Int64> in
+                    let select = try db.statement("SELECT id FROM series")
+                    var ids = Set<Int64>()
+                    while try select.step() { ids.insert(select.int64(0)) }
+                    return ids
+                }
+                for (info, id) in state.seriesIDs where !(rows?.contains(id) ?? false) {
+                    state.seriesIDs[info] = nil
+                    state.seriesByID[id] = nil
+                }
+            }
+            throw error
+        }
+        state.buffered += Int64(readings.count)
     }
 
     /// The last committed read position of a resumable input, `nil` if it never committed one.
@@ -204,6 +243,7 @@ public final class ReadingBuffer: Sendable {
                         try db.statement("DELETE FROM batches WHERE sequence = ?").run([.integer(Int64(sequence))])
                         released += count
                     }
+                    if released > 0 { try Self.pruneCommits(db) }
                 }
                 state.buffered -= released
                 return released

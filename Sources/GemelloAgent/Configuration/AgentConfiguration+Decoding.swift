@@ -8,7 +8,8 @@ extension AgentConfiguration {
     /// - `agent-id`: lowercase letters, digits, `-`, `_`, `.`; becomes the MQTT topic level and entity ids
     /// - `site`: `id`, `kind` (`5g-tower` | `fiber-node`), `latitude`, `longitude`
     /// - `broker`: `mqtt://host:port` [`mqtt://127.0.0.1:1883`]
-    /// - `buffer`: `path` [`/var/lib/gemello/<agent-id>.sqlite`], `flush-interval` [1s], `flush-readings` [5000]
+    /// - `buffer`: `path` [`/var/lib/gemello/<agent-id>.sqlite`], `flush-interval` [1s], `flush-readings` [5000],
+    ///   `max-bytes` [1GiB], `max-age` [30d], `when-full` [drop-oldest]
     /// - `publisher`: `batch-size` [1000], `max-in-flight` [32], `ack-timeout` [30s], `drain-timeout` [15s],
     ///   `compression-level` [6], `keepalive` [10s]
     /// - `health-interval` [10s]
@@ -46,7 +47,10 @@ extension AgentConfiguration {
         let buffer = Buffer(
             path: try bufferSection.path("path", default: "/var/lib/gemello/\(agentID).sqlite"),
             flushInterval: try bufferSection.duration("flush-interval", default: .seconds(1), range: .milliseconds(10)...(.seconds(300))),
-            flushReadings: try bufferSection.int("flush-readings", default: 5000, range: 1...1_000_000))
+            flushReadings: try bufferSection.int("flush-readings", default: 5000, range: 1...1_000_000),
+            limits: .init(maxBytes: try bufferSection.byteSize("max-bytes", default: 1 << 30, range: (1 << 20)...(1 << 40)),
+                          maxAge: try bufferSection.duration("max-age", default: .seconds(30 * 86_400), range: .seconds(60)...(.seconds(3650 * 86_400))),
+                          whenFull: try bufferSection.choice("when-full", default: ReadingBuffer.OverflowPolicy.dropOldest)))
         try bufferSection.rejectUnknownKeys()
 
         let pub = try root.sectionOrEmpty("publisher")

@@ -21,6 +21,8 @@ public struct AgentConfiguration: Sendable {
         public var flushInterval: Duration
         /// ...or as soon as this many are waiting, whichever comes first.
         public var flushReadings: Int
+        /// The quota (bytes, age) and the policy past it.
+        public var limits: ReadingBuffer.Limits = .none
     }
 
     public struct Publisher: Sendable {

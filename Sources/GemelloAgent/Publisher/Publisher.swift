@@ -230,7 +230,7 @@ public final class Publisher: Service {
                 uptimeSeconds: (now - publisher.startedAt).components.seconds,
                 readingsAccepted: publisher.counters.accepted.load(ordering: .relaxed),
                 readingsDelivered: publisher.counters.delivered.load(ordering: .relaxed),
-                readingsBuffered: publisher.buffer.bufferedReadings)
+                readingsBuffered: publisher.buffer.bufferedReadings, readingsDropped: publisher.buffer.droppedReadings)
             _ = try? client.publish(topic: Topics.health(agent: settings.agentID), payload: Array(health.json().utf8))
         }
     }

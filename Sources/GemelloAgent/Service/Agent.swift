@@ -20,7 +20,8 @@ public final class Agent: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.clock = clock
-        buffer = try ReadingBuffer(path: configuration.buffer.path, epochSeed: UInt64(max(0, clock.nowMilliseconds() / 1000)))
+        buffer = try ReadingBuffer(path: configuration.buffer.path, epochSeed: UInt64(max(0, clock.nowMilliseconds() / 1000)),
+                                   limits: configuration.buffer.limits)
     }
 
     /// Runs until SIGTERM/SIGINT (or until the surrounding task is cancelled / shut down).
@@ -42,7 +43,7 @@ public final class Agent: Sendable {
             "broker": "\(broker)", "inputs": "\(c.inputs.count)"])
 
         let writer = BufferWriter(buffer: buffer, counters: counters, flushInterval: c.buffer.flushInterval,
-                                  flushReadings: c.buffer.flushReadings, logger: agentLogger)
+                                  flushReadings: c.buffer.flushReadings, clock: clock, logger: agentLogger)
         let publisher = Publisher(
             settings: .init(agentID: c.agentID, broker: broker, site: c.site, sensors: c.inputs.map(\.sensor),
                             publisher: c.publisher, healthInterval: c.healthInterval),

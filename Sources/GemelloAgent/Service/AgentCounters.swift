@@ -4,6 +4,8 @@ import Synchronization
 public final class AgentCounters: Sendable {
     /// Readings committed to the buffer in this run.
     public let accepted = Atomic<Int64>(0)
+    /// Readings dropped by the buffer's limits in this run (quota, age, full disk).
+    public let dropped = Atomic<Int64>(0)
     /// Readings acknowledged by the aggregator in this run.
     public let delivered = Atomic<Int64>(0)
     /// Batches published for the first time / sent again.

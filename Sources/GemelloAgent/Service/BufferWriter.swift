@@ -12,10 +12,15 @@ public final class BufferWriter: ReadingSink, Service {
     private let flushInterval: Duration
     private let flushReadings: Int
     private let logger: Logger
+    private let clock: any WallClock
+    /// Drops not yet logged, and when the last warning went out (one warning a minute at most).
+    private let dropReport = Mutex<(unreported: Int64, lastLog: Int64?)>((0, nil))
     /// Readings waiting for the next group commit, and each resumable input's position after them.
     private let pending = Mutex<(readings: [Reading], checkpoints: [String: Int64])>(([], [:]))
 
-    public init(buffer: ReadingBuffer, counters: AgentCounters, flushInterval: Duration, flushReadings: Int, logger: Logger) {
+    public init(buffer: ReadingBuffer, counters: AgentCounters, flushInterval: Duration, flushReadings: Int,
+                clock: any WallClock = SystemWallClock(), logger: Logger) {
+        self.clock = clock
         self.buffer = buffer
         self.counters = counters
         self.flushInterval = flushInterval
@@ -49,12 +54,30 @@ public final class BufferWriter: ReadingSink, Service {
     private func commit(_ readings: [Reading], _ checkpoints: [String: Int64]) throws {
         guard !readings.isEmpty || !checkpoints.isEmpty else { return }
         do {
-            try buffer.append(readings, checkpoints: checkpoints.map { InputCheckpoint(key: $0.key, position: $0.value) })
+            let now = clock.nowMilliseconds()
+            let dropped = try buffer.append(readings, checkpoints: checkpoints.map { InputCheckpoint(key: $0.key, position: $0.value) }, now: now)
             counters.accepted.add(Int64(readings.count), ordering: .relaxed)
+            if dropped > 0 { reportDrops(dropped, now: now) }
         } catch {
             logger.error("buffer write failed", metadata: ["readings": "\(readings.count)", "error": "\(error)"])
             throw error
         }
+    }
+
+    private func reportDrops(_ dropped: Int64, now: Int64) {
+        counters.dropped.add(dropped, ordering: .relaxed)
+        let toLog: Int64? = dropReport.withLock { report in
+            report.unreported += dropped
+            guard report.lastLog.map({ now - $0 >= 60_000 || now < $0 }) ?? true else { return nil }
+            defer { report = (0, now) }
+            return report.unreported
+        }
+        guard let toLog else { return }
+        let l = buffer.limits
+        logger.warning("buffer limits reached: readings dropped", metadata: [
+            "dropped": "\(toLog)", "droppedTotal": "\(buffer.droppedReadings)", "policy": "\(l.whenFull.rawValue)",
+            "maxBytes": "\(l.maxBytes.map(String.init) ?? "none")", "maxAge": "\(l.maxAge.map { "\($0)" } ?? "none")",
+            "fix": "raise buffer.max-bytes or free disk space, or restore the link so the backlog drains"])
     }
 
     public func run() async throws {

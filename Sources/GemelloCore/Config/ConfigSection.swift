@@ -124,11 +124,11 @@ public final class ConfigSection {
         }
     }
 
-    /// A duration such as `500ms`, `5s`, `2m`, `1h`; a bare number means seconds.
+    /// A duration such as `500ms`, `5s`, `2m`, `1h`, `7d`; a bare number means seconds.
     public func duration(_ key: String, default fallback: Duration, range: ClosedRange<Duration>) throws(CoreError) -> Duration {
         guard let (text, line) = try scalar(key) else { return fallback }
         guard let value = Self.parseDuration(text) else {
-            throw bad(key, line: line, "not a duration", value: text, fix: "write a duration such as 500ms, 5s, 2m or 1h")
+            throw bad(key, line: line, "not a duration", value: text, fix: "write a duration such as 500ms, 5s, 2m, 1h or 7d")
         }
         guard range.contains(value) else {
             throw bad(key, line: line, "out of range", value: text, fix: "write a duration between \(range.lowerBound) and \(range.upperBound)")
@@ -137,13 +137,38 @@ public final class ConfigSection {
     }
 
     static func parseDuration(_ text: String) -> Duration? {
-        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
+        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86_400)]
         for (suffix, scale) in units where text.hasSuffix(suffix) {
             let number = text.dropLast(suffix.count).trimmingTrailingSpaces()
             if let value = Double(number), value >= 0, value.isFinite { return .milliseconds(Int64((value * scale * 1000).rounded())) }
         }
         if let seconds = Double(text), seconds >= 0, seconds.isFinite { return .milliseconds(Int64((seconds * 1000).rounded())) }
         return nil
+    }
+
+    /// A size in bytes such as `64MiB`, `1GiB`, `500MB` or `4096` (binary units are powers of 1024,
+    /// decimal ones of 1000).
+    public func byteSize(_ key: String, default fallback: Int64, range: ClosedRange<Int64>) throws(CoreError) -> Int64 {
+        guard let (text, line) = try scalar(key) else { return fallback }
+        guard let value = Self.parseByteSize(text) else {
+            throw bad(key, line: line, "not a size", value: text, fix: "write a size such as 512MiB, 2GiB or 800MB")
+        }
+        guard range.contains(value) else {
+            throw bad(key, line: line, "out of range", value: text,
+                      fix: "write a size between \(range.lowerBound) and \(range.upperBound) bytes")
+        }
+        return value
+    }
+
+    static func parseByteSize(_ text: String) -> Int64? {
+        let units: [(String, Double)] = [("KiB", 1024), ("MiB", 1_048_576), ("GiB", 1_073_741_824), ("TiB", 1_099_511_627_776),
+                                         ("KB", 1e3), ("MB", 1e6), ("GB", 1e9), ("TB", 1e12), ("B", 1)]
+        for (suffix, scale) in units where text.hasSuffix(suffix) {
+            let number = text.dropLast(suffix.count).trimmingTrailingSpaces()
+            if let value = Double(number), value >= 0, value * scale < 9e18 { return Int64((value * scale).rounded()) }
+            return nil
+        }
+        return Int64(text).flatMap { $0 >= 0 ? $0 : nil }
     }
 
     /// One of the raw values of `T`.

@@ -85,9 +85,12 @@ public struct AgentHealth: AgentAnnouncement, Equatable {
     public var readingsDelivered: Int64
     /// Readings waiting in the buffer now.
     public var readingsBuffered: Int64
+    /// Readings the buffer's limits dropped over its life (quota, age, full disk); absent from
+    /// agents older than the limits.
+    public var readingsDropped: Int64?
 
     public init(agentID: String, bootEpoch: UInt64, time: Int64, uptimeSeconds: Int64,
-                readingsAccepted: Int64, readingsDelivered: Int64, readingsBuffered: Int64) {
+                readingsAccepted: Int64, readingsDelivered: Int64, readingsBuffered: Int64, readingsDropped: Int64? = nil) {
         self.agentID = agentID
         self.bootEpoch = bootEpoch
         self.time = time
@@ -95,6 +98,7 @@ public struct AgentHealth: AgentAnnouncement, Equatable {
         self.readingsAccepted = readingsAccepted
         self.readingsDelivered = readingsDelivered
         self.readingsBuffered = readingsBuffered
+        self.readingsDropped = readingsDropped
     }
 
     public func json() -> String {
@@ -106,6 +110,7 @@ public struct AgentHealth: AgentAnnouncement, Equatable {
         writer.field("readingsAccepted", readingsAccepted)
         writer.field("readingsDelivered", readingsDelivered)
         writer.field("readingsBuffered", readingsBuffered)
+        if let readingsDropped { writer.field("readingsDropped", readingsDropped) }
         return writer.finished()
     }
 }
