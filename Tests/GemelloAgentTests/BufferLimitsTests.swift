@@ -93,4 +93,37 @@ import Testing
         let batch = try #require(try reopened.takeBatch(agentID: "a", maxReadings: 1000, now: 2 * day))
         #expect(batch.timestamps.first == Int64(100_000))
     }
+
+    @Test func aFileThatIsNotADatabaseIsMovedAsideNotDeleted() throws {
+        let path = try Self.path()
+        let garbage = Data("this is not an SQLite database, but someone's data".utf8)
+        try garbage.write(to: URL(fileURLWithPath: path))
+        let buffer = try ReadingBuffer(path: path)
+        let aside = try #require(buffer.movedAside)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: aside)) == garbage)
+        try buffer.append(Self.readings(0..<10))
+        #expect(buffer.bufferedReadings == 10)
+    }
+
+    @Test func aDamagedDatabaseIsMovedAsideAndAFreshOneTakesOver() throws {
+        let path = try Self.path()
+        do {
+            let buffer = try ReadingBuffer(path: path, epochSeed: 100)
+            try buffer.append(Self.readings(0..<50_000))
+        }
+        // Checkpoint the WAL into the file, then scribble over pages in its middle.
+        do {
+            let db = try SQLiteConnection(path: path)
+            try db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        }
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        try handle.seek(toOffset: 40_960)
+        handle.write(Data(repeating: 0xA5, count: 16_384))
+        try handle.close()
+        let buffer = try ReadingBuffer(path: path, epochSeed: 200)
+        #expect(buffer.movedAside != nil)
+        #expect(buffer.bufferedReadings == 0)
+        #expect(buffer.bootEpoch == 201)  // a fresh buffer: epochs from the clock, above the old one's
+        #expect(FileManager.default.fileExists(atPath: buffer.movedAside!))
+    }
 }

@@ -26,6 +26,8 @@ public final class ReadingBuffer: Sendable {
     }
 
     let state: Mutex<State>
+    /// Where a corrupt database found at ``path`` was moved when this buffer opened, if it was.
+    public let movedAside: String?
     /// The quota and what happens past it (buffer.max-bytes, max-age, when-full).
     public let limits: Limits
     /// Incremented on every open; part of every batch identity from this run.
@@ -38,10 +40,15 @@ public final class ReadingBuffer: Sendable {
     /// seconds): batch identity is (agent, epoch, sequence) and sequences restart at 1 in a new
     /// buffer, so a replaced or reinstalled buffer must not reuse an epoch an earlier one used,
     /// or the aggregator would take its first batches for duplicates.
+    ///
+    /// A database that SQLite finds corrupt is **moved aside** (renamed to
+    /// `<path>.corrupt-<unix ms>`, with its WAL), never deleted, and a fresh buffer is created:
+    /// ``movedAside`` names the kept file so the agent can report it.
     public init(path: String, epochSeed: UInt64 = UInt64(max(0, SystemWallClock().nowMilliseconds() / 1000)),
                 limits: Limits = .none) throws(AgentError) {
         self.path = path
         self.limits = limits
+        movedAside = try Self.moveAsideIfCorrupt(path)
         do {
             let db = try SQLiteConnection(path: path)
             try db.execute("""

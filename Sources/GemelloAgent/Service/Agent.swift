@@ -38,6 +38,11 @@ public final class Agent: Sendable {
         }
         var agentLogger = logger
         agentLogger[metadataKey: "agent"] = "\(c.agentID)"
+        if let aside = buffer.movedAside {
+            agentLogger.error("the buffer database was corrupt: moved aside, continuing with a fresh buffer", metadata: [
+                "movedTo": "\(aside)", "buffer": "\(buffer.path)",
+                "fix": "readings in the moved file were not delivered; inspect or salvage it with sqlite3 '.recover'"])
+        }
         agentLogger.info("agent starting", metadata: [
             "epoch": "\(buffer.bootEpoch)", "buffer": "\(buffer.path)", "buffered": "\(buffer.bufferedReadings)",
             "broker": "\(broker)", "inputs": "\(c.inputs.count)"])
