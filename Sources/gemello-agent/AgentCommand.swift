@@ -75,7 +75,7 @@ struct AgentCommand: AsyncParsableCommand {
         // One parseable line for scripts (ops/demo sums these).
         Console.error("gemello-agent: stopped agent=\(configuration.agentID) accepted=\(agent.counters.accepted.load(ordering: .relaxed)) "
                    + "delivered=\(agent.counters.delivered.load(ordering: .relaxed)) buffered=\(agent.buffer.bufferedReadings) "
-                   + "dropped=\(agent.counters.dropped.load(ordering: .relaxed))")
+                   + "dropped=\(agent.counters.dropped.load(ordering: .relaxed)) droppedTotal=\(agent.buffer.droppedReadings)")
     }
 }
 

@@ -62,15 +62,12 @@ extension ReadingBuffer {
                     }
                 }
                 // Nothing left to give up (or drop-newest): the incoming readings are refused and
-                // counted; their inputs' positions still move on so a replay does not stall.
-                dropped += Int64(readings.count)
-                if !checkpoints.isEmpty { try? insert([], checkpoints: checkpoints, now: now, state: &state) }
+                // counted, in one transaction with their inputs' positions (so a replay moves on).
+                let refused = Int64(readings.count)
+                try? insert([], checkpoints: checkpoints, now: now, droppedDelta: refused, state: &state)
+                dropped += refused
                 break
             }
-        }
-        if dropped > 0 {
-            state.dropped += dropped
-            try? state.db.statement("UPDATE meta SET value = ? WHERE key = 'dropped'").run([.integer(state.dropped)])
         }
         return dropped
     }
@@ -103,13 +100,17 @@ extension ReadingBuffer {
     /// Deletes readings `assignedThrough < id ≤ bound` and the commit records no reading needs.
     private func deleteUnbatched(through bound: Int64, state: inout State) throws -> Int64 {
         let assigned = state.assignedThrough
+        // The count is persisted in the same transaction as the deletion: a crash cannot lose a
+        // reading without its drop being counted.
         let removed = try state.db.transaction { db -> Int64 in
             try db.statement("DELETE FROM readings WHERE id > ? AND id <= ?").run([.integer(assigned), .integer(bound)])
             let count = Int64(db.changes)
+            try db.statement("UPDATE meta SET value = value + ? WHERE key = 'dropped'").run([.integer(count)])
             try Self.pruneCommits(db)
             return count
         }
         state.buffered -= removed
+        state.dropped += removed
         return removed
     }
 

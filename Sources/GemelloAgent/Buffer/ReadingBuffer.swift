@@ -109,7 +109,8 @@ public final class ReadingBuffer: Sendable {
     /// One attempt: readings, their commit time and the inputs' positions, in one transaction.
     /// On failure the series added to the in-memory dictionary during the attempt are forgotten
     /// (their rows were rolled back with the rest).
-    func insert(_ readings: [Reading], checkpoints: [InputCheckpoint], now: Int64, state: inout State) throws {
+    func insert(_ readings: [Reading], checkpoints: [InputCheckpoint], now: Int64, droppedDelta: Int64 = 0,
+                state: inout State) throws {
         let knownSeries = state.seriesIDs.count
         do {
             try state.db.transaction { db in
@@ -124,6 +125,9 @@ public final class ReadingBuffer: Sendable {
                 }
                 let save = try db.statement("INSERT INTO positions VALUES (?, ?) ON CONFLICT(input) DO UPDATE SET position = excluded.position")
                 for checkpoint in checkpoints { try save.run([.text(checkpoint.key), .integer(checkpoint.position)]) }
+                if droppedDelta > 0 {
+                    try db.statement("UPDATE meta SET value = value + ? WHERE key = 'dropped'").run([.integer(droppedDelta)])
+                }
             }
         } catch {
             if state.seriesIDs.count != knownSeries {
@@ -141,6 +145,7 @@ public final class ReadingBuffer: Sendable {
             throw error
         }
         state.buffered += Int64(readings.count)
+        state.dropped += droppedDelta
     }
 
     /// The last committed read position of a resumable input, `nil` if it never committed one.
