@@ -48,7 +48,7 @@ extension AgentConfiguration {
             path: try bufferSection.path("path", default: "/var/lib/gemello/\(agentID).sqlite"),
             flushInterval: try bufferSection.duration("flush-interval", default: .seconds(1), range: .milliseconds(10)...(.seconds(300))),
             flushReadings: try bufferSection.int("flush-readings", default: 5000, range: 1...1_000_000),
-            limits: .init(maxBytes: try bufferSection.byteSize("max-bytes", default: 1 << 30, range: (1 << 20)...(1 << 40)),
+            limits: .init(maxBytes: try bufferSection.byteSize("max-bytes", default: 1 << 30, range: (64 << 10)...(1 << 40)),
                           maxAge: try bufferSection.duration("max-age", default: .seconds(30 * 86_400), range: .seconds(60)...(.seconds(3650 * 86_400))),
                           whenFull: try bufferSection.choice("when-full", default: ReadingBuffer.OverflowPolicy.dropOldest)))
         try bufferSection.rejectUnknownKeys()

@@ -1,0 +1,409 @@
+#!/usr/bin/env python3
+"""Fault injection for Gemello (run through ops/chaos, which builds the binaries first).
+
+Starts mosquitto, the aggregator and one agent per shared dataset (replaying it fast), injects
+faults at moments drawn from --seed (kill -9 of an agent, of the aggregator, of mosquitto, each
+restarted after a random pause; a network cut between the agents and the broker; an agent's
+buffer filling up), then lets everything drain and compares the twin with the source files,
+series by series, independently of Gemello's own CSV reader.
+
+Last line: chaos: faults F, readings R, lost L, duplicated D, dropped-by-policy P
+Exit 0 only if L == 0, D == 0 and every missing reading is one an agent reported dropping.
+"""
+import argparse
+import calendar
+import collections
+import math
+import os
+import random
+import re
+import selectors
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DATASETS = os.path.join(os.path.dirname(ROOT), "shared", "datasets")
+
+# What each replay config reads, restated here on purpose: the check must not share Gemello's parser.
+SOURCES = {
+    "replay-milano-arpa": dict(
+        agent="replay-milano-arpa", sensor="arpa-senato", file="milano_senato_arpa_hourly_2017_2021.csv",
+        sep=",", comma=False, time=["date", "time"], fmt="%Y-%m-%d %H:%M:%S", offset=0, missing={""},
+        columns={"pm25": "pm25", "temperature": "temperature", "windSpeed": "windSpeed", "rain": "precipitation"}),
+    "replay-air-quality-uci": dict(
+        agent="replay-air-quality", sensor="multisensor", file="AirQualityUCI.csv",
+        sep=";", comma=True, time=["Date", "Time"], fmt="%d/%m/%Y %H.%M.%S", offset=60, missing={"", "-200"},
+        columns={"CO(GT)": "co", "PT08.S1(CO)": "coSensorResponse", "NMHC(GT)": "nmhc", "C6H6(GT)": "c6h6",
+                 "PT08.S2(NMHC)": "nmhcSensorResponse", "NOx(GT)": "nox", "PT08.S3(NOx)": "noxSensorResponse",
+                 "NO2(GT)": "no2", "PT08.S4(NO2)": "no2SensorResponse", "PT08.S5(O3)": "o3SensorResponse",
+                 "T": "temperature", "RH": "relativeHumidity", "AH": "absoluteHumidity"}),
+    "replay-traffic-i94": dict(
+        agent="replay-traffic-i94", sensor="atr301", file="Metro_Interstate_Traffic_Volume.csv",
+        sep=",", comma=False, time=["date_time"], fmt="%Y-%m-%d %H:%M:%S", offset=-360, missing={""},
+        columns={"traffic_volume": "intensity", "temp": "temperature", "rain_1h": "precipitation",
+                 "snow_1h": "snowHeight", "clouds_all": "cloudiness"}),
+    "replay-solar-node": dict(
+        agent="replay-solar-node", sensor="eno-3b06", file="ENO_Box_3B06_qeop_wsn_battery.csv",
+        sep=",", comma=False, time=["Date"], fmt="%Y-%m-%d %H:%M:%S UTC", offset=0, missing={""},
+        columns={"Temperature": "temperature", "Humidity": "relativeHumidity", "Light Level": "illuminance",
+                 "Atmospheric Pressure": "atmosphericPressure", "Energy Consumed": "energyConsumed",
+                 "Energy Generated": "energyGenerated", "Battery State": "batteryLevel", "Max Battery": "batteryMaxLevel"}),
+}
+TINY_QUOTA = "256KiB"  # the "disk full" fault: an agent restarted on a buffer it may not grow
+
+
+def expected_readings(source):
+    """Every numeric cell of the file as (series, unix ms, value), read with Python's csv module."""
+    import csv
+    readings = collections.Counter()
+    with open(os.path.join(DATASETS, source["file"]), newline="", encoding="utf-8") as f:
+        rows = csv.reader(f, delimiter=source["sep"])
+        header = [h.strip() for h in next(rows)]
+        time_at = [header.index(c) for c in source["time"]]
+        columns = [(header.index(c), a) for c, a in source["columns"].items()]
+        for row in rows:
+            try:
+                text = " ".join(row[i].strip() for i in time_at)
+                stamp = calendar.timegm(time.strptime(text, source["fmt"])) - source["offset"] * 60
+            except (ValueError, IndexError):
+                continue  # separator-only rows, blank lines
+            for index, attribute in columns:
+                cell = row[index].strip() if index < len(row) else ""
+                if cell in source["missing"]:
+                    continue
+                try:
+                    value = float(cell.replace(",", ".") if source["comma"] else cell)
+                except ValueError:
+                    continue
+                if not math.isfinite(value):
+                    continue
+                if value == -200 and "-200" in source["missing"]:
+                    continue
+                readings[(f"{source['sensor']}/{attribute}", stamp * 1000, value)] += 1
+    return readings
+
+
+def twin_readings(store, agent):
+    db = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
+    rows = db.execute("SELECT s.name, h.ts, h.value FROM history h JOIN series s ON s.id = h.series_id WHERE s.agent_id = ?",
+                      (agent,))
+    found = collections.Counter(rows)
+    db.close()
+    return found
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, seconds):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return True
+        time.sleep(0.1)
+    return False
+
+
+class Proxy:
+    """A TCP relay between the agents and the broker; cut() drops every connection and refuses new ones."""
+
+    def __init__(self, listen, target):
+        self.listen, self.target = listen, target
+        self.lock = threading.Lock()
+        self.server = None
+        self.sockets = []
+        self.stopped = False
+
+    def start(self):
+        with self.lock:
+            server = socket.socket()
+            server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            for attempt in range(100):  # the cut listener may take a moment to release the port
+                try:
+                    server.bind(("127.0.0.1", self.listen))
+                    break
+                except OSError:
+                    if attempt == 99:
+                        raise
+                    time.sleep(0.05)
+            server.listen(64)
+            self.server = server
+        threading.Thread(target=self._accept, args=(server,), daemon=True).start()
+
+    def _accept(self, server):
+        while True:
+            try:
+                client, _ = server.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target), timeout=2)
+                upstream.settimeout(None)
+            except OSError:
+                client.close()
+                continue
+            with self.lock:
+                self.sockets += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, source, sink):
+        try:
+            while True:
+                data = source.recv(65536)
+                if not data:
+                    break
+                sink.sendall(data)
+        except OSError:
+            pass
+        for s in (source, sink):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def cut(self):
+        with self.lock:
+            if self.server:
+                try:
+                    self.server.shutdown(socket.SHUT_RDWR)  # wakes the accept() blocked on it
+                except OSError:
+                    pass
+                self.server.close()
+                self.server = None
+            for s in self.sockets:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                    s.close()
+                except OSError:
+                    pass
+            self.sockets = []
+
+    def restore(self):
+        if self.server is None:
+            self.start()
+
+
+class Chaos:
+    def __init__(self, args):
+        self.args = args
+        self.rng = random.Random(args.seed)
+        self.bin = args.bin
+        self.work = args.work
+        self.broker_port, self.proxy_port, self.http_port = free_port(), free_port(), free_port()
+        self.processes = {}
+        self.proxy = Proxy(self.proxy_port, self.broker_port)
+        self.faults = collections.Counter()
+        self.stops = {}  # agent name -> its last stop line
+
+    def log(self, message):
+        print(f"[{time.time() - self.t0:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+    # --- processes -------------------------------------------------------------------------
+    def spawn(self, name, argv, log):
+        self.kill(name)  # overlapping faults: never two processes on one buffer, port or store
+        out = open(os.path.join(self.work, log), "ab")
+        self.processes[name] = subprocess.Popen(argv, stdout=out, stderr=out, start_new_session=True)
+
+    def start_broker(self):
+        conf = os.path.join(self.work, "mosquitto.conf")
+        with open(os.path.join(ROOT, "ops", "mosquitto.conf")) as f, open(conf, "w") as out:
+            out.write(f.read() + f"\nlistener {self.broker_port} 127.0.0.1\n")
+        self.spawn("broker", [self.args.mosquitto, "-c", conf], "mosquitto.log")
+        if not wait_port(self.broker_port, 10):
+            sys.exit("chaos: mosquitto did not start; see mosquitto.log")
+
+    def start_aggregator(self):
+        self.spawn("aggregator", [os.path.join(self.bin, "gemello-aggregator"),
+                                  "--config", os.path.join(ROOT, "aggregator-config", "aggregator.yaml"),
+                                  "--broker", f"mqtt://127.0.0.1:{self.broker_port}",
+                                  "--store", os.path.join(self.work, "twin.sqlite"), "--http-port", str(self.http_port)],
+                   "aggregator.log")
+
+    def agent_config(self, name, tiny):
+        """The shipped replay config with absolute paths, a short ack timeout, and (tiny) a 256 KiB quota."""
+        text = open(os.path.join(ROOT, "agent-config", f"{name}.yaml")).read()
+        dataset = os.path.join(DATASETS, SOURCES[name]["file"])
+        text = re.sub(r"(?m)^(\s*file:).*$", lambda m: f"{m.group(1)} {dataset}", text)
+        extra = f"  max-bytes: {TINY_QUOTA}\n" if tiny else ""
+        text = re.sub(r"(?m)^buffer:\n", "buffer:\n" + extra, text)
+        text += "\npublisher:\n  ack-timeout: 5s\n"
+        path = os.path.join(self.work, f"{name}{'-tiny' if tiny else ''}.yaml")
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def start_agent(self, name, tiny=False):
+        self.spawn(name, [os.path.join(self.bin, "gemello-agent"), "--config", self.agent_config(name, tiny),
+                          "--broker", f"mqtt://127.0.0.1:{self.proxy_port}",
+                          "--buffer", os.path.join(self.work, f"{name}.sqlite"),
+                          "--replay-speed", str(self.args.speed), "--drain-timeout", "600"], f"{name}.log")
+
+    def kill(self, name):
+        process = self.processes.get(name)
+        if process and process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+    # --- the run ---------------------------------------------------------------------------
+    def schedule(self):
+        kinds = ["kill-agent", "kill-aggregator", "kill-broker", "network-cut", "disk-full"]
+        moments = sorted(self.rng.uniform(2, self.args.window) for _ in range(self.args.faults))
+        # Every kind at least once when there are enough faults, the rest at random, in random order.
+        chosen = (kinds if self.args.faults >= len(kinds) else []) + [
+            self.rng.choice(kinds) for _ in range(self.args.faults - (len(kinds) if self.args.faults >= len(kinds) else 0))]
+        self.rng.shuffle(chosen)
+        plan = []
+        for moment, kind in zip(moments, chosen):
+            if kind == "disk-full":
+                # Only a replay still producing can fill its buffer: the two long ones; long enough to fill it.
+                plan.append((moment, kind, self.rng.choice(["replay-milano-arpa", "replay-traffic-i94"]), self.rng.uniform(10, 20)))
+            else:
+                plan.append((moment, kind, self.rng.choice(list(SOURCES)), self.rng.uniform(0.5, self.args.max_pause)))
+        return plan
+
+    def run(self):
+        self.t0 = time.time()
+        self.start_broker()
+        self.proxy.start()
+        self.start_aggregator()
+        if not wait_port(self.http_port, 20):
+            sys.exit("chaos: the aggregator did not start; see aggregator.log")
+        for name in SOURCES:
+            self.start_agent(name)
+        pending = []  # (time, action)
+        for moment, kind, agent, pause in self.schedule():
+            pending.append((moment, kind, agent, pause))
+        restores = []
+        while pending or restores:
+            now = time.time() - self.t0
+            due = [r for r in restores if r[0] <= now]
+            for r in due:
+                restores.remove(r)
+                r[1]()
+            if pending and pending[0][0] <= now:
+                _, kind, agent, pause = pending.pop(0)
+                self.faults[kind] += 1
+                restores.append((now + pause, self.inject(kind, agent, pause)))
+            time.sleep(0.05)
+        self.log(f"faults done: {dict(self.faults)}; draining")
+        self.drain()
+
+    def inject(self, kind, agent, pause):
+        self.log(f"fault {sum(self.faults.values())}: {kind}{' ' + agent if 'agent' in kind or kind == 'disk-full' else ''} for {pause:.1f}s")
+        if kind == "kill-agent":
+            self.kill(agent)
+            return lambda: self.start_agent(agent)
+        if kind == "kill-aggregator":
+            self.kill("aggregator")
+            return self.start_aggregator
+        if kind == "kill-broker":
+            self.kill("broker")
+            return self.start_broker
+        if kind == "network-cut":
+            self.proxy.cut()
+            return self.proxy.restore
+        # disk-full: the agent restarts on a buffer it may not grow past 256 KiB, with its link cut so
+        # the buffer must fill; then the link and its normal quota come back.
+        self.kill(agent)
+        self.proxy.cut()
+        self.start_agent(agent, tiny=True)
+
+        def restore():
+            self.proxy.restore()
+            self.kill(agent)
+            self.start_agent(agent)
+        return restore
+
+    def drain(self):
+        self.proxy.restore()
+        for name in list(SOURCES) + ["aggregator", "broker"]:
+            process = self.processes.get(name)
+            if process is None or process.poll() is not None:
+                {"aggregator": self.start_aggregator, "broker": self.start_broker}.get(name, lambda: self.start_agent(name))()
+        # Each replay finishes (a restarted one resumes where its buffer ended) ...
+        deadline = time.time() + self.args.drain_timeout
+        for name in SOURCES:
+            log = os.path.join(self.work, f"{name}.log")
+            while time.time() < deadline:
+                text = open(log, errors="replace").read()
+                if text.rfind("input finished") > text.rfind("agent starting"):
+                    break
+                time.sleep(0.5)
+        # ... then each agent stops gracefully, waiting for its buffer to empty.
+        for name in SOURCES:
+            self.processes[name].send_signal(signal.SIGTERM)
+        for name in SOURCES:
+            try:
+                self.processes[name].wait(timeout=max(10, deadline - time.time()))
+            except subprocess.TimeoutExpired:
+                self.kill(name)
+            lines = [l for l in open(os.path.join(self.work, f"{name}.log"), errors="replace") if "gemello-agent: stopped" in l]
+            self.stops[name] = lines[-1].strip() if lines else ""
+        for name in ("aggregator", "broker"):
+            self.processes[name].send_signal(signal.SIGTERM)
+            self.processes[name].wait(timeout=30)
+
+    def verify(self):
+        store = os.path.join(self.work, "twin.sqlite")
+        total = lost = duplicated = dropped = 0
+        ok = True
+        for name, source in SOURCES.items():
+            expected = expected_readings(source)
+            found = twin_readings(store, source["agent"])
+            missing = sum((expected - found).values())
+            extra = sum((found - expected).values())
+            stop = self.stops.get(name, "")
+            match = re.search(r"droppedTotal=(\d+)", stop)
+            reported = int(match.group(1)) if match else 0
+            buffered = int(re.search(r"buffered=(\d+)", stop).group(1)) if "buffered=" in stop else -1
+            unaccounted = missing - reported
+            total += sum(expected.values())
+            duplicated += extra
+            dropped += reported
+            lost += max(0, unaccounted)
+            status = "ok" if extra == 0 and unaccounted == 0 and buffered == 0 else "FAIL"
+            ok = ok and status == "ok"
+            series = {k[0] for k in expected}
+            print(f"{name}: {len(series)} series, {sum(expected.values())} readings in the file, {sum(found.values())} in the twin, "
+                  f"missing {missing}, extra {extra}, reported dropped {reported}, left in buffer {buffered}: {status}")
+        print(f"faults by kind: {dict(sorted(self.faults.items()))}; seed {self.args.seed}; {time.time() - self.t0:.0f} s")
+        print(f"chaos: faults {sum(self.faults.values())}, readings {total}, lost {lost}, duplicated {duplicated}, dropped-by-policy {dropped}")
+        return ok and lost == 0 and duplicated == 0
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--faults", type=int, default=30)
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--speed", type=float, default=2_000_000, help="replay speed, data seconds per second")
+    parser.add_argument("--window", type=float, default=80, help="seconds over which the faults are spread")
+    parser.add_argument("--max-pause", type=float, default=6, help="longest outage or restart pause, seconds")
+    parser.add_argument("--drain-timeout", type=float, default=600)
+    parser.add_argument("--bin", required=True)
+    parser.add_argument("--mosquitto", required=True)
+    parser.add_argument("--work", required=True)
+    args = parser.parse_args()
+    if args.seed is None:
+        args.seed = random.randrange(1, 1_000_000)
+    chaos = Chaos(args)
+    try:
+        chaos.run()
+    finally:
+        chaos.proxy.cut()
+        for name in list(chaos.processes):
+            chaos.kill(name)
+    sys.exit(0 if chaos.verify() else 1)
+
+
+if __name__ == "__main__":
+    main()
