@@ -40,4 +40,37 @@ import Testing
         #expect(machine.acknowledged([3, 5, 6]) == .release([3, 5, 6]))
         #expect(machine.isIdle)
     }
+
+    /// While the aggregator's retained state says offline, nothing goes out; when it comes back,
+    /// everything in flight is sent again and new batches flow. Unknown state: send as usual.
+    @Test func holdsBatchesWhileTheAggregatorIsOffline() {
+        var machine = DeliveryStateMachine(maxInFlight: 8, ackTimeout: .seconds(30))
+        machine.restore([4], now: t0)
+        #expect(machine.connected(now: t0) == .resend([4]))  // no state known yet
+        #expect(machine.aggregator(online: true, now: t0) == nil)  // already sent
+        machine.sent(5, now: t0)
+        #expect(machine.aggregator(online: false, now: t0 + .seconds(1)) == nil)
+        #expect(!machine.canSendNew)
+        #expect(machine.tick(now: t0 + .seconds(100)) == nil)  // no resends into the void
+        machine.disconnected()
+        #expect(machine.connected(now: t0 + .seconds(101)) == nil)  // still offline: hold
+        #expect(machine.aggregator(online: true, now: t0 + .seconds(102)) == .resend([4, 5]))
+        #expect(machine.canSendNew)
+        #expect(machine.acknowledged([4, 5]) == .release([4, 5]))
+    }
+
+    /// Right after a (re)connect the agent waits until a retained state had its chance to arrive.
+    @Test func waitsForTheRetainedStateAfterConnecting() {
+        var machine = DeliveryStateMachine(maxInFlight: 8, ackTimeout: .seconds(30))
+        machine.restore([2], now: t0)
+        #expect(machine.connected(now: t0, awaitingState: true) == nil)
+        #expect(!machine.canSendNew)
+        #expect(machine.tick(now: t0 + .seconds(60)) == nil)
+        #expect(machine.stateChecked(now: t0 + .seconds(61)) == .resend([2]))  // no state came: send
+        #expect(machine.canSendNew)
+        machine.disconnected()
+        #expect(machine.connected(now: t0 + .seconds(62), awaitingState: true) == nil)
+        #expect(machine.aggregator(online: true, now: t0 + .seconds(63)) == .resend([2]))  // the state came
+        #expect(machine.stateChecked(now: t0 + .seconds(64)) == nil)
+    }
 }

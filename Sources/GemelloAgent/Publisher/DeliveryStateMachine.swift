@@ -4,7 +4,10 @@
 ///
 /// Rules: at most `maxInFlight` batches unacknowledged; a batch is released only by the
 /// aggregator's end-to-end ack (never by the broker's PUBACK); a batch unacknowledged for
-/// `ackTimeout` is sent again; on every (re)connect all in-flight batches are sent again.
+/// `ackTimeout` is sent again; on every (re)connect all in-flight batches are sent again. While
+/// the aggregator's retained state says it is offline nothing is sent: batches wait in the
+/// agent's buffer, and all in-flight ones go out again when it comes back online. With no state
+/// known (no aggregator has announced itself on this broker) the agent sends as usual.
 public struct DeliveryStateMachine: Sendable {
     public enum Action: Sendable, Equatable {
         /// Publish these batches (by sequence) again; their bytes come from the buffer.
@@ -16,6 +19,13 @@ public struct DeliveryStateMachine: Sendable {
     public let maxInFlight: Int
     public let ackTimeout: Duration
     public private(set) var isConnected = false
+    /// The aggregator's last announced state: `nil` until one is seen (then it is kept across
+    /// reconnects: the retained message refreshes it).
+    public private(set) var aggregatorOnline: Bool?
+    /// After a (re)connect nothing is sent until the aggregator's retained state had its chance to
+    /// arrive (``stateChecked(now:)``): an agent must not pour a window of batches into the broker
+    /// in the moment before it learns that no aggregator is there.
+    public private(set) var awaitingState = false
     /// Sequence → when it was last sent.
     public private(set) var inFlight: [UInt64: ContinuousClock.Instant] = [:]
 
@@ -25,7 +35,10 @@ public struct DeliveryStateMachine: Sendable {
     }
 
     /// Room for another new batch?
-    public var canSendNew: Bool { isConnected && inFlight.count < maxInFlight }
+    public var canSendNew: Bool { isSending && inFlight.count < maxInFlight }
+
+    /// Connected, and the aggregator not known to be offline.
+    var isSending: Bool { isConnected && !awaitingState && aggregatorOnline != false }
 
     /// Batches restored from the buffer after a restart: in flight, to be sent on connect.
     public mutating func restore(_ sequences: [UInt64], now: ContinuousClock.Instant) {
@@ -35,9 +48,32 @@ public struct DeliveryStateMachine: Sendable {
     /// The broker connection is up: everything still in flight goes out again, oldest first
     /// (a clean session lost it; a kept one may have delivered it, and duplicates are dropped
     /// by the aggregator).
-    public mutating func connected(now: ContinuousClock.Instant) -> Action? {
+    public mutating func connected(now: ContinuousClock.Instant, awaitingState: Bool = false) -> Action? {
         isConnected = true
-        guard !inFlight.isEmpty else { return nil }
+        self.awaitingState = awaitingState
+        return resendAll(now: now)
+    }
+
+    /// The state subscription is in place and any retained state has been delivered (or not):
+    /// sending starts (unless the state said offline), in-flight batches first.
+    public mutating func stateChecked(now: ContinuousClock.Instant) -> Action? {
+        guard awaitingState else { return nil }
+        awaitingState = false
+        return resendAll(now: now)
+    }
+
+    /// The aggregator announced its state (retained `gemello/v1/aggregator/state`). Coming back
+    /// online sends everything in flight again: it was held, or sent while nobody could
+    /// acknowledge it. (From "unknown" nothing was held: the batches already went out.)
+    public mutating func aggregator(online: Bool, now: ContinuousClock.Instant) -> Action? {
+        let wasHeld = aggregatorOnline == false || awaitingState
+        aggregatorOnline = online
+        awaitingState = false
+        return online && wasHeld ? resendAll(now: now) : nil
+    }
+
+    private mutating func resendAll(now: ContinuousClock.Instant) -> Action? {
+        guard isSending, !inFlight.isEmpty else { return nil }
         let all = inFlight.keys.sorted()
         for sequence in all { inFlight[sequence] = now }
         return .resend(all)
@@ -59,7 +95,7 @@ public struct DeliveryStateMachine: Sendable {
 
     /// Time passed: batches past their ack timeout are sent again (only while connected).
     public mutating func tick(now: ContinuousClock.Instant) -> Action? {
-        guard isConnected else { return nil }
+        guard isSending else { return nil }
         let overdue = inFlight.filter { now - $0.value >= ackTimeout }.keys.sorted()
         guard !overdue.isEmpty else { return nil }
         for sequence in overdue { inFlight[sequence] = now }

@@ -29,6 +29,10 @@ public final class Publisher: Service {
     private let logger: Logger
     private let startedAt = ContinuousClock.now
     static let tickInterval = Duration.milliseconds(100)
+    /// How long after the state subscription's SUBACK a retained state may still arrive (it
+    /// follows the SUBACK on the same connection, so this is generous), and the longest wait.
+    static let retainedStateGrace = Duration.milliseconds(300)
+    static let stateWaitLimit = Duration.seconds(5)
 
     public init(settings: Settings, buffer: ReadingBuffer, counters: AgentCounters, clock: any WallClock, logger: Logger) {
         self.settings = settings
@@ -103,6 +107,10 @@ public final class Publisher: Service {
         var drainDeadline: ContinuousClock.Instant?
         var wasConnected = false
         var outageReported = false
+        /// The message id of this connection's subscription to the aggregator state, and when to
+        /// stop waiting for a retained state (sending starts then if none said "offline").
+        var stateSubscription: Int32?
+        var stateDeadline: ContinuousClock.Instant?
 
         init(publisher: Publisher, client: MQTTClient) {
             self.publisher = publisher
@@ -133,12 +141,17 @@ public final class Publisher: Service {
                 wasConnected = true
                 outageReported = false
                 logger.info("connected to broker", metadata: ["broker": "\(settings.broker)"])
-                do { _ = try client.subscribe(Topics.ack(agent: settings.agentID)) } catch {
+                stateSubscription = nil
+                do {
+                    _ = try client.subscribe(Topics.ack(agent: settings.agentID))
+                    stateSubscription = try client.subscribe(Topics.aggregatorState)
+                    stateDeadline = now + Publisher.stateWaitLimit  // in case the SUBACK never comes
+                } catch {
                     // Without acknowledgements batches stay unconfirmed and are resent: nothing is lost.
                     logger.warning("could not subscribe to acknowledgements; will retry on reconnect", metadata: ["error": "\(error)"])
                 }
                 publishBirth()
-                if case .resend(let sequences)? = machine.connected(now: now) { resend(sequences) }
+                if case .resend(let sequences)? = machine.connected(now: now, awaitingState: stateSubscription != nil) { resend(sequences) }
                 try fillWindow()
             case .mqtt(.disconnected(_, let reason)), .mqtt(.connectRefused(let reason)):
                 if wasConnected || !outageReported {  // one warning per outage, not per retry
@@ -147,8 +160,19 @@ public final class Publisher: Service {
                 }
                 wasConnected = false
                 machine.disconnected()
+            case .mqtt(.subscribed(let messageID)) where messageID == stateSubscription:
+                // The broker sends retained messages right after this SUBACK: give them a moment.
+                stateDeadline = min(stateDeadline ?? now, now + Publisher.retainedStateGrace)
             case .mqtt(.published), .mqtt(.subscribed):
                 break  // the broker has it; only the aggregator's ack releases a batch
+            case .mqtt(.message(let message)) where message.topic == Topics.aggregatorState:
+                guard let state = AggregatorState.parse(message.payload) else { break }
+                if state.online != machine.aggregatorOnline {
+                    logger.info(state.online ? "aggregator online: sending" : "aggregator offline: holding batches in the buffer",
+                                metadata: ["buffered": "\(publisher.buffer.bufferedReadings)"])
+                }
+                if case .resend(let sequences)? = machine.aggregator(online: state.online, now: now) { resend(sequences) }
+                try fillWindow()
             case .mqtt(.message(let message)):
                 guard message.topic == Topics.ack(agent: settings.agentID) else { break }
                 do {
@@ -163,6 +187,10 @@ public final class Publisher: Service {
                     logger.warning("ignoring a malformed acknowledgement", metadata: ["error": "\(error)"])
                 }
             case .tick:
+                if let deadline = stateDeadline, now >= deadline {
+                    stateDeadline = nil
+                    if case .resend(let sequences)? = machine.stateChecked(now: now) { resend(sequences) }
+                }
                 if case .resend(let sequences)? = machine.tick(now: now) {
                     logger.info("resending unacknowledged batches", metadata: ["batches": "\(sequences.count)"])
                     resend(sequences)

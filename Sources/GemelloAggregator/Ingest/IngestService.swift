@@ -34,7 +34,8 @@ public final class IngestService: Service {
             // Persistent session: while we restart, the broker keeps our subscriptions and queues
             // batches (agents still hold everything until we acknowledge).
             client = try MQTTClient(options: .init(clientID: configuration.clientID, cleanSession: false, keepAliveSeconds: 10,
-                                                   maxInflightMessages: 1000))
+                                                   maxInflightMessages: 1000,
+                                                   will: (Topics.aggregatorState, Array(AggregatorState(online: false, time: 0).json().utf8), true)))
         } catch {
             throw AggregatorError(.broker, "cannot start the MQTT client for \(broker): \(error)")
         }
@@ -48,6 +49,9 @@ public final class IngestService: Service {
             }
             group.cancelAll()
         }
+        // Agents keep new batches in their own buffers from now on (the Last Will covers a crash).
+        _ = try? client.publish(topic: Topics.aggregatorState,
+                                payload: Array(AggregatorState(online: false, time: clock.nowMilliseconds()).json().utf8), retain: true)
         client.disconnect()
         logger.info("ingest stopped", metadata: ["batches": "\(counters.batches.load(ordering: .relaxed))"])
     }
@@ -74,6 +78,13 @@ public final class IngestService: Service {
             if connection.pendingSubscriptions == 0 {
                 counters.subscribed.store(true, ordering: .relaxed)
                 logger.info("subscribed to all agent topics")
+                // Only now tell the agents to send: we are ready to store and acknowledge.
+                do {
+                    try client.publish(topic: Topics.aggregatorState,
+                                       payload: Array(AggregatorState(online: true, time: clock.nowMilliseconds()).json().utf8), retain: true)
+                } catch {
+                    logger.error("could not announce the aggregator online; agents hold their batches", metadata: ["error": "\(error)"])
+                }
             }
         case .disconnected(_, let reason), .connectRefused(let reason):
             counters.subscribed.store(false, ordering: .relaxed)

@@ -13,6 +13,10 @@ public enum Topics {
     /// Agent → aggregator: periodic ``AgentHealth``.
     public static func health(agent: String) -> String { "\(root)/\(agent)/health" }
 
+    /// Aggregator → agents: ``AggregatorState``, retained; `offline` is also its Last Will. Agents
+    /// publish batches only while it says `online` and otherwise keep them in their own buffer.
+    public static let aggregatorState = "gemello/v1/aggregator/state"
+
     /// What the aggregator subscribes to.
     public static let aggregatorSubscriptions = ["\(root)/+/data", "\(root)/+/birth", "\(root)/+/death", "\(root)/+/health"]
 
