@@ -41,14 +41,13 @@ struct SharedDataset {
         var sequence: UInt64 = 0
         while start < readings.count {
             var end = start
-            var rowEnd = start
-            // Grow row by row (a row = consecutive readings sharing a timestamp) up to the target.
-            while rowEnd < readings.count {
-                var next = rowEnd + 1
-                while next < readings.count && readings[next].timestamp == readings[rowEnd].timestamp { next += 1 }
+            // Grow row by row (a row = consecutive readings sharing a timestamp) up to the target;
+            // a single row larger than the target still makes one batch.
+            while end < readings.count {
+                var next = end + 1
+                while next < readings.count && readings[next].timestamp == readings[end].timestamp { next += 1 }
                 if next - start > target && end > start { break }
                 end = next
-                rowEnd = next
             }
             sequence += 1
             var batch = Batch(agentID: agentID, bootEpoch: 1, sequence: sequence, createdAt: readings[end - 1].timestamp)
