@@ -22,13 +22,8 @@ final class CollectingSink: ReadingSink {
 
 @Suite struct CSVReplayTests {
     static func replay(_ config: String) async throws -> (InputSummary, [Reading]) {
-        let path = Repository.root.appendingPathComponent("agent-config/\(config)").path
-        var configuration = try AgentConfiguration.load(path: path)
-        guard case .csvReplay(var c) = configuration.inputs[0] else { throw AgentError(.input, "not a replay") }
-        c.speed = nil
-        configuration.inputs[0] = .csvReplay(c)
         let sink = CollectingSink()
-        let summary = try await CSVReplayInput(configuration: c).run(into: sink)
+        let summary = try await CSVReplayInput(configuration: try CSVReplayResumeTests.configuration(config)).run(into: sink)
         return (summary, sink.all)
     }
 

@@ -53,13 +53,7 @@ import Testing
         _ = try spy.subscribe("\(Topics.root)/+/data")
         let spyTask = Task { for await event in spy.events { if case .message = event { published.add(1, ordering: .relaxed) } } }
 
-        var configuration = try AgentConfiguration.load(path: Repository.root.appendingPathComponent("agent-config/replay-solar-node.yaml").path)
-        guard case .csvReplay(var replay) = configuration.inputs[0] else { Issue.record("expected a replay input"); return }
-        replay.speed = nil
-        configuration.inputs[0] = .csvReplay(replay)
-        configuration.broker = broker.url
-        configuration.buffer.path = folder.appendingPathComponent("agent.sqlite").path
-        configuration.publisher.drainTimeout = .seconds(30)
+        let configuration = try solarReplayConfiguration(broker: broker.url, folder: folder)
         let agent = try Agent(configuration: configuration, logger: logger)
         let agentGroup = try agent.makeServiceGroup(signals: [])
         try await withThrowingTaskGroup(of: Void.self) { group in

@@ -17,13 +17,7 @@ import Testing
         var logger = Logger(label: "offline")
         logger.logLevel = .critical
 
-        var configuration = try AgentConfiguration.load(path: Repository.root.appendingPathComponent("agent-config/replay-solar-node.yaml").path)
-        guard case .csvReplay(var replay) = configuration.inputs[0] else { Issue.record("expected a replay input"); return }
-        replay.speed = nil
-        configuration.inputs[0] = .csvReplay(replay)
-        configuration.broker = "mqtt://127.0.0.1:\(port)"
-        configuration.buffer.path = folder.appendingPathComponent("agent.sqlite").path
-        configuration.publisher.drainTimeout = .seconds(30)
+        let configuration = try solarReplayConfiguration(broker: "mqtt://127.0.0.1:\(port)", folder: folder)
         let agent = try Agent(configuration: configuration, logger: logger)
         let agentGroup = try agent.makeServiceGroup(signals: [])
 

@@ -97,11 +97,9 @@ struct IntegerModel {
 /// The probabilities of every model one batch needs, in one allocation.
 struct ModelArena {
     private var storage: [Probability]
-    let modelCount: Int
 
     /// `models` integer models plus one lone adaptive bit after them.
     init(models: Int) {
-        modelCount = models
         storage = [Probability](repeating: RangeCoder.initialProbability, count: models * IntegerModel.contextCount + 1)
     }
 

@@ -5,7 +5,6 @@ extension BodyLayout {
     /// series (a decimal column uses the first; a float column both, for leading and trailing zeros).
     struct Models {
         let base: UnsafeMutablePointer<Probability>
-        let seriesCount: Int
         let time, patternReference, patternLength, patternMember: IntegerModel
         let samePattern: UnsafeMutablePointer<Probability>
 
@@ -13,7 +12,6 @@ extension BodyLayout {
 
         init(base: UnsafeMutablePointer<Probability>, seriesCount: Int) {
             self.base = base
-            self.seriesCount = seriesCount
             time = ModelArena.model(0, base: base)
             patternReference = ModelArena.model(1, base: base)
             patternLength = ModelArena.model(2, base: base)
