@@ -81,8 +81,10 @@ let package = Package(
 
         // Benchmarks behind docs/BENCHMARKS.md (run through ops/bench/*).
         .executableTarget(name: "gemello-bench", dependencies: [
-            "GemelloAgent", "GemelloAggregator", "GemelloCore",
+            "GemelloAgent", "GemelloAggregator", "GemelloCore", "GemelloTesting",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], swiftSettings: strict),
 
         // MARK: Tests

@@ -55,6 +55,19 @@ import Testing
         #expect(badPolicy?.fix?.contains("drop-oldest") == true)
     }
 
+    @Test func liveFirstAndTheBacklogRateHaveDefaultsAndParse() throws {
+        let defaults = try AgentConfiguration.decode(Self.valid, file: "a.yaml").publisher
+        #expect(defaults.liveWindow == .seconds(30) && defaults.backlogRate == Int64(256 << 10))
+        let set = try AgentConfiguration.decode(Self.valid + "\npublisher:\n  live-window: 0s\n  backlog-rate: 2MB/s\n", file: "a.yaml").publisher
+        #expect(set.liveWindow == nil && set.backlogRate == Int64(2_000_000))
+        let unlimited = try AgentConfiguration.decode(Self.valid + "\npublisher:\n  backlog-rate: unlimited\n", file: "a.yaml").publisher
+        #expect(unlimited.backlogRate == nil)
+        let bad = error(Self.valid + "\npublisher:\n  backlog-rate: fast\n")
+        #expect(bad?.key == "publisher.backlog-rate" && bad?.fix?.contains("256KiB/s") == true)
+        let tiny = error(Self.valid + "\npublisher:\n  backlog-rate: 10B/s\n")
+        #expect(tiny?.message.contains("out of range") == true)
+    }
+
     @Test func unknownKeyNamesFileKeyAndSuggestion() {
         let e = error(Self.valid + "\nflush-interval: 2s\n")
         #expect(e?.file == "/etc/gemello/agent.yaml")

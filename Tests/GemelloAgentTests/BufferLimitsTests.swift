@@ -41,6 +41,17 @@ import Testing
         #expect(batch.timestamps.first == Int64(200_000 - batch.count) * 1000)
     }
 
+    /// One commit bigger than the whole quota: drop-oldest keeps its newest readings that fit.
+    @Test func aCommitLargerThanTheQuotaKeepsItsNewestPart() throws {
+        let buffer = try ReadingBuffer(path: try Self.path(), limits: .init(maxBytes: 64 << 10))
+        let dropped = try buffer.append(Self.readings(0..<20_000), now: 1)
+        #expect(dropped > 0 && buffer.bufferedReadings > 0 && buffer.bufferedReadings + dropped == 20_000)
+        #expect(buffer.droppedReadings == dropped)
+        let batch = try #require(try buffer.takeBatch(agentID: "a", maxReadings: 1_000_000, now: 2))
+        #expect(batch.timestamps.last == Int64(19_999_000))
+        #expect(batch.timestamps.first == Int64(20_000 - batch.count) * 1000)
+    }
+
     @Test func dropNewestRefusesIncomingReadingsAndKeepsTheOldest() throws {
         let buffer = try ReadingBuffer(path: try Self.path(), limits: .init(maxBytes: 1 << 20, whenFull: .dropNewest))
         var dropped: Int64 = 0

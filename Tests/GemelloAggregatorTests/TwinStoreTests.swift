@@ -53,6 +53,58 @@ import Testing
         #expect(try store.ingest(again, receivedAt: 2) == .stored(readings: 1))
     }
 
+    /// Out-of-order arrival (live batches first, then the backlog; resends overtaken by newer
+    /// batches) opens ranges above the high-water mark; filling the gaps merges them back into
+    /// one row per agent epoch, and every stored sequence stays a duplicate, across a reopen.
+    @Test func deliveryRangesMergeAndStayExact() throws {
+        let path = try Repository.temporaryFolder("twin").appendingPathComponent("twin.sqlite").path
+        let reading = Reading(series: Self.temperature, timestamp: 1000, value: 20.5)
+        var order = Array(UInt64(1)...200)
+        var generator = SeededGenerator(seed: 42)
+        order.shuffle(using: &generator)
+        do {
+            let store = try TwinStore(path: path)
+            var maxRanges = 0
+            for (n, sequence) in order.enumerated() {
+                #expect(try store.ingest(Self.batch(sequence, [reading]), receivedAt: Int64(n)) == .stored(readings: 1))
+                #expect(try store.ingest(Self.batch(sequence, [reading]), receivedAt: Int64(n)) == .duplicate)
+                maxRanges = max(maxRanges, try store.deliveryRangeCount())
+            }
+            #expect(maxRanges > 10)  // the shuffle really left gaps
+            #expect(try store.deliveryRangeCount() == 1)
+            #expect(try store.ingest(Self.batch(500, [reading]), receivedAt: 1) == .stored(readings: 1))
+            #expect(try store.deliveryRangeCount() == 2)
+        }
+        let reopened = try TwinStore(path: path)
+        for sequence in [UInt64(1), 77, 200, 500] {
+            #expect(try reopened.ingest(Self.batch(sequence, [reading]), receivedAt: 9) == .duplicate)
+        }
+        for sequence in [UInt64(201), 499, 501] {
+            #expect(try reopened.ingest(Self.batch(sequence, [reading]), receivedAt: 9) == .stored(readings: 1))
+        }
+        #expect(try reopened.deliveryRangeCount() == 2)  // 1…201 and 499…501
+        #expect(try reopened.seriesCounts(agent: "tower-1") == ["weather/temperature": 204])
+    }
+
+    /// A store that kept one row per batch is folded into ranges on open, every delivery kept.
+    @Test func migratesPerBatchRowsIntoRanges() throws {
+        let path = try Repository.temporaryFolder("twin").appendingPathComponent("twin.sqlite").path
+        do {
+            let db = try SQLiteConnection(path: path)
+            try db.execute("""
+                CREATE TABLE batches (agent_id TEXT NOT NULL, sequence INTEGER NOT NULL, epoch INTEGER NOT NULL,
+                    readings INTEGER NOT NULL, received INTEGER NOT NULL, PRIMARY KEY (agent_id, epoch, sequence)) WITHOUT ROWID;
+                INSERT INTO batches VALUES ('tower-1', 1, 1, 1, 0), ('tower-1', 2, 1, 1, 0), ('tower-1', 3, 1, 1, 0),
+                    ('tower-1', 7, 1, 1, 0), ('tower-1', 8, 2, 1, 0), ('tower-2', 1, 1, 1, 0);
+                """)
+        }
+        let store = try TwinStore(path: path)
+        #expect(try store.deliveryRangeCount() == 4)
+        let reading = Reading(series: Self.temperature, timestamp: 1000, value: 20.5)
+        for sequence in [UInt64(1), 2, 3, 7] { #expect(try store.ingest(Self.batch(sequence, [reading]), receivedAt: 1) == .duplicate) }
+        for sequence in [UInt64(4), 8] { #expect(try store.ingest(Self.batch(sequence, [reading]), receivedAt: 1) == .stored(readings: 1)) }
+    }
+
     @Test func dropsDuplicateBatchesByAgentAndSequence() throws {
         let store = try Self.store()
         let batch = Self.batch(1, [Reading(series: Self.temperature, timestamp: 1000, value: 20.5)])

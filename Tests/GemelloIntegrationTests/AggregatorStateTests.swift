@@ -29,11 +29,7 @@ import Testing
         logger.logLevel = .critical
         let store = try TwinStore(path: folder.appendingPathComponent("twin.sqlite").path)
         func aggregator() -> (ServiceGroup, IngestCounters) {
-            let counters = IngestCounters()
-            let ingest = IngestService(configuration: AggregatorConfiguration(broker: broker.url, clientID: "aggregator-state",
-                                                                              storePath: store.path, httpPort: 0),
-                                       store: store, counters: counters, logger: logger)
-            return (ServiceGroup(configuration: .init(services: [.init(service: ingest)], logger: logger)), counters)
+            inProcessAggregator(broker: broker.url, store: store, clientID: "aggregator-state", logger: logger)
         }
 
         // 1. An aggregator comes and goes: its retained state is now "offline".

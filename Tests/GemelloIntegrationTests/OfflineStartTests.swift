@@ -35,15 +35,9 @@ import Testing
             // The broker and the aggregator come up: the agent connects and drains.
             let broker = try BrokerHarness(port: port)
             let store = try TwinStore(path: folder.appendingPathComponent("twin.sqlite").path)
-            let ingest = IngestService(configuration: AggregatorConfiguration(broker: broker.url, clientID: "aggregator-offline",
-                                                                              storePath: store.path, httpPort: 0),
-                                       store: store, counters: IngestCounters(), logger: logger)
-            let aggregator = ServiceGroup(configuration: .init(services: [.init(service: ingest)], logger: logger))
+            let aggregator = inProcessAggregator(broker: broker.url, store: store, clientID: "aggregator-offline", logger: logger).group
             group.addTask { try await aggregator.run() }
-            let deadline = ContinuousClock.now + .seconds(60)
-            while try store.totals().readings < 34_872 && ContinuousClock.now < deadline {
-                try await Task.sleep(for: .milliseconds(100))
-            }
+            try await waitUntil(.seconds(60)) { try store.totals().readings >= 34_872 }
             #expect(try store.totals().readings == 34_872)
             await agentGroup.triggerGracefulShutdown()
             await aggregator.triggerGracefulShutdown()

@@ -43,27 +43,40 @@ extension ReadingBuffer {
         var dropped: Int64 = 0
         if let maxAge = limits.maxAge, state.lastAgeCheck.map({ now - $0 >= 60_000 || now < $0 }) ?? true {
             state.lastAgeCheck = now
-            dropped += try dropAcceptedBefore(now - maxAge.components.seconds * 1000, state: &state)
+            dropped += try dropAcceptedBefore(now - maxAge.wholeMilliseconds, state: &state)
         }
+        var incoming = readings[...]
+        var refused: Int64 = 0  // older readings of this commit given up because the commit alone did not fit
         var attempts = 0
         while true {
             do {
-                try insert(readings, checkpoints: checkpoints, now: now, state: &state)
+                try insert(Array(incoming), checkpoints: checkpoints, now: now, droppedDelta: refused, state: &state)
+                dropped += refused
                 break
             } catch let error as SQLiteError where error.code == .diskFull {
                 attempts += 1
-                if limits.whenFull == .dropOldest && attempts <= 4 {
-                    // Make room for this commit and the next few: 5 % of the buffer, at least twice this commit.
-                    let room = max(Int64(readings.count) * 2, state.buffered / 20, 100)
-                    let freed = try dropOldestUnbatched(room, state: &state)
-                    if freed > 0 {
-                        dropped += freed
+                if limits.whenFull == .dropOldest {
+                    if attempts <= 4 {
+                        // Make room for this commit and the next few: 5 % of the buffer, at least twice this commit.
+                        let room = max(Int64(incoming.count) * 2, state.buffered / 20, 100)
+                        let freed = try dropOldestUnbatched(room, state: &state)
+                        if freed > 0 {
+                            dropped += freed
+                            continue
+                        }
+                    }
+                    if incoming.count > 1 {
+                        // Nothing older left to give up, and the commit does not fit on its own
+                        // (a quota smaller than one flush): keep its newer half, count the rest.
+                        let keep = incoming.count / 2
+                        refused += Int64(incoming.count - keep)
+                        incoming = incoming.suffix(keep)
                         continue
                     }
                 }
                 // Nothing left to give up (or drop-newest): the incoming readings are refused and
                 // counted, in one transaction with their inputs' positions (so a replay moves on).
-                let refused = Int64(readings.count)
+                refused += Int64(incoming.count)
                 try? insert([], checkpoints: checkpoints, now: now, droppedDelta: refused, state: &state)
                 dropped += refused
                 break
@@ -74,9 +87,9 @@ extension ReadingBuffer {
 
     /// Deletes up to `count` of the oldest readings not yet taken into a batch; returns how many.
     private func dropOldestUnbatched(_ count: Int64, state: inout State) throws -> Int64 {
-        let assigned = state.assignedThrough
+        let unbatched = Self.unbatchedCondition(state)
         let bound = try state.db.reading { db in
-            try db.scalarInt("SELECT max(id) FROM (SELECT id FROM readings WHERE id > \(assigned) ORDER BY id LIMIT \(count))")
+            try db.scalarInt("SELECT max(id) FROM (SELECT id FROM readings WHERE \(unbatched) ORDER BY id LIMIT \(count))")
         }
         guard let bound else { return 0 }
         return try deleteUnbatched(through: bound, state: &state)
@@ -97,13 +110,13 @@ extension ReadingBuffer {
         return try deleteUnbatched(through: bound, state: &state)
     }
 
-    /// Deletes readings `assignedThrough < id ≤ bound` and the commit records no reading needs.
+    /// Deletes the readings in no batch up to `bound` and the commit records no reading needs.
     private func deleteUnbatched(through bound: Int64, state: inout State) throws -> Int64 {
-        let assigned = state.assignedThrough
+        let unbatched = Self.unbatchedCondition(state)
         // The count is persisted in the same transaction as the deletion: a crash cannot lose a
         // reading without its drop being counted.
         let removed = try state.db.transaction { db -> Int64 in
-            try db.statement("DELETE FROM readings WHERE id > ? AND id <= ?").run([.integer(assigned), .integer(bound)])
+            try db.statement("DELETE FROM readings WHERE \(unbatched) AND id <= ?").run([.integer(bound)])
             let count = Int64(db.changes)
             try db.statement("UPDATE meta SET value = value + ? WHERE key = 'dropped'").run([.integer(count)])
             try Self.pruneCommits(db)

@@ -9,14 +9,19 @@ import Synchronization
 /// SQLite in WAL mode. `readings.id` is AUTOINCREMENT so ids never go back after the table
 /// empties (a reused id would fall below `assignedThrough` and never be sent). Tables: `series` (dictionary), `readings` (rowid order = acceptance
 /// order), `batches` (taken but unacknowledged: sequence → rowid range), `positions` (resumable
-/// inputs' read positions, committed with their readings), `meta` (counters).
+/// inputs' read positions, committed with their readings), `commits` (when each group of
+/// readings was accepted), `meta` (counters and the take cursors).
 public final class ReadingBuffer: Sendable {
     struct State {
         let db: SQLiteConnection
         var seriesIDs: [SeriesInfo: Int64] = [:]
         var seriesByID: [Int64: SeriesInfo] = [:]
-        /// Highest reading rowid already assigned to a batch.
+        /// Every reading up to this rowid is in a batch (or gone). Readings above it wait,
+        /// except, while a backlog drains (`ReadingBuffer+Batches.swift`), those in
+        /// `backlogThrough < id ≤ liveThrough`, which went out first as live batches.
         var assignedThrough: Int64
+        var backlogThrough: Int64?
+        var liveThrough: Int64 = 0
         var nextSequence: UInt64
         var buffered: Int64
         /// Readings dropped by the overflow policy over the buffer's life (persisted in `meta`).
@@ -69,9 +74,9 @@ public final class ReadingBuffer: Sendable {
             try db.execute("UPDATE meta SET value = value + 1 WHERE key = 'boot_epoch'")
             let epoch = UInt64(try db.scalarInt("SELECT value FROM meta WHERE key = 'boot_epoch'") ?? 1)
             let next = UInt64(try db.scalarInt("SELECT value FROM meta WHERE key = 'next_sequence'") ?? 1)
-            let assigned = try db.scalarInt("SELECT max(last_id) FROM batches") ?? 0
             let buffered = try db.scalarInt("SELECT count(*) FROM readings") ?? 0
-            var initial = State(db: db, assignedThrough: assigned, nextSequence: next, buffered: buffered)
+            var initial = State(db: db, assignedThrough: 0, nextSequence: next, buffered: buffered)
+            try Self.restoreCursors(&initial)
             initial.dropped = try db.scalarInt("SELECT value FROM meta WHERE key = 'dropped'") ?? 0
             let rows = try db.statement("SELECT id, name, unit FROM series")
             while try rows.step() {
@@ -169,72 +174,6 @@ public final class ReadingBuffer: Sendable {
         state.seriesIDs[info] = id
         state.seriesByID[id] = info
         return id
-    }
-
-    /// Takes the next unbatched readings (at most `maxReadings`) as a new batch with the next
-    /// sequence number, recorded as taken. `nil` when nothing is waiting.
-    public func takeBatch(agentID: String, maxReadings: Int, now: Int64) throws(AgentError) -> Batch? {
-        do {
-            return try state.withLock { (state: inout State) throws -> Batch? in
-                defer { state.db.resetStatements() }
-                let select = try state.db.statement("SELECT id FROM readings WHERE id > ? ORDER BY id LIMIT 1 OFFSET ?")
-                try select.bind([.integer(state.assignedThrough), .integer(Int64(maxReadings - 1))])
-                let lastID: Int64
-                if try select.step() {
-                    lastID = select.int64(0)
-                } else {
-                    guard let maxID = try state.db.scalarInt("SELECT max(id) FROM readings"), maxID > state.assignedThrough else { return nil }
-                    lastID = maxID
-                }
-                let firstID = state.assignedThrough + 1
-                let sequence = state.nextSequence
-                var batch = Batch(agentID: agentID, bootEpoch: bootEpoch, sequence: sequence, createdAt: now)
-                try Self.load(into: &batch, first: firstID, last: lastID, state: state)
-                try state.db.transaction { db in
-                    try db.statement("INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?)")
-                        .run([.integer(Int64(sequence)), .integer(Int64(bootEpoch)), .integer(firstID),
-                              .integer(lastID), .integer(Int64(batch.count)), .integer(now)])
-                    try db.statement("UPDATE meta SET value = ? WHERE key = 'next_sequence'").run([.integer(Int64(sequence + 1))])
-                }
-                state.assignedThrough = lastID
-                state.nextSequence = sequence + 1
-                return batch
-            }
-        } catch {
-            throw AgentError(.buffer, "cannot take a batch from the buffer at \(path): \(error)")
-        }
-    }
-
-    private static func load(into batch: inout Batch, first: Int64, last: Int64, state: State) throws {
-        let rows = try state.db.statement("SELECT series, ts, value FROM readings WHERE id BETWEEN ? AND ? ORDER BY id")
-        try rows.bind([.integer(first), .integer(last)])
-        var lookup: [SeriesInfo: UInt32] = [:]
-        while try rows.step() {
-            guard let info = state.seriesByID[rows.int64(0)] else { continue }
-            batch.append(Reading(series: info, timestamp: rows.int64(1), value: rows.double(2)), lookup: &lookup)
-        }
-    }
-
-    /// Batches taken earlier and still unacknowledged (e.g. from before a restart), rebuilt with
-    /// their original identity so the aggregator can recognise duplicates.
-    public func unacknowledgedBatches(agentID: String) throws(AgentError) -> [Batch] {
-        do {
-            return try state.withLock { (state: inout State) throws -> [Batch] in
-                defer { state.db.resetStatements() }
-                let rows = try state.db.statement("SELECT sequence, epoch, first_id, last_id, created FROM batches ORDER BY sequence")
-                var ranges: [(UInt64, UInt64, Int64, Int64, Int64)] = []
-                while try rows.step() {
-                    ranges.append((UInt64(rows.int64(0)), UInt64(rows.int64(1)), rows.int64(2), rows.int64(3), rows.int64(4)))
-                }
-                return try ranges.map { sequence, epoch, first, last, created in
-                    var batch = Batch(agentID: agentID, bootEpoch: epoch, sequence: sequence, createdAt: created)
-                    try Self.load(into: &batch, first: first, last: last, state: state)
-                    return batch
-                }
-            }
-        } catch {
-            throw AgentError(.buffer, "cannot read unacknowledged batches from \(path): \(error)")
-        }
     }
 
     /// Deletes the readings of acknowledged batches. Unknown sequences (already deleted) are

@@ -11,7 +11,8 @@ extension AgentConfiguration {
     /// - `buffer`: `path` [`/var/lib/gemello/<agent-id>.sqlite`], `flush-interval` [1s], `flush-readings` [5000],
     ///   `max-bytes` [1GiB], `max-age` [30d], `when-full` [drop-oldest]
     /// - `publisher`: `batch-size` [1000], `max-in-flight` [32], `ack-timeout` [30s], `drain-timeout` [15s],
-    ///   `compression-level` [6], `keepalive` [10s]
+    ///   `compression-level` [6], `keepalive` [10s], `live-window` [30s; 0s sends in acceptance order],
+    ///   `backlog-rate` [256KiB/s; `unlimited`]
     /// - `health-interval` [10s]
     /// - `inputs`: a list; each item has `type` (`simulated` | `csv-replay`) and that input's keys
     public static func load(path: String) throws(CoreError) -> AgentConfiguration {
@@ -54,13 +55,16 @@ extension AgentConfiguration {
         try bufferSection.rejectUnknownKeys()
 
         let pub = try root.sectionOrEmpty("publisher")
+        let liveWindow = try pub.duration("live-window", default: .seconds(30), range: .zero...(.seconds(86_400)))
         let publisher = Publisher(
             batchSize: try pub.int("batch-size", default: 1000, range: 1...100_000),
             maxInFlight: try pub.int("max-in-flight", default: 32, range: 1...1000),
             ackTimeout: try pub.duration("ack-timeout", default: .seconds(30), range: .milliseconds(100)...(.seconds(3600))),
             drainTimeout: try pub.duration("drain-timeout", default: .seconds(15), range: .zero...(.seconds(3600))),
             compressionLevel: try pub.int("compression-level", default: 6, range: 0...9),
-            keepAlive: try pub.duration("keepalive", default: .seconds(10), range: .seconds(5)...(.seconds(3600))))
+            keepAlive: try pub.duration("keepalive", default: .seconds(10), range: .seconds(5)...(.seconds(3600))),
+            liveWindow: liveWindow == .zero ? nil : liveWindow,
+            backlogRate: try pub.byteRate("backlog-rate", default: 256 << 10, range: 1024...(1 << 40)))
         try pub.rejectUnknownKeys()
 
         let healthInterval = try root.duration("health-interval", default: .seconds(10), range: .seconds(1)...(.seconds(3600)))

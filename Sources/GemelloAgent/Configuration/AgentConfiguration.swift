@@ -38,6 +38,12 @@ public struct AgentConfiguration: Sendable {
         public var compressionLevel: Int
         /// MQTT keepalive; the broker declares the agent dead after 1.5× this without traffic.
         public var keepAlive: Duration
+        /// Readings accepted within this window are live and go out first; older ones waiting
+        /// (after an outage) are the backlog, sent behind them. `nil`: acceptance order.
+        public var liveWindow: Duration? = .seconds(30)
+        /// Cap on the bytes per second published while a backlog drains (live readings are
+        /// never held back by it). `nil`: no cap.
+        public var backlogRate: Int64? = 256 << 10
     }
 
     public init(agentID: String, site: Site, broker: String, buffer: Buffer, publisher: Publisher,

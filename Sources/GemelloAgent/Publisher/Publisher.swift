@@ -91,6 +91,7 @@ public final class Publisher: Service {
             "delivered": "\(counters.delivered.load(ordering: .relaxed))",
             "batchesSent": "\(counters.batchesSent.load(ordering: .relaxed))",
             "batchesResent": "\(counters.batchesResent.load(ordering: .relaxed))",
+            "bytesSent": "\(counters.bytesSent.load(ordering: .relaxed))",
             "buffered": "\(buffer.bufferedReadings)"])
     }
 
@@ -101,6 +102,9 @@ public final class Publisher: Service {
         let publisher: Publisher
         let client: MQTTClient
         var machine: DeliveryStateMachine
+        var budget: SendBudget
+        /// A backlog is draining (logged when it starts and when it ends).
+        var drainingBacklog = false
         /// Encoded bytes of every batch in flight, so a resend does not re-read the buffer.
         var payloads: [UInt64: (bytes: [UInt8], readings: Int)] = [:]
         var lastHealth = ContinuousClock.now - .seconds(3600)
@@ -117,6 +121,7 @@ public final class Publisher: Service {
             self.client = client
             machine = DeliveryStateMachine(maxInFlight: publisher.settings.publisher.maxInFlight,
                                            ackTimeout: publisher.settings.publisher.ackTimeout)
+            budget = SendBudget(bytesPerSecond: publisher.settings.publisher.backlogRate, now: .now)
         }
 
         var settings: Settings { publisher.settings }
@@ -212,16 +217,31 @@ public final class Publisher: Service {
             return .continue
         }
 
-        /// Publishes new batches while the window has room and the buffer has readings.
+        /// Publishes new batches while the window has room and the buffer has readings: live
+        /// ones first, backlog ones while the rate budget has room.
         mutating func fillWindow() throws {
+            let options = settings.publisher
             while machine.canSendNew {
-                guard let batch = try publisher.buffer.takeBatch(agentID: settings.agentID, maxReadings: settings.publisher.batchSize,
-                                                                 now: publisher.clock.nowMilliseconds()) else { return }
+                let now = ContinuousClock.now
+                budget.refill(now: now)
+                guard let (batch, source) = try publisher.buffer.takeBatch(
+                    agentID: settings.agentID, maxReadings: options.batchSize, now: publisher.clock.nowMilliseconds(),
+                    liveWindow: options.liveWindow, backlogAllowed: budget.allowsBacklog) else { break }
+                if source == .backlog && !drainingBacklog {
+                    drainingBacklog = true
+                    logger.info("sending fresh readings first; draining the backlog behind them", metadata: [
+                        "backlog": "\(publisher.buffer.backlogReadings)",
+                        "rateLimit": "\(options.backlogRate.map { "\($0) B/s" } ?? "unlimited")"])
+                }
                 let bytes = try encode(batch)
                 payloads[batch.sequence] = (bytes, batch.count)
-                machine.sent(batch.sequence, now: .now)
+                machine.sent(batch.sequence, now: now)
                 publisher.counters.batchesSent.add(1, ordering: .relaxed)
-                guard send(batch.sequence) else { return }
+                guard send(batch.sequence) else { break }
+            }
+            if drainingBacklog && !publisher.buffer.hasBacklog {
+                drainingBacklog = false
+                logger.info("backlog sent; back to acceptance order", metadata: ["buffered": "\(publisher.buffer.bufferedReadings)"])
             }
         }
 
@@ -237,6 +257,8 @@ public final class Publisher: Service {
             guard let payload = payloads[sequence] else { return true }
             do {
                 try client.publish(topic: Topics.data(agent: settings.agentID), payload: payload.bytes)
+                budget.spend(payload.bytes.count, now: .now)
+                publisher.counters.bytesSent.add(Int64(payload.bytes.count), ordering: .relaxed)
                 return true
             } catch {
                 machine.disconnected()

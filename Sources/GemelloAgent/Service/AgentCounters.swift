@@ -11,6 +11,8 @@ public final class AgentCounters: Sendable {
     /// Batches published for the first time / sent again.
     public let batchesSent = Atomic<Int64>(0)
     public let batchesResent = Atomic<Int64>(0)
+    /// Bytes of batch payloads published (first sends and resends): what the backhaul carried.
+    public let bytesSent = Atomic<Int64>(0)
 
     public init() {}
 }

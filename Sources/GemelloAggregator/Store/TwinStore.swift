@@ -3,7 +3,8 @@ import GemelloSQLite
 import Synchronization
 
 /// The twin's embedded store (SQLite, WAL): the latest value of every series, its full history,
-/// the agents and their sensors, and the batches already ingested (for de-duplication).
+/// the agents and their sensors, and which batches were already ingested (for de-duplication, as
+/// sequence ranges: `TwinStore+Dedupe.swift`).
 ///
 /// One writer connection (ingest) and one reader connection (HTTP queries) so that queries never
 /// wait for an ingest transaction.
@@ -31,34 +32,13 @@ public final class TwinStore: Sendable {
             UNIQUE (agent_id, name));
         CREATE TABLE IF NOT EXISTS history (series_id INTEGER NOT NULL, ts INTEGER NOT NULL, value REAL NOT NULL);
         CREATE INDEX IF NOT EXISTS history_by_series_time ON history (series_id, ts);
-        CREATE TABLE IF NOT EXISTS batches (agent_id TEXT NOT NULL, sequence INTEGER NOT NULL, epoch INTEGER NOT NULL,
-            readings INTEGER NOT NULL, received INTEGER NOT NULL, PRIMARY KEY (agent_id, epoch, sequence)) WITHOUT ROWID;
-        """
-
-    /// Stores made before batch identity included the boot epoch keyed `batches` by (agent,
-    /// sequence): a fresh agent buffer restarting at sequence 1 would have been taken for
-    /// duplicates. Rebuilt once, in one transaction, keeping every record.
-    static func migrateBatchIdentity(_ db: SQLiteConnection) throws {
-        let statement = try db.statement("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'batches'")
-        defer { db.resetStatements() }
-        guard try statement.step(), statement.text(0).contains("PRIMARY KEY (agent_id, sequence)") else { return }
-        statement.reset()
-        try db.transaction { db in
-            try db.execute("""
-                CREATE TABLE batches_by_epoch (agent_id TEXT NOT NULL, sequence INTEGER NOT NULL, epoch INTEGER NOT NULL,
-                    readings INTEGER NOT NULL, received INTEGER NOT NULL, PRIMARY KEY (agent_id, epoch, sequence)) WITHOUT ROWID;
-                INSERT INTO batches_by_epoch SELECT agent_id, sequence, epoch, readings, received FROM batches;
-                DROP TABLE batches;
-                ALTER TABLE batches_by_epoch RENAME TO batches;
-                """)
-        }
-    }
+        """ + deliveredSchema
 
     public init(path: String) throws(AggregatorError) {
         self.path = path
         do {
             let db = try SQLiteConnection(path: path)
-            try Self.migrateBatchIdentity(db)
+            try Self.migrateToDeliveryRanges(db)
             try db.execute(Self.schema)
             var state = Writer(db: db)
             let rows = try db.statement("SELECT id, agent_id, name FROM series")
@@ -85,10 +65,7 @@ public final class TwinStore: Sendable {
             return try writer.withLock { (state: inout Writer) throws -> IngestOutcome in
                 try state.db.transaction { db -> IngestOutcome in
                     try db.statement("INSERT OR IGNORE INTO agents (id) VALUES (?)").run([.text(batch.agentID)])
-                    try db.statement("INSERT OR IGNORE INTO batches VALUES (?, ?, ?, ?, ?)").run([
-                        .text(batch.agentID), .integer(Int64(bitPattern: batch.sequence)),
-                        .integer(Int64(bitPattern: batch.bootEpoch)), .integer(Int64(batch.count)), .integer(now)])
-                    guard db.changes == 1 else {
+                    guard try Self.recordDelivery(agent: batch.agentID, epoch: batch.bootEpoch, sequence: batch.sequence, in: db) else {
                         try db.statement("UPDATE agents SET duplicates = duplicates + 1, last_seen = ? WHERE id = ?")
                             .run([.integer(now), .text(batch.agentID)])
                         return .duplicate

@@ -160,6 +160,22 @@ public final class ConfigSection {
         return value
     }
 
+    /// A rate in bytes per second (`256KiB/s`, `2MB/s`; the `/s` may be left out), or
+    /// `unlimited`: then `nil`.
+    public func byteRate(_ key: String, default fallback: Int64?, range: ClosedRange<Int64>) throws(CoreError) -> Int64? {
+        guard let (text, line) = try scalar(key) else { return fallback }
+        if text == "unlimited" { return nil }
+        let size = text.hasSuffix("/s") ? String(text.dropLast(2)) : text
+        guard let value = Self.parseByteSize(size) else {
+            throw bad(key, line: line, "not a rate", value: text, fix: "write bytes per second such as 256KiB/s or 2MB/s, or 'unlimited'")
+        }
+        guard range.contains(value) else {
+            throw bad(key, line: line, "out of range", value: text,
+                      fix: "write a rate between \(range.lowerBound) and \(range.upperBound) bytes per second, or 'unlimited'")
+        }
+        return value
+    }
+
     static func parseByteSize(_ text: String) -> Int64? {
         let units: [(String, Double)] = [("KiB", 1024), ("MiB", 1_048_576), ("GiB", 1_073_741_824), ("TiB", 1_099_511_627_776),
                                          ("KB", 1e3), ("MB", 1e6), ("GB", 1e9), ("TB", 1e12), ("B", 1)]

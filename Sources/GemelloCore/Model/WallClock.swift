@@ -70,3 +70,10 @@ public enum CivilDate {
         return day <= lengths[month - 1]
     }
 }
+
+extension Duration {
+    /// Whole milliseconds (truncated), for arithmetic with Unix-millisecond timestamps.
+    public var wholeMilliseconds: Int64 {
+        components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
+    }
+}
