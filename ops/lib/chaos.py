@@ -230,13 +230,15 @@ class Chaos:
                    "aggregator.log")
 
     def agent_config(self, name, tiny):
-        """The shipped replay config with absolute paths, a short ack timeout, and (tiny) a 256 KiB quota."""
+        """The shipped replay config with absolute paths, a short ack timeout, a 2 s live window (so
+        outages of a few seconds leave a backlog and live-first sending under its rate cap runs
+        through every kind of fault), and (tiny) a 256 KiB quota."""
         text = open(os.path.join(ROOT, "agent-config", f"{name}.yaml")).read()
         dataset = os.path.join(DATASETS, SOURCES[name]["file"])
         text = re.sub(r"(?m)^(\s*file:).*$", lambda m: f"{m.group(1)} {dataset}", text)
         extra = f"  max-bytes: {TINY_QUOTA}\n" if tiny else ""
         text = re.sub(r"(?m)^buffer:\n", "buffer:\n" + extra, text)
-        text += "\npublisher:\n  ack-timeout: 5s\n"
+        text += "\npublisher:\n  ack-timeout: 5s\n  live-window: 2s\n  backlog-rate: 128KiB/s\n"
         path = os.path.join(self.work, f"{name}{'-tiny' if tiny else ''}.yaml")
         with open(path, "w") as f:
             f.write(text)
@@ -376,6 +378,13 @@ class Chaos:
             series = {k[0] for k in expected}
             print(f"{name}: {len(series)} series, {sum(expected.values())} readings in the file, {sum(found.values())} in the twin, "
                   f"missing {missing}, extra {extra}, reported dropped {reported}, left in buffer {buffered}: {status}")
+        backlogs = 0
+        for name in SOURCES:
+            log = os.path.join(self.work, f"{name}.log")
+            if os.path.exists(log):
+                with open(log, errors="replace") as f:
+                    backlogs += sum("draining the backlog behind them" in line for line in f)
+        print(f"live first: agents drained a backlog behind fresh readings {backlogs} times")
         print(f"faults by kind: {dict(sorted(self.faults.items()))}; seed {self.args.seed}; {time.time() - self.t0:.0f} s")
         print(f"chaos: faults {sum(self.faults.values())}, readings {total}, lost {lost}, duplicated {duplicated}, dropped-by-policy {dropped}")
         return ok and lost == 0 and duplicated == 0
