@@ -35,18 +35,24 @@ import Testing
         #expect(try store.seriesCounts(agent: "tower-1") == ["weather/temperature": 2])
     }
 
-    /// A store created before epochs were part of the identity is migrated on open, records kept.
-    @Test func migratesAStoreKeyedByAgentAndSequence() throws {
+    /// A store from an earlier version, which kept one `batches` row per ingested batch
+    /// (agent, sequence, epoch, readings, received) under `primaryKey`.
+    static func legacyStore(primaryKey: String, rows: String) throws -> TwinStore {
         let path = try Repository.temporaryFolder("twin").appendingPathComponent("twin.sqlite").path
         do {
             let db = try SQLiteConnection(path: path)
             try db.execute("""
                 CREATE TABLE batches (agent_id TEXT NOT NULL, sequence INTEGER NOT NULL, epoch INTEGER NOT NULL,
-                    readings INTEGER NOT NULL, received INTEGER NOT NULL, PRIMARY KEY (agent_id, sequence)) WITHOUT ROWID;
-                INSERT INTO batches VALUES ('tower-1', 1, 1, 1, 0);
+                    readings INTEGER NOT NULL, received INTEGER NOT NULL, PRIMARY KEY (\(primaryKey))) WITHOUT ROWID;
+                INSERT INTO batches VALUES \(rows);
                 """)
         }
-        let store = try TwinStore(path: path)
+        return try TwinStore(path: path)
+    }
+
+    /// A store created before epochs were part of the identity is migrated on open, records kept.
+    @Test func migratesAStoreKeyedByAgentAndSequence() throws {
+        let store = try Self.legacyStore(primaryKey: "agent_id, sequence", rows: "('tower-1', 1, 1, 1, 0)")
         var again = Self.batch(1, [Reading(series: Self.temperature, timestamp: 1000, value: 20.5)])
         #expect(try store.ingest(again, receivedAt: 1) == .duplicate)  // the old record survived
         again.bootEpoch = 2
@@ -88,17 +94,10 @@ import Testing
 
     /// A store that kept one row per batch is folded into ranges on open, every delivery kept.
     @Test func migratesPerBatchRowsIntoRanges() throws {
-        let path = try Repository.temporaryFolder("twin").appendingPathComponent("twin.sqlite").path
-        do {
-            let db = try SQLiteConnection(path: path)
-            try db.execute("""
-                CREATE TABLE batches (agent_id TEXT NOT NULL, sequence INTEGER NOT NULL, epoch INTEGER NOT NULL,
-                    readings INTEGER NOT NULL, received INTEGER NOT NULL, PRIMARY KEY (agent_id, epoch, sequence)) WITHOUT ROWID;
-                INSERT INTO batches VALUES ('tower-1', 1, 1, 1, 0), ('tower-1', 2, 1, 1, 0), ('tower-1', 3, 1, 1, 0),
-                    ('tower-1', 7, 1, 1, 0), ('tower-1', 8, 2, 1, 0), ('tower-2', 1, 1, 1, 0);
-                """)
-        }
-        let store = try TwinStore(path: path)
+        let store = try Self.legacyStore(primaryKey: "agent_id, epoch, sequence", rows: """
+            ('tower-1', 1, 1, 1, 0), ('tower-1', 2, 1, 1, 0), ('tower-1', 3, 1, 1, 0),
+            ('tower-1', 7, 1, 1, 0), ('tower-1', 8, 2, 1, 0), ('tower-2', 1, 1, 1, 0)
+            """)
         #expect(try store.deliveryRangeCount() == 4)
         let reading = Reading(series: Self.temperature, timestamp: 1000, value: 20.5)
         for sequence in [UInt64(1), 2, 3, 7] { #expect(try store.ingest(Self.batch(sequence, [reading]), receivedAt: 1) == .duplicate) }
