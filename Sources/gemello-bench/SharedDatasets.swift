@@ -71,10 +71,6 @@ final class Collector: ReadingSink, @unchecked Sendable {
     func accept(_ batch: [Reading], checkpoint: InputCheckpoint?) async throws { readings.append(contentsOf: batch) }
 }
 
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-}
-
 func median(_ values: [Double]) -> Double {
     let sorted = values.sorted()
     return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2

@@ -50,7 +50,7 @@ extension ReadingBuffer {
         var attempts = 0
         while true {
             do {
-                try insert(Array(incoming), checkpoints: checkpoints, now: now, droppedDelta: refused, state: &state)
+                try insert(incoming, checkpoints: checkpoints, now: now, droppedDelta: refused, state: &state)
                 dropped += refused
                 break
             } catch let error as SQLiteError where error.code == .diskFull {

@@ -114,7 +114,7 @@ public final class ReadingBuffer: Sendable {
     /// One attempt: readings, their commit time and the inputs' positions, in one transaction.
     /// On failure the series added to the in-memory dictionary during the attempt are forgotten
     /// (their rows were rolled back with the rest).
-    func insert(_ readings: [Reading], checkpoints: [InputCheckpoint], now: Int64, droppedDelta: Int64 = 0,
+    func insert(_ readings: ArraySlice<Reading>, checkpoints: [InputCheckpoint], now: Int64, droppedDelta: Int64 = 0,
                 state: inout State) throws {
         let knownSeries = state.seriesIDs.count
         do {

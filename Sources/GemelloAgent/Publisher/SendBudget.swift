@@ -1,3 +1,5 @@
+import GemelloCore
+
 /// The publisher's rate cap: a token bucket over the bytes it publishes. Pure (the caller
 /// passes the time), so its arithmetic is tested without a clock or a network.
 ///
@@ -24,9 +26,7 @@ public struct SendBudget: Sendable {
     /// Adds what accrued since the last call, up to one second's worth.
     public mutating func refill(now: ContinuousClock.Instant) {
         guard let rate = bytesPerSecond, now > updated else { return }
-        let elapsed = now - updated
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        available = min(Double(rate), available + seconds * Double(rate))
+        available = min(Double(rate), available + (now - updated).seconds * Double(rate))
         updated = now
     }
 
