@@ -23,6 +23,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // MARK: C shims (system libraries, found through pkg-config)
@@ -50,12 +52,14 @@ let package = Package(
         ], exclude: ["Inputs/CSVReplay/README.md", "Inputs/Simulated/README.md"], swiftSettings: strict),
         .target(name: "GemelloAggregator", dependencies: [
             "GemelloCore", "GemelloSQLite", "GemelloMosquitto",
+            .product(name: "CoreMetrics", package: "swift-metrics"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], swiftSettings: strict),
         .target(name: "GemelloAggregatorHTTP", dependencies: [
             "GemelloAggregator", "GemelloCore",
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
         ], swiftSettings: strict),
 
         // MARK: Testing kit shared by all test targets (broker harness, datasets, fake clock)
@@ -70,13 +74,15 @@ let package = Package(
         ], swiftSettings: strict),
         .executableTarget(name: "gemello-aggregator", dependencies: [
             "GemelloAggregator", "GemelloAggregatorHTTP", "GemelloCore",
+            .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], swiftSettings: strict),
         .executableTarget(name: "gemello", dependencies: [
-            "GemelloCore",
+            "GemelloAgent", "GemelloCore", "GemelloMosquitto",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
         ], swiftSettings: strict),
 
         // Benchmarks behind docs/BENCHMARKS.md (run through ops/bench/*).
@@ -94,6 +100,7 @@ let package = Package(
         .testTarget(name: "GemelloIntegrationTests", dependencies: [
             "GemelloAgent", "GemelloAggregator", "GemelloAggregatorHTTP", "GemelloCore", "GemelloSQLite", "GemelloTesting",
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
     ]

@@ -3,12 +3,15 @@ import GemelloAggregator
 import GemelloCore
 import Hummingbird
 import Logging
+import Prometheus
 
 /// The aggregator's HTTP API: health, fleet, and the twin as NGSI-LD entities.
 /// The only module that imports Hummingbird.
 ///
 /// - `GET /health`: ``GemelloCore/AggregatorHealth``
-/// - `GET /fleet`: `[FleetAgentSummary]`
+/// - `GET /fleet`: `[FleetAgentSummary]`; `GET /fleet/{agent}`: ``GemelloCore/FleetAgentDetail``
+/// - `GET /metrics`: Prometheus text format (when a registry is given)
+/// - `GET /` and `/dashboard`: the fleet dashboard (one self-contained HTML page)
 /// - `GET /ngsi-ld/v1/entities[?type=T]`: NGSI-LD entities (normalized form)
 /// - `GET /ngsi-ld/v1/entities/{id}`: one entity, or 404 with an NGSI-LD ProblemDetails body
 public enum AggregatorHTTP {
@@ -16,7 +19,7 @@ public enum AggregatorHTTP {
     /// (useful with port 0 in tests).
     public static func application(
         store: TwinStore, counters: IngestCounters, configuration: AggregatorConfiguration,
-        clock: any WallClock = SystemWallClock(), logger: Logger,
+        metrics: PrometheusCollectorRegistry? = nil, clock: any WallClock = SystemWallClock(), logger: Logger,
         onListening: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         let router = Router()
@@ -35,10 +38,8 @@ public enum AggregatorHTTP {
                 duplicateBatches: totals?.duplicates ?? 0, rejectedBatches: totals?.rejected ?? 0, agents: totals?.agents ?? 0)
             return json(try encoder.encode(health), contentType: "application/json")
         }
-        router.get("/fleet") { _, _ -> Response in
-            let fleet = try store.fleet(now: clock.nowMilliseconds(), policy: configuration.fleet)
-            return json(try encoder.encode(fleet), contentType: "application/json")
-        }
+        addFleetRoutes(to: router, store: store, counters: counters, configuration: configuration, metrics: metrics,
+                       clock: clock, encoder: encoder)
         router.get("/ngsi-ld/v1/entities") { request, _ -> Response in
             let type = request.uri.queryParameters.get("type")
             let entities = try store.entities(type: type)

@@ -4,6 +4,7 @@ import GemelloAggregator
 import GemelloAggregatorHTTP
 import GemelloCore
 import Logging
+import Prometheus
 import ServiceLifecycle
 
 /// `gemello-aggregator --config FILE`: ingest, twin store, HTTP API, as one ServiceGroup.
@@ -54,16 +55,24 @@ struct AggregatorCommand: AsyncParsableCommand {
             throw ExitCode(74)
         }
         let counters = IngestCounters()
-        let ingest = IngestService(configuration: configuration, store: twin, counters: counters, logger: logger)
+        let registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.durationHistogramBuckets[AggregatorMetrics.batchLatencyLabel] =
+            [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600].map { Duration.milliseconds(Int64($0 * 1000)) }
+        let metrics = AggregatorMetrics(factory: factory, agentLabelLimit: configuration.metricsAgentLabels)
+        let ingest = IngestService(configuration: configuration, store: twin, counters: counters, metrics: metrics, logger: logger)
+        let monitor = FleetMonitor(store: twin, configuration: configuration, counters: counters, metrics: metrics, logger: logger)
         let portFile = self.portFile
         let host = configuration.httpHost
-        let http = AggregatorHTTP.application(store: twin, counters: counters, configuration: configuration, logger: logger) { port in
+        let http = AggregatorHTTP.application(store: twin, counters: counters, configuration: configuration,
+                                              metrics: registry, logger: logger) { port in
             logger.info("HTTP API listening", metadata: ["url": "http://\(host):\(port)"])
             if let portFile { try? "\(port)\n".write(toFile: portFile, atomically: true, encoding: .utf8) }
         }
-        // Stops in reverse order: HTTP first, then ingest (which commits its current batch).
+        // Stops in reverse order: HTTP first, then the fleet monitor, then ingest (which commits
+        // its current batch).
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: ingest), .init(service: http)],
+            services: [.init(service: ingest), .init(service: monitor), .init(service: http)],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }

@@ -150,32 +150,6 @@ import Testing
         let weather = try #require(try store.entity(id: "urn:ngsi-ld:WeatherObserved:tower-1:weather"))
         #expect(weather.latitude == 45.46 && weather.longitude == 9.19)
     }
-
-    @Test func aStaleDeathNeverHidesANewerSession() throws {
-        let store = try Self.store()
-        let site = Site(id: "s", kind: .fiberNode, latitude: 45, longitude: 9)
-        let policy = FleetStatusPolicy(staleAfter: .seconds(30), offlineAfter: .seconds(120))
-        try store.recordBirth(AgentBirth(agentID: "a", bootEpoch: 2, version: "v", site: site, sensors: [], time: 1000), now: 1000)
-        try store.recordDeath(AgentDeath(agentID: "a", bootEpoch: 1))  // the previous session's will, delivered late
-        #expect(try store.fleet(now: 2000, policy: policy).first?.status == .online)
-        try store.recordDeath(AgentDeath(agentID: "a", bootEpoch: 2))
-        #expect(try store.fleet(now: 2000, policy: policy).first?.status == .offline)
-        try store.recordBirth(AgentBirth(agentID: "a", bootEpoch: 1, version: "v", site: site, sensors: [], time: 900), now: 3000)
-        #expect(try store.fleet(now: 3000, policy: policy).first?.status == .offline)  // an old retained birth changes nothing
-    }
-}
-
-@Suite struct FleetStatusPolicyTests {
-    let policy = FleetStatusPolicy(staleAfter: .seconds(30), offlineAfter: .seconds(120))
-
-    @Test func onlineStaleOffline() {
-        #expect(policy.status(bootEpoch: 3, deathEpoch: 2, lastSeen: 0, now: 30_000) == .online)
-        #expect(policy.status(bootEpoch: 3, deathEpoch: 2, lastSeen: 0, now: 30_001) == .stale)
-        #expect(policy.status(bootEpoch: 3, deathEpoch: 2, lastSeen: 0, now: 120_001) == .offline)
-        #expect(policy.status(bootEpoch: 3, deathEpoch: 3, lastSeen: 0, now: 1) == .offline)
-        #expect(policy.status(bootEpoch: 0, deathEpoch: 0, lastSeen: 0, now: 1) == .offline)
-        #expect(policy.status(bootEpoch: 1, deathEpoch: 0, lastSeen: nil, now: 1) == .offline)
-    }
 }
 
 @Suite struct NGSILDTests {

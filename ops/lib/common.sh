@@ -40,11 +40,22 @@ ensure_apt_packages() {
 
 # The NGSI-LD validator in ../shared/standards needs jsonschema with the referencing registry.
 ensure_python_modules() {
-  python3 -c 'import jsonschema, referencing' 2>/dev/null && return 0
-  say "installing Python modules: jsonschema referencing"
-  python3 -m pip install --quiet jsonschema referencing 2>/dev/null \
-    || python3 -m pip install --quiet --break-system-packages jsonschema referencing \
-    || die "cannot install the Python modules jsonschema and referencing (pip install jsonschema referencing)"
+  # jsonschema/referencing: the NGSI-LD and Smart Data Models validators; prometheus_client: the
+  # reference parser the /metrics test checks our exposition with.
+  python3 -c 'import jsonschema, referencing, prometheus_client' 2>/dev/null && return 0
+  say "installing Python modules: jsonschema referencing prometheus_client"
+  python3 -m pip install --quiet jsonschema referencing prometheus_client 2>/dev/null \
+    || python3 -m pip install --quiet --break-system-packages jsonschema referencing prometheus_client \
+    || die "cannot install the Python modules (pip install jsonschema referencing prometheus_client)"
+}
+
+# Debian's chromium, headless, for the dashboard check (installed on first use: ~100 MB).
+ensure_chromium() {
+  command -v chromium >/dev/null 2>&1 && return 0
+  say "installing chromium (headless browser for the dashboard check)..."
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null \
+    || die "cannot install chromium (apt-get install chromium)"
 }
 
 # Swift 6 is not packaged by Debian 12: use the toolchain on PATH or in /opt/swift.

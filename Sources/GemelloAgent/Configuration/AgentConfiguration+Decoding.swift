@@ -16,7 +16,10 @@ extension AgentConfiguration {
     /// - `health-interval` [10s]
     /// - `inputs`: a list; each item has `type` (`simulated` | `csv-replay`) and that input's keys
     public static func load(path: String) throws(CoreError) -> AgentConfiguration {
-        try decode(try ConfigSection.load(path: path))
+        let text = try ConfigSection.readText(path: path)
+        var configuration = try decode(try ConfigSection.parse(text, file: path))
+        configuration.configHash = ContentHash.fnv1a64(text.utf8)
+        return configuration
     }
 
     public static func decode(_ text: String, file: String) throws(CoreError) -> AgentConfiguration {

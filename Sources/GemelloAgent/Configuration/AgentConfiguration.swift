@@ -13,6 +13,8 @@ public struct AgentConfiguration: Sendable {
     public var inputs: [InputConfiguration]
     /// The file this was loaded from (relative input paths resolve against its folder).
     public var sourceFile: String
+    /// FNV-1a of that file's bytes, announced in the birth so ops can spot configuration drift.
+    public var configHash: String?
 
     public struct Buffer: Sendable {
         /// SQLite file holding every accepted reading until the aggregator acknowledges it.

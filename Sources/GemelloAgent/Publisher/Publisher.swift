@@ -14,6 +14,8 @@ public final class Publisher: Service {
         public var sensors: [SensorInfo]
         public var publisher: AgentConfiguration.Publisher
         public var healthInterval: Duration
+        /// Fingerprint of the configuration file, announced in the birth.
+        public var configHash: String? = nil
     }
 
     enum Event: Sendable {
@@ -81,7 +83,8 @@ public final class Publisher: Service {
                 continuation.yield(.shutdown)
             }
             // Say goodbye ourselves: a clean disconnect suppresses the Last Will.
-            _ = try? client.publish(topic: Topics.death(agent: agentID), payload: Array(death.json().utf8), retain: true)
+            let goodbye = AgentDeath(agentID: agentID, bootEpoch: buffer.bootEpoch, graceful: true)
+            _ = try? client.publish(topic: Topics.death(agent: agentID), payload: Array(goodbye.json().utf8), retain: true)
             try? await Task.sleep(for: .milliseconds(100))
             client.disconnect()
             continuation.finish()
@@ -115,6 +118,12 @@ public final class Publisher: Service {
         /// stop waiting for a retained state (sending starts then if none said "offline").
         var stateSubscription: Int32?
         var stateDeadline: ContinuousClock.Instant?
+        /// For health: connections lost, when each in-flight batch was last published, and the
+        /// publish-to-ack latencies (ms) seen since the previous health message.
+        var reconnects: Int64 = 0
+        var publishedAt: [UInt64: ContinuousClock.Instant] = [:]
+        var ackLatencies: [Double] = []
+        var processStats = ProcessStats()
 
         init(publisher: Publisher, client: MQTTClient) {
             self.publisher = publisher
@@ -163,6 +172,7 @@ public final class Publisher: Service {
                     logger.warning("broker not reachable; buffering until it is back", metadata: ["reason": "\(reason)"])
                     outageReported = true
                 }
+                if wasConnected { reconnects += 1 }
                 wasConnected = false
                 machine.disconnected()
             case .mqtt(.subscribed(let messageID)) where messageID == stateSubscription:
@@ -184,7 +194,12 @@ public final class Publisher: Service {
                     let ack = try BatchAck.decode(message.payload)
                     if case .release(let sequences)? = machine.acknowledged(ack.sequences) {
                         let released = try publisher.buffer.acknowledge(sequences)
-                        for sequence in sequences { payloads[sequence] = nil }
+                        for sequence in sequences {
+                            payloads[sequence] = nil
+                            if let sent = publishedAt.removeValue(forKey: sequence) {
+                                ackLatencies.append(Double((now - sent).wholeMilliseconds))
+                            }
+                        }
                         publisher.counters.delivered.add(released, ordering: .relaxed)
                     }
                     try fillWindow()
@@ -257,7 +272,9 @@ public final class Publisher: Service {
             guard let payload = payloads[sequence] else { return true }
             do {
                 try client.publish(topic: Topics.data(agent: settings.agentID), payload: payload.bytes)
-                budget.spend(payload.bytes.count, now: .now)
+                let now = ContinuousClock.now
+                budget.spend(payload.bytes.count, now: now)
+                publishedAt[sequence] = now
                 publisher.counters.bytesSent.add(Int64(payload.bytes.count), ordering: .relaxed)
                 return true
             } catch {
@@ -268,20 +285,42 @@ public final class Publisher: Service {
 
         func publishBirth() {
             let birth = AgentBirth(agentID: settings.agentID, bootEpoch: publisher.buffer.bootEpoch, version: GemelloVersion.current,
-                                   site: settings.site, sensors: settings.sensors, time: publisher.clock.nowMilliseconds())
+                                   site: settings.site, sensors: settings.sensors, time: publisher.clock.nowMilliseconds(),
+                                   configHash: settings.configHash, healthIntervalSeconds: settings.healthInterval.seconds,
+                                   keepAliveSeconds: Int(settings.publisher.keepAlive.components.seconds))
             _ = try? client.publish(topic: Topics.birth(agent: settings.agentID), payload: Array(birth.json().utf8), retain: true)
         }
 
         mutating func publishHealth(now: ContinuousClock.Instant) {
             lastHealth = now
+            let cpu = processStats.cpuPercent(now: now)  // sampled every interval, sent or not
             guard machine.isConnected else { return }
-            let health = AgentHealth(
-                agentID: settings.agentID, bootEpoch: publisher.buffer.bootEpoch, time: publisher.clock.nowMilliseconds(),
+            let buffer = publisher.buffer
+            let wallNow = publisher.clock.nowMilliseconds()
+            var health = AgentHealth(
+                agentID: settings.agentID, bootEpoch: buffer.bootEpoch, time: wallNow,
                 uptimeSeconds: (now - publisher.startedAt).components.seconds,
                 readingsAccepted: publisher.counters.accepted.load(ordering: .relaxed),
                 readingsDelivered: publisher.counters.delivered.load(ordering: .relaxed),
-                readingsBuffered: publisher.buffer.bufferedReadings, readingsDropped: publisher.buffer.droppedReadings)
+                readingsBuffered: buffer.bufferedReadings, readingsDropped: buffer.droppedReadings)
+            let usage = buffer.usage()
+            health.bufferedBytes = usage.bytes
+            health.oldestUnsentSeconds = usage.oldestAcceptedAt.map { Double(max(0, wallNow - $0)) / 1000 } ?? 0
+            health.diskFreeBytes = ProcessStats.diskFreeBytes(at: Self.folder(of: buffer.path))
+            health.rssBytes = ProcessStats.residentBytes()
+            health.cpuPercent = cpu
+            health.reconnects = reconnects
+            if !ackLatencies.isEmpty {
+                health.ackLatencyMeanMilliseconds = (ackLatencies.reduce(0, +) / Double(ackLatencies.count)).rounded()
+                health.ackLatencyMaxMilliseconds = ackLatencies.max()
+                ackLatencies.removeAll(keepingCapacity: true)
+            }
             _ = try? client.publish(topic: Topics.health(agent: settings.agentID), payload: Array(health.json().utf8))
+        }
+
+        static func folder(of path: String) -> String {
+            guard let slash = path.lastIndex(of: "/") else { return "." }
+            return slash == path.startIndex ? "/" : String(path[..<slash])
         }
     }
 }

@@ -51,7 +51,7 @@ public final class Agent: Sendable {
                                   flushReadings: c.buffer.flushReadings, clock: clock, logger: agentLogger)
         let publisher = Publisher(
             settings: .init(agentID: c.agentID, broker: broker, site: c.site, sensors: c.inputs.map(\.sensor),
-                            publisher: c.publisher, healthInterval: c.healthInterval),
+                            publisher: c.publisher, healthInterval: c.healthInterval, configHash: c.configHash),
             buffer: buffer, counters: counters, clock: clock, logger: agentLogger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: publisher), .init(service: writer),

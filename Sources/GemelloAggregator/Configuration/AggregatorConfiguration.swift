@@ -9,7 +9,11 @@ import GemelloMosquitto
 ///   for this id while the aggregator restarts
 /// - `store`: `path` [`/var/lib/gemello/twin.sqlite`]
 /// - `http`: `host` [`127.0.0.1`], `port` [8080]
-/// - `fleet`: `stale-after` [30s], `offline-after` [120s]
+/// - `fleet`: `stale-intervals` [3: an agent that announced its health interval is `stale` after
+///   this many intervals of silence], `stale-after` [30s, for agents that did not], `offline-after`
+///   [120s of silence, when its Last Will was lost], `health-history` [6h of health reports kept],
+///   `transition-history` [30d of status transitions kept]
+/// - `metrics`: `agent-labels` [50: per-agent series on `/metrics` for the largest backlogs only]
 public struct AggregatorConfiguration: Sendable {
     public var broker: String
     public var clientID: String
@@ -17,6 +21,9 @@ public struct AggregatorConfiguration: Sendable {
     public var httpHost: String
     public var httpPort: Int
     public var fleet: FleetStatusPolicy
+    public var healthHistory: Duration = .seconds(6 * 3600)
+    public var transitionHistory: Duration = .seconds(30 * 86_400)
+    public var metricsAgentLabels = 50
 
     public init(broker: String = "mqtt://127.0.0.1:1883", clientID: String = "gemello-aggregator",
                 storePath: String = "/var/lib/gemello/twin.sqlite", httpHost: String = "127.0.0.1", httpPort: Int = 8080,
@@ -53,11 +60,18 @@ public struct AggregatorConfiguration: Sendable {
         try http.rejectUnknownKeys()
         let fleet = try root.sectionOrEmpty("fleet")
         c.fleet.staleAfter = try fleet.duration("stale-after", default: c.fleet.staleAfter, range: .seconds(1)...(.seconds(86_400)))
+        c.fleet.staleIntervals = try fleet.int("stale-intervals", default: c.fleet.staleIntervals, range: 2...100)
         c.fleet.offlineAfter = try fleet.duration("offline-after", default: c.fleet.offlineAfter, range: .seconds(1)...(.seconds(86_400)))
         guard c.fleet.offlineAfter >= c.fleet.staleAfter else {
             throw fleet.error("offline-after", "must not be shorter than stale-after", fix: "raise offline-after or lower stale-after")
         }
+        c.healthHistory = try fleet.duration("health-history", default: c.healthHistory, range: .seconds(60)...(.seconds(90 * 86_400)))
+        c.transitionHistory = try fleet.duration("transition-history", default: c.transitionHistory,
+                                                 range: .seconds(3600)...(.seconds(3650 * 86_400)))
         try fleet.rejectUnknownKeys()
+        let metrics = try root.sectionOrEmpty("metrics")
+        c.metricsAgentLabels = try metrics.int("agent-labels", default: c.metricsAgentLabels, range: 0...10_000)
+        try metrics.rejectUnknownKeys()
         try root.rejectUnknownKeys()
         return c
     }

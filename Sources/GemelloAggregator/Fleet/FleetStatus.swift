@@ -1,26 +1,61 @@
 import GemelloCore
 
 /// Decides an agent's status from what the aggregator knows. Pure, so it is tested without I/O.
-public struct FleetStatusPolicy: Sendable {
-    /// Connected but silent longer than this: `stale` (3 health intervals by default).
+///
+/// `offline` comes first of all from the agent's **death**: its clean goodbye, or the Last Will
+/// the broker publishes when the connection breaks. A death only ends the session it names, so a
+/// late will never hides a newer session (Sparkplug's bdSeq rule).
+///
+/// Silence is the second signal, needed because the broker is slow to notice a cut link:
+/// mosquitto 2.0 checks keepalives only every ~5 s, so its will can come seconds after the
+/// MQTT-spec 1.5× keepalive (measured: 9.5 s for a 5 s keepalive). An agent that announced its
+/// keepalive and sends health at least that often is `offline` once silent for 1.5× its
+/// keepalive, as the spec would have the broker decide; `stale` (connected, but silent past its
+/// expected interval) after `staleIntervals` missed health messages. Agents that announced no
+/// intervals use `staleAfter` / `offlineAfter` (ThingsBoard's inactivity timeout, never the first signal).
+public struct FleetStatusPolicy: Sendable, Equatable {
+    /// Silent longer than this: `stale`, for agents that do not announce their health interval.
     public var staleAfter: Duration
-    /// Silent longer than this: `offline` even without a Last Will (a lost death message).
+    /// Agents that announce their health interval are `stale` after this many intervals of silence.
+    public var staleIntervals: Int
+    /// Silent longer than this (and twice the stale threshold): `offline` for agents whose
+    /// keepalive rule does not apply (a lost death message).
     public var offlineAfter: Duration
 
-    public init(staleAfter: Duration = .seconds(30), offlineAfter: Duration = .seconds(120)) {
+    public init(staleAfter: Duration = .seconds(30), staleIntervals: Int = 3, offlineAfter: Duration = .seconds(120)) {
         self.staleAfter = staleAfter
+        self.staleIntervals = staleIntervals
         self.offlineAfter = offlineAfter
+    }
+
+    /// The silence after which an agent with this health interval is `stale`.
+    public func staleThreshold(healthInterval: Duration?) -> Duration {
+        guard let healthInterval, healthInterval > .zero else { return staleAfter }
+        return healthInterval * staleIntervals
+    }
+
+    /// The silence after which the agent is `offline` without a death message.
+    public func offlineThreshold(healthInterval: Duration?, keepAlive: Duration?) -> Duration {
+        if let keepAlive, let healthInterval, keepAlive > .zero, healthInterval > .zero, healthInterval <= keepAlive {
+            return keepAlive * 1.5
+        }
+        // A slow heartbeat gets a stale phase of its own before the offline fallback.
+        return max(offlineAfter, staleThreshold(healthInterval: healthInterval) * 2)
     }
 
     /// - Parameters:
     ///   - bootEpoch: epoch of the latest birth; `deathEpoch`: epoch of the latest death.
-    ///     A death only counts for the session it belongs to (a stale will never hides a newer session).
-    ///   - lastSeen / now: Unix milliseconds.
-    public func status(bootEpoch: UInt64, deathEpoch: UInt64, lastSeen: Int64?, now: Int64) -> FleetAgentSummary.Status {
+    ///   - lastSeen / now / listeningSince: Unix milliseconds. `listeningSince` is when the
+    ///     aggregator last started hearing agents: silence before it is ours, not the agent's, so
+    ///     a restarted aggregator does not call its whole fleet stale.
+    ///   - healthInterval, keepAlive: what the agent's birth announced, if anything.
+    public func status(bootEpoch: UInt64, deathEpoch: UInt64, lastSeen: Int64?, now: Int64,
+                       healthInterval: Duration? = nil, keepAlive: Duration? = nil,
+                       listeningSince: Int64 = 0) -> FleetAgentSummary.Status {
         guard bootEpoch > deathEpoch, let lastSeen else { return .offline }
-        let silence = Duration.milliseconds(max(0, now - lastSeen))
-        if silence > offlineAfter { return .offline }
-        if silence > staleAfter { return .stale }
+        let silence = Duration.milliseconds(max(0, now - max(lastSeen, listeningSince)))
+        if silence > offlineThreshold(healthInterval: healthInterval, keepAlive: keepAlive) { return .offline }
+        if silence > staleThreshold(healthInterval: healthInterval) { return .stale }
         return .online
     }
 }

@@ -12,15 +12,17 @@ public final class IngestService: Service {
     private let configuration: AggregatorConfiguration
     private let store: TwinStore
     public let counters: IngestCounters
+    private let metrics: AggregatorMetrics?
     private let clock: any WallClock
     private let logger: Logger
     private let decoder = JSONDecoder()
 
     public init(configuration: AggregatorConfiguration, store: TwinStore, counters: IngestCounters,
-                clock: any WallClock = SystemWallClock(), logger: Logger) {
+                metrics: AggregatorMetrics? = nil, clock: any WallClock = SystemWallClock(), logger: Logger) {
         self.configuration = configuration
         self.store = store
         self.counters = counters
+        self.metrics = metrics
         self.clock = clock
         self.logger = logger
     }
@@ -77,6 +79,7 @@ public final class IngestService: Service {
             connection.pendingSubscriptions -= 1
             if connection.pendingSubscriptions == 0 {
                 counters.subscribed.store(true, ordering: .relaxed)
+                counters.listeningSince.store(clock.nowMilliseconds(), ordering: .relaxed)
                 logger.info("subscribed to all agent topics")
                 // Only now tell the agents to send: we are ready to store and acknowledge.
                 do {
@@ -88,6 +91,7 @@ public final class IngestService: Service {
             }
         case .disconnected(_, let reason), .connectRefused(let reason):
             counters.subscribed.store(false, ordering: .relaxed)
+            counters.listeningSince.store(0, ordering: .relaxed)
             let wasConnected = counters.brokerConnected.exchange(false, ordering: .relaxed)
             if wasConnected || !connection.outageReported {
                 logger.warning("broker not reachable; retrying", metadata: ["reason": "\(reason)"])
@@ -99,9 +103,15 @@ public final class IngestService: Service {
             guard let (agent, kind) = Topics.parse(message.topic) else { return }
             switch kind {
             case "data": ingest(message.payload, agent: agent, client: client)
-            case "birth": announce(message.payload, agent: agent, as: AgentBirth.self) { try self.store.recordBirth($0, now: self.clock.nowMilliseconds()) }
-            case "death": announce(message.payload, agent: agent, as: AgentDeath.self) { try self.store.recordDeath($0) }
-            case "health": announce(message.payload, agent: agent, as: AgentHealth.self) { try self.store.recordHealth($0, now: self.clock.nowMilliseconds()) }
+            case "birth": announce(message.payload, agent: agent, as: AgentBirth.self) { birth, _ in
+                try self.store.recordBirth(birth, now: self.clock.nowMilliseconds())
+            }
+            case "death": announce(message.payload, agent: agent, as: AgentDeath.self) { death, _ in
+                try self.store.recordDeath(death, now: self.clock.nowMilliseconds())
+            }
+            case "health": announce(message.payload, agent: agent, as: AgentHealth.self) { health, json in
+                try self.store.recordHealth(health, json: json, now: self.clock.nowMilliseconds())
+            }
             default: break
             }
         }
@@ -111,6 +121,7 @@ public final class IngestService: Service {
     /// agent resent because it missed our first ack.
     func ingest(_ payload: [UInt8], agent: String, client: MQTTClient) {
         let now = clock.nowMilliseconds()
+        let started = ContinuousClock.now
         let batch: Batch
         do {
             batch = try WireFormat.decode(payload)
@@ -119,6 +130,7 @@ public final class IngestService: Service {
             }
         } catch {
             counters.rejected.add(1, ordering: .relaxed)
+            metrics?.rejected.increment()
             logger.warning("rejected a batch", metadata: ["agent": "\(agent)", "bytes": "\(payload.count)", "error": "\(error)"])
             try? store.recordRejected(agent: agent, now: now)
             return
@@ -128,8 +140,12 @@ public final class IngestService: Service {
             case .stored(let readings):
                 counters.batches.add(1, ordering: .relaxed)
                 counters.readings.add(Int64(readings), ordering: .relaxed)
+                metrics?.batches.increment()
+                metrics?.readings.increment(by: readings)
+                metrics?.batchLatency.recordMilliseconds(max(0, now - batch.createdAt))
             case .duplicate:
                 counters.duplicates.add(1, ordering: .relaxed)
+                metrics?.duplicates.increment()
                 logger.debug("duplicate batch", metadata: ["agent": "\(agent)", "sequence": "\(batch.sequence)"])
             }
         } catch {
@@ -141,18 +157,24 @@ public final class IngestService: Service {
         do { try client.publish(topic: Topics.ack(agent: agent), payload: ack.encode()) } catch {
             logger.warning("could not send an ack; the agent will resend", metadata: ["agent": "\(agent)", "error": "\(error)"])
         }
+        metrics?.storeDuration.recordSeconds((ContinuousClock.now - started).seconds)
     }
 
-    /// Decodes and records a birth, death or health message. One that names another agent than
-    /// its topic is refused: otherwise any client could mark any agent offline.
-    func announce<T: AgentAnnouncement>(_ payload: [UInt8], agent: String, as type: T.Type, record: (T) throws -> Void) {
+    /// Decodes and records a birth, death or health message (`record` gets it and its JSON text)
+    /// and logs the status change it caused. One that names another agent than its topic is
+    /// refused: otherwise any client could mark any agent offline.
+    func announce<T: AgentAnnouncement>(_ payload: [UInt8], agent: String, as type: T.Type,
+                                        record: (T, String) throws -> FleetTransition?) {
         guard !payload.isEmpty else { return }  // a cleared retained message
         do {
             let announcement = try decoder.decode(T.self, from: Data(payload))
             guard announcement.agentID == agent else {
                 throw CoreError(.malformed, "names agent '\(announcement.agentID)' but arrived on the topic of '\(agent)'")
             }
-            try record(announcement)
+            if let change = try record(announcement, String(decoding: payload, as: UTF8.self)) {
+                logger.log(level: change.to == .online ? .info : .warning, "agent \(change.to.rawValue)", metadata: [
+                    "agent": "\(agent)", "epoch": "\(change.bootEpoch)", "reason": "\(change.reason)"])
+            }
         } catch {
             logger.warning("ignoring a malformed announcement", metadata: ["agent": "\(agent)", "type": "\(T.self)", "error": "\(error)"])
         }

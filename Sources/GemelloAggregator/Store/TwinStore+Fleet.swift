@@ -1,44 +1,110 @@
 import GemelloCore
 import GemelloSQLite
 
+/// The fleet registry's writes: births, deaths, health, rejections, and status transitions.
+/// Queries are in `TwinStore+FleetQueries.swift`.
+///
+/// Every status change is a row in `transitions` written in the same transaction as the event
+/// that caused it (birth, death) or by ``refreshStatuses(now:policy:listeningSince:)`` for
+/// silence. Health reports go to `health` (pruned by age) and the latest also to `agents`.
 extension TwinStore {
+    static let fleetSchema = """
+        CREATE TABLE IF NOT EXISTS health (id INTEGER PRIMARY KEY, agent_id TEXT NOT NULL, epoch INTEGER NOT NULL,
+            received INTEGER NOT NULL, json TEXT NOT NULL);
+        CREATE INDEX IF NOT EXISTS health_by_agent ON health (agent_id, received);
+        CREATE INDEX IF NOT EXISTS health_by_time ON health (received);
+        CREATE TABLE IF NOT EXISTS transitions (id INTEGER PRIMARY KEY, agent_id TEXT NOT NULL, time INTEGER NOT NULL,
+            from_status TEXT, to_status TEXT NOT NULL, epoch INTEGER NOT NULL, reason TEXT NOT NULL);
+        CREATE INDEX IF NOT EXISTS transitions_by_agent ON transitions (agent_id, time);
+        CREATE INDEX IF NOT EXISTS transitions_by_time ON transitions (time);
+        """
+
+    /// Columns the fleet view added to `agents`; stores created before it get them on open.
+    static let fleetColumns: [(name: String, type: String)] = [
+        ("status", "TEXT"), ("status_since", "INTEGER"), ("config_hash", "TEXT"), ("health_interval_ms", "INTEGER"),
+        ("keepalive_s", "INTEGER"), ("reported_dropped", "INTEGER"), ("last_health", "TEXT"),
+    ]
+
+    static func addFleetColumns(_ db: SQLiteConnection) throws {
+        var existing: Set<String> = []
+        let columns = try db.statement("PRAGMA table_info(agents)")
+        while try columns.step() { existing.insert(columns.text(1)) }
+        db.resetStatements()
+        for column in fleetColumns where !existing.contains(column.name) {
+            try db.execute("ALTER TABLE agents ADD COLUMN \(column.name) \(column.type)")
+        }
+    }
+
     /// An agent announced itself: record where it is, what it measures, and its new session.
-    public func recordBirth(_ birth: AgentBirth, now: Int64) throws(AggregatorError) {
+    @discardableResult
+    public func recordBirth(_ birth: AgentBirth, now: Int64) throws(AggregatorError) -> FleetTransition? {
+        var made: FleetTransition?
         try write { db in
             try db.statement("INSERT OR IGNORE INTO agents (id) VALUES (?)").run([.text(birth.agentID)])
+            let before = try Self.session(of: birth.agentID, db)
             // An older retained birth arriving late never rolls the session back.
             try db.statement("""
                 UPDATE agents SET site_id = ?, site_kind = ?, latitude = ?, longitude = ?, version = ?,
-                    boot_epoch = max(boot_epoch, ?), birth_time = ?, last_seen = max(coalesce(last_seen, 0), ?)
+                    boot_epoch = max(boot_epoch, ?), birth_time = ?, last_seen = max(coalesce(last_seen, 0), ?),
+                    config_hash = ?, health_interval_ms = ?, keepalive_s = ?
                 WHERE id = ?
                 """).run([.text(birth.site.id), .text(birth.site.kind.rawValue), .real(birth.site.latitude),
                           .real(birth.site.longitude), .text(birth.version), .integer(Int64(bitPattern: birth.bootEpoch)),
-                          .integer(birth.time), .integer(min(birth.time, now)), .text(birth.agentID)])
+                          .integer(birth.time), .integer(min(birth.time, now)), birth.configHash.map { .text($0) } ?? .null,
+                          birth.healthIntervalSeconds.map { .integer(Int64($0 * 1000)) } ?? .null,
+                          birth.keepAliveSeconds.map { .integer(Int64($0)) } ?? .null, .text(birth.agentID)])
             try db.statement("DELETE FROM sensors WHERE agent_id = ?").run([.text(birth.agentID)])
             for sensor in birth.sensors {
                 try db.statement("INSERT INTO sensors VALUES (?, ?, ?)")
                     .run([.text(birth.agentID), .text(sensor.id), .text(sensor.entityType)])
             }
+            let session = try Self.session(of: birth.agentID, db)
+            // A retained birth heard again (we reconnected) is no news; a new session always is.
+            if session.boot == birth.bootEpoch && session.boot > session.death && (before.status != .online || before.boot < birth.bootEpoch) {
+                made = try Self.transition(birth.agentID, to: .online, epoch: birth.bootEpoch, now: now, reason: "birth", db)
+            }
         }
+        return made
     }
 
-    /// The agent's Last Will (or its own goodbye): its session `bootEpoch` is over.
-    public func recordDeath(_ death: AgentDeath) throws(AggregatorError) {
+    /// The agent's Last Will or its own goodbye: session `bootEpoch` is over. A death for an older
+    /// session than the latest birth changes nothing.
+    @discardableResult
+    public func recordDeath(_ death: AgentDeath, now: Int64) throws(AggregatorError) -> FleetTransition? {
+        var made: FleetTransition?
         try write { db in
+            try db.statement("INSERT OR IGNORE INTO agents (id) VALUES (?)").run([.text(death.agentID)])
             try db.statement("UPDATE agents SET death_epoch = max(death_epoch, ?) WHERE id = ?")
                 .run([.integer(Int64(bitPattern: death.bootEpoch)), .text(death.agentID)])
+            let session = try Self.session(of: death.agentID, db)
+            if death.bootEpoch >= session.boot && session.status != .offline {  // a will after our keepalive verdict adds nothing
+                made = try Self.transition(death.agentID, to: .offline, epoch: death.bootEpoch, now: now,
+                                           reason: death.graceful == true ? "goodbye" : "last will", db)
+            }
         }
+        return made
     }
 
-    public func recordHealth(_ health: AgentHealth, now: Int64) throws(AggregatorError) {
+    /// Stores a health report (`json` is the payload as received, already decoded as `health`).
+    @discardableResult
+    public func recordHealth(_ health: AgentHealth, json: String, now: Int64) throws(AggregatorError) -> FleetTransition? {
+        var made: FleetTransition?
         try write { db in
             try db.statement("INSERT OR IGNORE INTO agents (id) VALUES (?)").run([.text(health.agentID)])
             try db.statement("""
-                UPDATE agents SET last_seen = ?, reported_accepted = ?, reported_buffered = ?,
-                    boot_epoch = max(boot_epoch, ?) WHERE id = ?
+                UPDATE agents SET last_seen = ?, reported_accepted = ?, reported_buffered = ?, reported_dropped = ?,
+                    last_health = ?, boot_epoch = max(boot_epoch, ?) WHERE id = ?
                 """).run([.integer(now), .integer(health.readingsAccepted), .integer(health.readingsBuffered),
+                          health.readingsDropped.map { .integer($0) } ?? .null, .text(json),
                           .integer(Int64(bitPattern: health.bootEpoch)), .text(health.agentID)])
+            try db.statement("INSERT INTO health (agent_id, epoch, received, json) VALUES (?, ?, ?, ?)")
+                .run([.text(health.agentID), .integer(Int64(bitPattern: health.bootEpoch)), .integer(now), .text(json)])
+            let session = try Self.session(of: health.agentID, db)
+            if session.boot == health.bootEpoch && session.boot > session.death && session.status != .online {
+                made = try Self.transition(health.agentID, to: .online, epoch: health.bootEpoch, now: now, reason: "heard again", db)
+            }
         }
+        return made
     }
 
     /// A batch from `agent` could not be decoded: count it.
@@ -49,41 +115,65 @@ extension TwinStore {
         }
     }
 
-    /// Every known agent with its status under `policy`.
-    public func fleet(now: Int64, policy: FleetStatusPolicy) throws(AggregatorError) -> [FleetAgentSummary] {
-        try read { db in
-            let rows = try db.statement("""
-                SELECT id, site_id, site_kind, latitude, longitude, version, boot_epoch, death_epoch, last_seen,
-                       batches, readings, duplicates, rejected, reported_accepted, reported_buffered
-                FROM agents ORDER BY id
-                """)
-            var result: [FleetAgentSummary] = []
+    /// Re-evaluates every agent under `policy` (silence makes agents stale, then offline; a
+    /// message makes them online again) and records the changes. Returns the transitions made.
+    @discardableResult
+    public func refreshStatuses(now: Int64, policy: FleetStatusPolicy, listeningSince: Int64 = 0) throws(AggregatorError) -> [FleetTransition] {
+        var made: [FleetTransition] = []
+        try write { db in
+            let rows = try db.statement("SELECT id, boot_epoch, death_epoch, last_seen, health_interval_ms, status, keepalive_s FROM agents")
+            var changes: [(id: String, epoch: UInt64, to: FleetAgentSummary.Status, reason: String)] = []
             while try rows.step() {
-                let lastSeen: Int64? = rows.isNull(8) ? nil : rows.int64(8)
-                let bootEpoch = UInt64(bitPattern: rows.int64(6))
-                result.append(FleetAgentSummary(
-                    id: rows.text(0),
-                    status: policy.status(bootEpoch: bootEpoch, deathEpoch: UInt64(bitPattern: rows.int64(7)), lastSeen: lastSeen, now: now),
-                    siteID: rows.isNull(1) ? nil : rows.text(1), siteKind: rows.isNull(2) ? nil : rows.text(2),
-                    latitude: rows.isNull(3) ? nil : rows.double(3), longitude: rows.isNull(4) ? nil : rows.double(4),
-                    version: rows.isNull(5) ? nil : rows.text(5), bootEpoch: bootEpoch,
-                    lastSeen: lastSeen.map { Timestamp.iso8601(milliseconds: $0) },
-                    secondsSinceLastSeen: lastSeen.map { Double(now - $0) / 1000 },
-                    batchesReceived: rows.int64(9), readingsReceived: rows.int64(10),
-                    duplicateBatches: rows.int64(11), rejectedBatches: rows.int64(12),
-                    readingsAccepted: rows.isNull(13) ? nil : rows.int64(13),
-                    readingsBuffered: rows.isNull(14) ? nil : rows.int64(14)))
+                let lastSeen: Int64? = rows.isNull(3) ? nil : rows.int64(3)
+                let boot = UInt64(bitPattern: rows.int64(1))
+                let status = policy.status(bootEpoch: boot, deathEpoch: UInt64(bitPattern: rows.int64(2)), lastSeen: lastSeen,
+                                           now: now, healthInterval: rows.isNull(4) ? nil : .milliseconds(rows.int64(4)),
+                                           keepAlive: rows.isNull(6) ? nil : .seconds(rows.int64(6)), listeningSince: listeningSince)
+                let stored = rows.isNull(5) ? nil : FleetAgentSummary.Status(rawValue: rows.text(5))
+                guard status != stored else { continue }
+                let silence = lastSeen.map { "silent \(Int((Double(now - max($0, listeningSince)) / 1000).rounded())) s" } ?? "never heard"
+                let reason = stored == nil ? "registered" : status == .online ? "heard again" : silence
+                changes.append((rows.text(0), boot, status, reason))
             }
-            return result
+            db.resetStatements()
+            for change in changes {
+                made.append(try Self.transition(change.id, to: change.to, epoch: change.epoch, now: now, reason: change.reason, db))
+            }
+        }
+        return made
+    }
+
+    /// Drops health reports received before `healthBefore` and transitions before
+    /// `transitionsBefore` (each agent's latest health stays in `agents`).
+    public func pruneFleetHistory(healthBefore: Int64, transitionsBefore: Int64) throws(AggregatorError) {
+        try write { db in
+            try db.statement("DELETE FROM health WHERE received < ?").run([.integer(healthBefore)])
+            try db.statement("DELETE FROM transitions WHERE time < ?").run([.integer(transitionsBefore)])
         }
     }
 
-    /// Totals over all agents: batches, readings, duplicates, rejected.
-    public func totals() throws(AggregatorError) -> (batches: Int64, readings: Int64, duplicates: Int64, rejected: Int64, agents: Int) {
-        try read { db in
-            let row = try db.statement("SELECT coalesce(sum(batches),0), coalesce(sum(readings),0), coalesce(sum(duplicates),0), coalesce(sum(rejected),0), count(*) FROM agents")
-            guard try row.step() else { return (0, 0, 0, 0, 0) }
-            return (row.int64(0), row.int64(1), row.int64(2), row.int64(3), row.int(4))
-        }
+    private static func session(of agent: String, _ db: SQLiteConnection) throws
+        -> (boot: UInt64, death: UInt64, status: FleetAgentSummary.Status?) {
+        let row = try db.statement("SELECT boot_epoch, death_epoch, status FROM agents WHERE id = ?")
+        try row.bind([.text(agent)])
+        defer { db.resetStatements() }
+        guard try row.step() else { return (0, 0, nil) }
+        return (UInt64(bitPattern: row.int64(0)), UInt64(bitPattern: row.int64(1)),
+                row.isNull(2) ? nil : FleetAgentSummary.Status(rawValue: row.text(2)))
+    }
+
+    /// Sets the agent's status and records the transition (also when only the epoch changed:
+    /// a restart seen as birth after birth is still a new session).
+    @discardableResult
+    private static func transition(_ agent: String, to status: FleetAgentSummary.Status, epoch: UInt64, now: Int64,
+                                   reason: String, _ db: SQLiteConnection) throws -> FleetTransition {
+        let previous = try session(of: agent, db).status
+        try db.statement("UPDATE agents SET status = ?, status_since = ? WHERE id = ?")
+            .run([.text(status.rawValue), .integer(now), .text(agent)])
+        try db.statement("INSERT INTO transitions (agent_id, time, from_status, to_status, epoch, reason) VALUES (?, ?, ?, ?, ?, ?)")
+            .run([.text(agent), .integer(now), previous.map { .text($0.rawValue) } ?? .null, .text(status.rawValue),
+                  .integer(Int64(bitPattern: epoch)), .text(reason)])
+        return FleetTransition(agentID: agent, time: Timestamp.iso8601(milliseconds: now), from: previous, to: status,
+                               bootEpoch: epoch, reason: reason)
     }
 }

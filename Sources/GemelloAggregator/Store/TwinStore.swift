@@ -32,7 +32,7 @@ public final class TwinStore: Sendable {
             UNIQUE (agent_id, name));
         CREATE TABLE IF NOT EXISTS history (series_id INTEGER NOT NULL, ts INTEGER NOT NULL, value REAL NOT NULL);
         CREATE INDEX IF NOT EXISTS history_by_series_time ON history (series_id, ts);
-        """ + deliveredSchema
+        """ + deliveredSchema + fleetSchema
 
     public init(path: String) throws(AggregatorError) {
         self.path = path
@@ -40,6 +40,7 @@ public final class TwinStore: Sendable {
             let db = try SQLiteConnection(path: path)
             try Self.migrateToDeliveryRanges(db)
             try db.execute(Self.schema)
+            try Self.addFleetColumns(db)
             var state = Writer(db: db)
             let rows = try db.statement("SELECT id, agent_id, name FROM series")
             while try rows.step() { state.seriesIDs[rows.text(1), default: [:]][rows.text(2)] = rows.int64(0) }

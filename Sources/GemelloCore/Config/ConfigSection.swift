@@ -26,12 +26,15 @@ public final class ConfigSection {
 
     /// Reads and parses a configuration file; an unreadable file is a configuration error.
     public static func load(path: String) throws(CoreError) -> ConfigSection {
-        let text: String
-        do { text = try FileText.read(path) } catch {
+        try parse(try readText(path: path), file: path)
+    }
+
+    /// The configuration file's text, or an error that names the file and the fix.
+    public static func readText(path: String) throws(CoreError) -> String {
+        do { return try FileText.read(path) } catch {
             throw CoreError(.invalidConfiguration, "cannot read the configuration file: \(error.reason)", file: path,
                             fix: "check the path passed to --config")
         }
-        return try parse(text, file: path)
     }
 
     /// A file path; a relative one is resolved against the folder of this configuration file.

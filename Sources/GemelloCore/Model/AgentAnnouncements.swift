@@ -12,14 +12,25 @@ public struct AgentBirth: AgentAnnouncement, Equatable {
     public var sensors: [SensorInfo]
     /// Unix milliseconds.
     public var time: Int64
+    /// FNV-1a of the agent's configuration file: two agents (or two boots) with different hashes
+    /// run different settings. Absent from agents older than the fleet view.
+    public var configHash: String?
+    /// How often this agent sends health: the aggregator calls it `stale` after a few missed ones.
+    public var healthIntervalSeconds: Double?
+    /// The MQTT keepalive: the broker publishes the Last Will after 1.5× this without traffic.
+    public var keepAliveSeconds: Int?
 
-    public init(agentID: String, bootEpoch: UInt64, version: String, site: Site, sensors: [SensorInfo], time: Int64) {
+    public init(agentID: String, bootEpoch: UInt64, version: String, site: Site, sensors: [SensorInfo], time: Int64,
+                configHash: String? = nil, healthIntervalSeconds: Double? = nil, keepAliveSeconds: Int? = nil) {
         self.agentID = agentID
         self.bootEpoch = bootEpoch
         self.version = version
         self.site = site
         self.sensors = sensors
         self.time = time
+        self.configHash = configHash
+        self.healthIntervalSeconds = healthIntervalSeconds
+        self.keepAliveSeconds = keepAliveSeconds
     }
 
     /// JSON without Foundation (see ``JSONWriter``); decoded on the aggregator with `Codable`.
@@ -49,6 +60,9 @@ public struct AgentBirth: AgentAnnouncement, Equatable {
         writer.field("site", raw: site.finished())
         writer.field("sensors", raw: "[" + sensors.joined(separator: ",") + "]")
         writer.field("time", time)
+        if let configHash { writer.field("configHash", configHash) }
+        if let healthIntervalSeconds { writer.field("healthIntervalSeconds", healthIntervalSeconds) }
+        if let keepAliveSeconds { writer.field("keepAliveSeconds", keepAliveSeconds) }
         return writer.finished()
     }
 }
@@ -58,21 +72,26 @@ public struct AgentBirth: AgentAnnouncement, Equatable {
 public struct AgentDeath: AgentAnnouncement, Equatable {
     public var agentID: String
     public var bootEpoch: UInt64
+    /// `true` when the agent said goodbye itself on a clean stop; absent in the Last Will.
+    public var graceful: Bool?
 
-    public init(agentID: String, bootEpoch: UInt64) {
+    public init(agentID: String, bootEpoch: UInt64, graceful: Bool? = nil) {
         self.agentID = agentID
         self.bootEpoch = bootEpoch
+        self.graceful = graceful
     }
 
     public func json() -> String {
         var writer = JSONWriter()
         writer.field("agentID", agentID)
         writer.field("bootEpoch", bootEpoch)
+        if let graceful { writer.field("graceful", graceful) }
         return writer.finished()
     }
 }
 
-/// Periodic heartbeat with the agent's own counters.
+/// Periodic heartbeat: the agent's own counters and the box it runs on. Every field added after
+/// the first release is optional, so an older agent's health still decodes.
 public struct AgentHealth: AgentAnnouncement, Equatable {
     public var agentID: String
     public var bootEpoch: UInt64
@@ -85,9 +104,24 @@ public struct AgentHealth: AgentAnnouncement, Equatable {
     public var readingsDelivered: Int64
     /// Readings waiting in the buffer now.
     public var readingsBuffered: Int64
-    /// Readings the buffer's limits dropped over its life (quota, age, full disk); absent from
-    /// agents older than the limits.
+    /// Readings the buffer's limits dropped over its life (quota, age, full disk).
     public var readingsDropped: Int64?
+    /// Bytes the buffer's database holds now (pages in use).
+    public var bufferedBytes: Int64?
+    /// Age of the oldest reading not yet acknowledged, in seconds (0 when the buffer is empty).
+    public var oldestUnsentSeconds: Double?
+    /// Free bytes on the buffer's filesystem (for an unprivileged process).
+    public var diskFreeBytes: Int64?
+    /// Resident memory of the agent process.
+    public var rssBytes: Int64?
+    /// CPU used since the previous health message, in percent of one core.
+    public var cpuPercent: Double?
+    /// Connections to the broker lost since this boot.
+    public var reconnects: Int64?
+    /// Publish-to-acknowledgement latency of the batches acknowledged since the previous health
+    /// message (mean and worst), in milliseconds; absent when none was.
+    public var ackLatencyMeanMilliseconds: Double?
+    public var ackLatencyMaxMilliseconds: Double?
 
     public init(agentID: String, bootEpoch: UInt64, time: Int64, uptimeSeconds: Int64,
                 readingsAccepted: Int64, readingsDelivered: Int64, readingsBuffered: Int64, readingsDropped: Int64? = nil) {
@@ -111,6 +145,27 @@ public struct AgentHealth: AgentAnnouncement, Equatable {
         writer.field("readingsDelivered", readingsDelivered)
         writer.field("readingsBuffered", readingsBuffered)
         if let readingsDropped { writer.field("readingsDropped", readingsDropped) }
+        if let bufferedBytes { writer.field("bufferedBytes", bufferedBytes) }
+        if let oldestUnsentSeconds { writer.field("oldestUnsentSeconds", oldestUnsentSeconds) }
+        if let diskFreeBytes { writer.field("diskFreeBytes", diskFreeBytes) }
+        if let rssBytes { writer.field("rssBytes", rssBytes) }
+        if let cpuPercent { writer.field("cpuPercent", cpuPercent) }
+        if let reconnects { writer.field("reconnects", reconnects) }
+        if let ackLatencyMeanMilliseconds { writer.field("ackLatencyMeanMilliseconds", ackLatencyMeanMilliseconds) }
+        if let ackLatencyMaxMilliseconds { writer.field("ackLatencyMaxMilliseconds", ackLatencyMaxMilliseconds) }
         return writer.finished()
+    }
+}
+
+/// FNV-1a (64-bit) as 16 hex digits: a cheap fingerprint of a configuration file, not a security hash.
+public enum ContentHash {
+    public static func fnv1a64<Bytes: Sequence>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in bytes {
+            hash ^= UInt64(byte)
+            hash &*= 0x0000_0100_0000_01b3
+        }
+        let hex = String(hash, radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
     }
 }

@@ -24,6 +24,14 @@ public struct FleetAgentSummary: Sendable, Equatable, Codable {
     /// From the agent's latest health message.
     public var readingsAccepted: Int64?
     public var readingsBuffered: Int64?
+    /// When the current status began (ISO 8601), as the registry recorded it.
+    public var statusSince: String?
+    /// From the birth: configuration fingerprint, health interval, MQTT keepalive.
+    public var configHash: String?
+    public var healthIntervalSeconds: Double?
+    public var keepAliveSeconds: Int?
+    /// The agent's latest health message, whole.
+    public var health: AgentHealth?
 
     public init(id: String, status: Status, siteID: String?, siteKind: String?, latitude: Double?, longitude: Double?,
                 version: String?, bootEpoch: UInt64, lastSeen: String?, secondsSinceLastSeen: Double?,
@@ -45,6 +53,42 @@ public struct FleetAgentSummary: Sendable, Equatable, Codable {
         self.rejectedBatches = rejectedBatches
         self.readingsAccepted = readingsAccepted
         self.readingsBuffered = readingsBuffered
+    }
+}
+
+/// `GET /fleet/{agent}`: the summary, the status transitions (newest first) and the health
+/// history (oldest first) the registry keeps.
+public struct FleetAgentDetail: Sendable, Equatable, Codable {
+    public var agent: FleetAgentSummary
+    public var transitions: [FleetTransition]
+    public var healthHistory: [AgentHealth]
+
+    public init(agent: FleetAgentSummary, transitions: [FleetTransition], healthHistory: [AgentHealth]) {
+        self.agent = agent
+        self.transitions = transitions
+        self.healthHistory = healthHistory
+    }
+}
+
+/// One change of an agent's status, as the registry records it.
+public struct FleetTransition: Sendable, Equatable, Codable {
+    public var agentID: String
+    /// ISO 8601.
+    public var time: String
+    public var from: FleetAgentSummary.Status?
+    public var to: FleetAgentSummary.Status
+    public var bootEpoch: UInt64
+    /// Why: "birth", "goodbye", "last will", "silent 31 s", "heard again".
+    public var reason: String
+
+    public init(agentID: String, time: String, from: FleetAgentSummary.Status?, to: FleetAgentSummary.Status,
+                bootEpoch: UInt64, reason: String) {
+        self.agentID = agentID
+        self.time = time
+        self.from = from
+        self.to = to
+        self.bootEpoch = bootEpoch
+        self.reason = reason
     }
 }
 

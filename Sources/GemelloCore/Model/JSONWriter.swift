@@ -20,6 +20,7 @@ public struct JSONWriter {
         key(name)
         text += value.isFinite ? "\(value)" : "null"
     }
+    public mutating func field(_ name: String, _ value: Bool) { key(name); text += value ? "true" : "false" }
     public mutating func field(_ name: String, raw json: String) { key(name); text += json }
 
     public func finished() -> String { text + "}" }

@@ -1,0 +1,59 @@
+import GemelloCore
+import Logging
+import ServiceLifecycle
+
+/// Keeps the fleet registry's statuses true while nothing is said: every `interval` it
+/// re-evaluates silence (stale, offline without a will), records transitions, logs them, updates
+/// the fleet metrics, and once a minute prunes the health and transition history.
+public final class FleetMonitor: Service {
+    private let store: TwinStore
+    private let configuration: AggregatorConfiguration
+    private let counters: IngestCounters
+    private let metrics: AggregatorMetrics?
+    private let clock: any WallClock
+    private let logger: Logger
+    private let interval: Duration
+
+    public init(store: TwinStore, configuration: AggregatorConfiguration, counters: IngestCounters,
+                metrics: AggregatorMetrics?, clock: any WallClock = SystemWallClock(), interval: Duration = .seconds(1),
+                logger: Logger) {
+        self.store = store
+        self.configuration = configuration
+        self.counters = counters
+        self.metrics = metrics
+        self.clock = clock
+        self.interval = interval
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        var lastPrune: Int64 = 0
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            tick(now: clock.nowMilliseconds(), lastPrune: &lastPrune)
+            do { try await Task.sleep(for: interval) } catch { break }
+        }
+    }
+
+    /// One pass; errors are logged (a store hiccup must not stop the monitor).
+    func tick(now: Int64, lastPrune: inout Int64) {
+        let listening = counters.listeningSince.load(ordering: .relaxed)
+        // Not hearing agents ourselves (broker down, not yet subscribed): their silence is ours.
+        let since = listening == 0 ? now : listening
+        do {
+            for change in try store.refreshStatuses(now: now, policy: configuration.fleet, listeningSince: since) {
+                let level: Logger.Level = change.to == .online ? .info : .warning
+                logger.log(level: level, "agent \(change.to.rawValue)", metadata: [
+                    "agent": "\(change.agentID)", "from": "\(change.from?.rawValue ?? "-")", "epoch": "\(change.bootEpoch)",
+                    "reason": "\(change.reason)"])
+            }
+            if let metrics { metrics.update(fleet: try store.fleet(now: now, policy: configuration.fleet, listeningSince: since)) }
+            if now - lastPrune >= 60_000 {
+                lastPrune = now
+                try store.pruneFleetHistory(healthBefore: now - configuration.healthHistory.wholeMilliseconds,
+                                            transitionsBefore: now - configuration.transitionHistory.wholeMilliseconds)
+            }
+        } catch {
+            logger.error("fleet monitor could not update the registry", metadata: ["error": "\(error)"])
+        }
+    }
+}

@@ -1,0 +1,151 @@
+/// The fleet dashboard: one self-contained page (no CDN, no map tiles: it must work in a control
+/// room without internet). It polls `GET /fleet` every 2 s and draws the sites on an inline SVG
+/// (equirectangular projection of the fleet's own bounding box) and the fleet table. Each table
+/// row carries `data-agent` so a headless browser check (ops/check-dashboard) can count them.
+enum DashboardPage {
+    static let html = #"""
+    <!doctype html>
+    <html lang="en">
+    <head>
+    <meta charset="utf-8">
+    <meta name="viewport" content="width=device-width, initial-scale=1">
+    <title>Gemello fleet</title>
+    <style>
+      :root { --online: #1a9850; --stale: #e6a100; --offline: #d73027; --ink: #1d2430; --muted: #6b7280; }
+      * { box-sizing: border-box; }
+      body { margin: 0; font: 14px/1.4 system-ui, sans-serif; color: var(--ink); background: #f4f5f7; }
+      header { display: flex; gap: 1.5rem; align-items: baseline; padding: .8rem 1.2rem; background: #1d2430; color: #fff; }
+      header h1 { font-size: 1.2rem; margin: 0; }
+      header .counts span { margin-right: 1rem; font-weight: 600; }
+      header .updated { margin-left: auto; font-size: .85rem; color: #c9ced6; }
+      main { display: grid; grid-template-columns: minmax(320px, 560px) 1fr; gap: 1rem; padding: 1rem; }
+      section { background: #fff; border-radius: 6px; box-shadow: 0 1px 2px rgba(0,0,0,.08); padding: .8rem; min-width: 0; }
+      h2 { font-size: 1rem; margin: 0 0 .5rem; }
+      svg { width: 100%; height: auto; background: #eef2f6; border-radius: 4px; }
+      .dot-online { fill: var(--online); } .dot-stale { fill: var(--stale); } .dot-offline { fill: var(--offline); }
+      .legend span { margin-right: .8rem; font-size: .85rem; }
+      .legend i { display: inline-block; width: .7rem; height: .7rem; border-radius: 50%; margin-right: .25rem; vertical-align: -1px; }
+      table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
+      th, td { text-align: left; padding: .25rem .5rem; border-bottom: 1px solid #e5e7eb; white-space: nowrap; }
+      th { position: sticky; top: 0; background: #fff; font-size: .8rem; color: var(--muted); text-transform: uppercase; }
+      td.num { text-align: right; }
+      .status { font-weight: 600; } .status-online { color: var(--online); } .status-stale { color: var(--stale); }
+      .status-offline { color: var(--offline); }
+      .tablewrap { max-height: 75vh; overflow: auto; }
+      #error { display: none; padding: .6rem 1.2rem; background: var(--offline); color: #fff; }
+      input[type=search] { width: 100%; padding: .35rem .5rem; margin-bottom: .5rem; border: 1px solid #d1d5db; border-radius: 4px; }
+    </style>
+    </head>
+    <body>
+    <header>
+      <h1>Gemello fleet</h1>
+      <div class="counts" id="counts">loading…</div>
+      <div class="updated" id="updated"></div>
+    </header>
+    <div id="error"></div>
+    <main>
+      <section>
+        <h2>Sites</h2>
+        <svg id="map" viewBox="0 0 500 400" role="img" aria-label="Map of agent sites"></svg>
+        <div class="legend"><span><i style="background:var(--online)"></i>online</span>
+          <span><i style="background:var(--stale)"></i>stale</span><span><i style="background:var(--offline)"></i>offline</span>
+          <span id="sitecount"></span></div>
+      </section>
+      <section>
+        <h2>Agents</h2>
+        <input type="search" id="filter" placeholder="filter by agent, site or status">
+        <div class="tablewrap">
+          <table>
+            <thead><tr><th>Agent</th><th>Status</th><th>Site</th><th>Kind</th><th>Last seen</th><th>Backlog</th>
+              <th>Oldest unsent</th><th>Dropped</th><th>RSS</th><th>CPU</th><th>Version</th></tr></thead>
+            <tbody id="agents"></tbody>
+          </table>
+        </div>
+      </section>
+    </main>
+    <script>
+    "use strict";
+    const rank = { offline: 0, stale: 1, online: 2 };
+    const esc = s => String(s ?? "").replace(/[&<>"']/g, c => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
+    const ago = s => s == null ? "never" : s < 90 ? Math.round(s) + " s ago" : s < 5400 ? Math.round(s / 60) + " min ago" : Math.round(s / 3600) + " h ago";
+    const mb = b => b == null ? "-" : (b / 1048576).toFixed(1) + " MB";
+    const secs = s => s == null ? "-" : s < 90 ? Math.round(s) + " s" : s < 5400 ? Math.round(s / 60) + " min" : (s / 3600).toFixed(1) + " h";
+    let fleet = [];
+
+    function drawMap(agents) {
+      const sites = new Map();
+      for (const a of agents) {
+        if (a.latitude == null || a.longitude == null) continue;
+        const key = a.siteID || a.id;
+        const site = sites.get(key) || { id: key, lat: a.latitude, lon: a.longitude, agents: [], worst: "online" };
+        site.agents.push(a.id);
+        if (rank[a.status] < rank[site.worst]) site.worst = a.status;
+        sites.set(key, site);
+      }
+      const list = [...sites.values()];
+      const svg = document.getElementById("map");
+      document.getElementById("sitecount").textContent = list.length + " sites";
+      if (!list.length) { svg.innerHTML = '<text x="250" y="200" text-anchor="middle" fill="#6b7280">no site positions yet</text>'; return; }
+      let [minLat, maxLat, minLon, maxLon] = [90, -90, 180, -180];
+      for (const s of list) { minLat = Math.min(minLat, s.lat); maxLat = Math.max(maxLat, s.lat); minLon = Math.min(minLon, s.lon); maxLon = Math.max(maxLon, s.lon); }
+      const pad = 0.01, cos = Math.cos((minLat + maxLat) / 2 * Math.PI / 180);
+      minLat -= pad; maxLat += pad; minLon -= pad; maxLon += pad;
+      const w = 500, h = 400, m = 20;
+      const scale = Math.min((w - 2 * m) / ((maxLon - minLon) * cos), (h - 2 * m) / (maxLat - minLat));
+      const x = lon => m + (lon - minLon) * cos * scale, y = lat => h - m - (lat - minLat) * scale;
+      let out = "";
+      for (let i = 1; i < 5; i++) {
+        out += `<line x1="0" x2="${w}" y1="${h * i / 5}" y2="${h * i / 5}" stroke="#dde3ea"/><line y1="0" y2="${h}" x1="${w * i / 5}" x2="${w * i / 5}" stroke="#dde3ea"/>`;
+      }
+      list.sort((a, b) => rank[b.worst] - rank[a.worst]);  // problems drawn last, on top
+      for (const s of list) {
+        const r = Math.min(9, 3 + Math.sqrt(s.agents.length));
+        out += `<circle class="dot-${s.worst}" data-site="${esc(s.id)}" cx="${x(s.lon).toFixed(1)}" cy="${y(s.lat).toFixed(1)}" r="${r.toFixed(1)}" stroke="#fff" stroke-width="1">`
+             + `<title>${esc(s.id)}: ${s.agents.length} agent(s), worst ${s.worst}\n${esc(s.agents.slice(0, 12).join(", "))}</title></circle>`;
+      }
+      out += `<text x="${m}" y="${h - 5}" font-size="10" fill="#6b7280">${minLat.toFixed(3)}–${maxLat.toFixed(3)} N, ${minLon.toFixed(3)}–${maxLon.toFixed(3)} E</text>`;
+      svg.innerHTML = out;
+    }
+
+    function drawTable() {
+      const q = document.getElementById("filter").value.trim().toLowerCase();
+      const rows = fleet
+        .filter(a => !q || [a.id, a.siteID, a.status, a.siteKind].some(v => String(v ?? "").toLowerCase().includes(q)))
+        .sort((a, b) => rank[a.status] - rank[b.status] || a.id.localeCompare(b.id));
+      document.getElementById("agents").innerHTML = rows.map(a => {
+        const h = a.health || {};
+        return `<tr data-agent="${esc(a.id)}"><td>${esc(a.id)}</td><td class="status status-${a.status}">${a.status}</td>`
+          + `<td>${esc(a.siteID || "-")}</td><td>${esc(a.siteKind || "-")}</td><td>${ago(a.secondsSinceLastSeen)}</td>`
+          + `<td class="num">${a.readingsBuffered ?? "-"}</td><td class="num">${secs(h.oldestUnsentSeconds)}</td>`
+          + `<td class="num">${h.readingsDropped ?? "-"}</td><td class="num">${mb(h.rssBytes)}</td>`
+          + `<td class="num">${h.cpuPercent == null ? "-" : h.cpuPercent.toFixed(1) + " %"}</td><td>${esc(a.version || "-")}</td></tr>`;
+      }).join("");
+    }
+
+    async function refresh() {
+      try {
+        const response = await fetch("fleet", { cache: "no-store" });
+        if (!response.ok) throw new Error("HTTP " + response.status);
+        fleet = await response.json();
+        const counts = { online: 0, stale: 0, offline: 0 };
+        for (const a of fleet) counts[a.status]++;
+        document.getElementById("counts").innerHTML = `<span>${fleet.length} agents</span>`
+          + Object.entries(counts).map(([k, v]) => `<span class="status-${k}">${v} ${k}</span>`).join("");
+        document.getElementById("updated").textContent = "updated " + new Date().toLocaleTimeString();
+        document.getElementById("error").style.display = "none";
+        drawMap(fleet);
+        drawTable();
+      } catch (e) {
+        const banner = document.getElementById("error");
+        banner.textContent = "Cannot reach the aggregator (" + e.message + "); showing the last known state. Retrying every 2 s.";
+        banner.style.display = "block";
+      }
+    }
+    document.getElementById("filter").addEventListener("input", drawTable);
+    refresh();
+    setInterval(refresh, 2000);
+    </script>
+    </body>
+    </html>
+    """#
+}
