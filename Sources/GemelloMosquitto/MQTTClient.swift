@@ -37,7 +37,7 @@ public final class MQTTClient: @unchecked Sendable {
     /// Events from the network thread, in the order they happened.
     public let events: AsyncStream<MQTTEvent>
     private let sink: EventSink
-    private let handle: OpaquePointer
+    let handle: OpaquePointer
 
     /// The C callbacks' only way back into Swift: passed as libmosquitto's userdata pointer.
     /// Sendable on purpose: it is touched from libmosquitto's thread and holds only a continuation.
@@ -48,8 +48,13 @@ public final class MQTTClient: @unchecked Sendable {
 
     private static let libraryInit: Void = { mosquitto_lib_init() }()
 
-    public init(options: Options) throws(MQTTError) {
+    public convenience init(options: Options) throws(MQTTError) {
+        try self.init(options: options, pollDriven: false)
+    }
+
+    init(options: Options, pollDriven: Bool) throws(MQTTError) {
         _ = Self.libraryInit
+        self.pollDriven = pollDriven
         let (stream, continuation) = AsyncStream<MQTTEvent>.makeStream(bufferingPolicy: .unbounded)
         let sink = EventSink(continuation)
         // Unretained: `self.sink` keeps the sink alive for as long as the mosquitto handle exists.
@@ -100,8 +105,11 @@ public final class MQTTClient: @unchecked Sendable {
         }
     }
 
+    /// Driven by an ``MQTTPollLoop`` instead of libmosquitto's own thread.
+    let pollDriven: Bool
+
     deinit {
-        mosquitto_loop_stop(handle, true)
+        if !pollDriven { mosquitto_loop_stop(handle, true) }
         mosquitto_destroy(handle)
         sink.continuation.finish()
     }
@@ -160,7 +168,7 @@ public final class MQTTClient: @unchecked Sendable {
     /// Disconnects cleanly (no Last Will) and stops the network thread.
     public func disconnect() {
         mosquitto_disconnect(handle)
-        mosquitto_loop_stop(handle, false)
+        if !pollDriven { mosquitto_loop_stop(handle, false) }
         sink.continuation.finish()
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import GemelloAgent
 import GemelloCore
 import GemelloMosquitto
@@ -59,8 +60,14 @@ struct SimulateCommand: AsyncParsableCommand {
         guard let address = BrokerAddress(url: url) else {
             throw ValidationError("'\(url)' is not a broker URL. Fix: pass --broker mqtt://host:port")
         }
-        Self.raiseFileLimit(needed: agents + 64)
+        // libmosquitto holds three descriptors per client: its socket and a wake-up socket pair.
+        Self.raiseFileLimit(needed: agents * 3 + 64)
         let stats = SimulationStats()
+        let network = MQTTPollLoop()
+        let networkThread = Thread { network.run() }
+        networkThread.name = "gemello-simulate-network"
+        networkThread.start()
+        defer { network.stop() }
         let epoch = UInt64(SystemWallClock().nowMilliseconds() / 1000)
         let settings = VirtualAgent.Settings(
             broker: address, sampleInterval: .milliseconds(Int64(sampleInterval * 1000)),
@@ -70,7 +77,7 @@ struct SimulateCommand: AsyncParsableCommand {
             var own = settings
             own.seed = UInt64(index) &* 2_654_435_761
             return VirtualAgent(id: Self.agentID(prefix: prefix, index: index), site: SimulatedSites.site(index), profile: SimulatedSites.profile(index),
-                                epoch: epoch, settings: own, stats: stats)
+                                epoch: epoch, settings: own, stats: stats, network: network)
         }
         print("simulate: starting \(agents) agents against \(address) at \(Int(ramp))/s; Ctrl-C stops them")
         let started = ContinuousClock.now

@@ -33,6 +33,8 @@ struct VirtualAgent: Sendable {
     let epoch: UInt64
     let settings: Settings
     let stats: SimulationStats
+    /// One poll(2) loop drives every virtual agent's socket (a thread per client would not scale).
+    let network: MQTTPollLoop
 
     /// Readings sampled but not yet published, capped (oldest dropped) while disconnected.
     final class Pending: ReadingSink, Sendable {
@@ -53,7 +55,7 @@ struct VirtualAgent: Sendable {
                                                         interval: settings.sampleInterval, seed: settings.seed),
                                    clock: SystemWallClock())
         let will = AgentDeath(agentID: id, bootEpoch: epoch)
-        guard let client = try? MQTTClient(options: .init(
+        guard let client = try? network.client(options: .init(
             clientID: "gemello-sim-\(id)", cleanSession: true, keepAliveSeconds: settings.keepAliveSeconds,
             maxInflightMessages: 20, will: (Topics.death(agent: id), Array(will.json().utf8), true))) else {
             Console.error("gemello simulate: cannot create an MQTT client for \(id)")
@@ -62,7 +64,7 @@ struct VirtualAgent: Sendable {
         let pending = Pending()
         let connected = SharedFlag()
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { try? await client.start(broker: settings.broker, keepAliveSeconds: settings.keepAliveSeconds) }
+            network.connect(client, broker: settings.broker, keepAliveSeconds: settings.keepAliveSeconds)
             group.addTask { _ = try? await input.run(into: pending) }
             group.addTask { await handleEvents(client, connected: connected) }
             group.addTask { await publishLoop(client, pending: pending, connected: connected, sensor: input.sensor) }
@@ -76,6 +78,8 @@ struct VirtualAgent: Sendable {
             stats.connected.subtract(1, ordering: .relaxed)
         }
         client.disconnect()
+        try? await Task.sleep(for: .milliseconds(200))  // the loop sends the DISCONNECT
+        network.remove(client)
     }
 
     private func waitForCancellation() async {
