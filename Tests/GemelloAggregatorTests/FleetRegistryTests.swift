@@ -18,7 +18,8 @@ import Testing
     }
 
     @Test func staleAfterMissedHealthIntervalsWhenTheAgentAnnouncedOne() {
-        // 2 s heartbeats, 3 intervals: stale after 6 s instead of the 30 s fallback.
+        // 2 s heartbeats, 3 intervals: stale after 6 s instead of the 30 s fallback (never under 5 s).
+        #expect(policy.status(bootEpoch: 2, deathEpoch: 0, lastSeen: 0, now: 5_000, healthInterval: .seconds(1)) == .online)
         #expect(policy.status(bootEpoch: 2, deathEpoch: 0, lastSeen: 0, now: 6_000, healthInterval: .seconds(2)) == .online)
         #expect(policy.status(bootEpoch: 2, deathEpoch: 0, lastSeen: 0, now: 6_001, healthInterval: .seconds(2)) == .stale)
         // A slow heartbeat (60 s): stale after 180 s, offline only after twice that, not at the 120 s fallback.
@@ -28,11 +29,11 @@ import Testing
     }
 
     @Test func offlineAfterOneAndAHalfKeepalivesWhenHealthComesAtLeastThatOften() {
-        // 1 s heartbeats, 5 s keepalive: stale after 3 s, offline after 7.5 s (the spec's broker rule).
+        // 1 s heartbeats, 5 s keepalive: stale after 5 s (the floor), offline after 7.5 s (the spec's broker rule).
         let fast = { (now: Int64) in
             policy.status(bootEpoch: 2, deathEpoch: 0, lastSeen: 0, now: now, healthInterval: .seconds(1), keepAlive: .seconds(5))
         }
-        #expect(fast(3_000) == .online && fast(3_001) == .stale && fast(7_500) == .stale && fast(7_501) == .offline)
+        #expect(fast(5_000) == .online && fast(5_001) == .stale && fast(7_500) == .stale && fast(7_501) == .offline)
         // Heartbeats rarer than the keepalive say nothing about the connection: the fallback applies.
         #expect(policy.status(bootEpoch: 2, deathEpoch: 0, lastSeen: 0, now: 100_000, healthInterval: .seconds(20),
                               keepAlive: .seconds(5)) == .stale)

@@ -29,10 +29,13 @@ public struct FleetStatusPolicy: Sendable, Equatable {
     }
 
     /// The silence after which an agent with this health interval is `stale`.
+    /// Never under ``minimumStale``: one late heartbeat on a busy path must not flap the status.
     public func staleThreshold(healthInterval: Duration?) -> Duration {
         guard let healthInterval, healthInterval > .zero else { return staleAfter }
-        return healthInterval * staleIntervals
+        return max(healthInterval * staleIntervals, Self.minimumStale)
     }
+
+    public static let minimumStale = Duration.seconds(5)
 
     /// The silence after which the agent is `offline` without a death message.
     public func offlineThreshold(healthInterval: Duration?, keepAlive: Duration?) -> Duration {
