@@ -45,7 +45,7 @@ extension ReadingBuffer {
                 let liveAfter = state.backlogThrough == nil ? state.assignedThrough : state.liveThrough
                 if let first = try Self.firstID(after: liveAfter, through: nil, state) {
                     var source = BatchSource.live
-                    if state.backlogThrough != nil, let cutoff, let accepted = try Self.acceptedAt(first, state), accepted < cutoff {
+                    if state.backlogThrough != nil, let cutoff, let accepted = try Self.acceptedAt(first, in: state.db), accepted < cutoff {
                         source = .backlog
                     }
                     if source == .live || backlogAllowed {
@@ -110,7 +110,7 @@ extension ReadingBuffer {
     /// Splits the waiting readings into backlog and live when the oldest is older than `cutoff`.
     private static func openBacklogIfStale(cutoff: Int64, state: inout State) throws {
         guard let first = try firstID(after: state.assignedThrough, through: nil, state),
-              let accepted = try acceptedAt(first, state), accepted < cutoff else { return }
+              let accepted = try acceptedAt(first, in: state.db), accepted < cutoff else { return }
         let firstFresh = try state.db.scalarInt("SELECT min(first_id) FROM commits WHERE first_id > ? AND accepted >= ?",
                                                 [.integer(first), .integer(cutoff)])
         let backlog: Int64
@@ -168,8 +168,8 @@ extension ReadingBuffer {
     }
 
     /// When the commit holding reading `id` was accepted; `nil` for buffers from before commits were recorded.
-    private static func acceptedAt(_ id: Int64, _ state: State) throws -> Int64? {
-        try state.db.scalarInt("SELECT accepted FROM commits WHERE first_id <= ? ORDER BY first_id DESC LIMIT 1", [.integer(id)])
+    static func acceptedAt(_ id: Int64, in db: SQLiteConnection) throws -> Int64? {
+        try db.scalarInt("SELECT accepted FROM commits WHERE first_id <= ? ORDER BY first_id DESC LIMIT 1", [.integer(id)])
     }
 
     /// Batches taken earlier and still unacknowledged (e.g. from before a restart), rebuilt with

@@ -21,8 +21,7 @@ extension ReadingBuffer {
                 let pageSize = try db.scalarInt("PRAGMA page_size") ?? 4096
                 var oldest: Int64?
                 if let first = try db.scalarInt("SELECT min(id) FROM readings") {
-                    oldest = try db.scalarInt("SELECT accepted FROM commits WHERE first_id <= ? ORDER BY first_id DESC LIMIT 1",
-                                              [.integer(first)])
+                    oldest = try Self.acceptedAt(first, in: db)
                 }
                 return Usage(bytes: (pages - free) * pageSize, oldestAcceptedAt: oldest)
             }) ?? Usage(bytes: 0, oldestAcceptedAt: nil)

@@ -306,7 +306,7 @@ public final class Publisher: Service {
             let usage = buffer.usage()
             health.bufferedBytes = usage.bytes
             health.oldestUnsentSeconds = usage.oldestAcceptedAt.map { Double(max(0, wallNow - $0)) / 1000 } ?? 0
-            health.diskFreeBytes = ProcessStats.diskFreeBytes(at: Self.folder(of: buffer.path))
+            health.diskFreeBytes = ProcessStats.diskFreeBytes(at: FileText.folder(of: buffer.path))
             health.rssBytes = ProcessStats.residentBytes()
             health.cpuPercent = cpu
             health.reconnects = reconnects
@@ -316,11 +316,6 @@ public final class Publisher: Service {
                 ackLatencies.removeAll(keepingCapacity: true)
             }
             _ = try? client.publish(topic: Topics.health(agent: settings.agentID), payload: Array(health.json().utf8))
-        }
-
-        static func folder(of path: String) -> String {
-            guard let slash = path.lastIndex(of: "/") else { return "." }
-            return slash == path.startIndex ? "/" : String(path[..<slash])
         }
     }
 }

@@ -36,9 +36,7 @@ public final class FleetMonitor: Service {
 
     /// One pass; errors are logged (a store hiccup must not stop the monitor).
     func tick(now: Int64, lastPrune: inout Int64) {
-        let listening = counters.listeningSince.load(ordering: .relaxed)
-        // Not hearing agents ourselves (broker down, not yet subscribed): their silence is ours.
-        let since = listening == 0 ? now : listening
+        let since = counters.silenceOrigin(now: now)
         do {
             for change in try store.refreshStatuses(now: now, policy: configuration.fleet, listeningSince: since) {
                 let level: Logger.Level = change.to == .online ? .info : .warning

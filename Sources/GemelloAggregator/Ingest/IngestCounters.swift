@@ -11,6 +11,13 @@ public final class IngestCounters: Sendable {
     public let subscribed = Atomic<Bool>(false)
     /// Since when (Unix ms) the current subscription hears agents; 0 while it does not.
     public let listeningSince = Atomic<Int64>(0)
+
+    /// Where agents' silence starts counting at `now` (Unix ms): when we began listening, or `now`
+    /// itself while we are not (their silence is then ours, not theirs).
+    public func silenceOrigin(now: Int64) -> Int64 {
+        let since = listeningSince.load(ordering: .relaxed)
+        return since == 0 ? now : since
+    }
     public let startedAt = ContinuousClock.now
 
     public init() {}

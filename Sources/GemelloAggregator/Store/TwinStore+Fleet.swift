@@ -61,7 +61,7 @@ extension TwinStore {
             let session = try Self.session(of: birth.agentID, db)
             // A retained birth heard again (we reconnected) is no news; a new session always is.
             if session.boot == birth.bootEpoch && session.boot > session.death && (before.status != .online || before.boot < birth.bootEpoch) {
-                made = try Self.transition(birth.agentID, to: .online, epoch: birth.bootEpoch, now: now, reason: "birth", db)
+                made = try Self.transition(birth.agentID, from: before.status, to: .online, epoch: birth.bootEpoch, now: now, reason: "birth", db)
             }
         }
         return made
@@ -78,7 +78,7 @@ extension TwinStore {
                 .run([.integer(Int64(bitPattern: death.bootEpoch)), .text(death.agentID)])
             let session = try Self.session(of: death.agentID, db)
             if death.bootEpoch >= session.boot && session.status != .offline {  // a will after our keepalive verdict adds nothing
-                made = try Self.transition(death.agentID, to: .offline, epoch: death.bootEpoch, now: now,
+                made = try Self.transition(death.agentID, from: session.status, to: .offline, epoch: death.bootEpoch, now: now,
                                            reason: death.graceful == true ? "goodbye" : "last will", db)
             }
         }
@@ -101,7 +101,8 @@ extension TwinStore {
                 .run([.text(health.agentID), .integer(Int64(bitPattern: health.bootEpoch)), .integer(now), .text(json)])
             let session = try Self.session(of: health.agentID, db)
             if session.boot == health.bootEpoch && session.boot > session.death && session.status != .online {
-                made = try Self.transition(health.agentID, to: .online, epoch: health.bootEpoch, now: now, reason: "heard again", db)
+                made = try Self.transition(health.agentID, from: session.status, to: .online, epoch: health.bootEpoch, now: now,
+                                           reason: "heard again", db)
             }
         }
         return made
@@ -122,7 +123,7 @@ extension TwinStore {
         var made: [FleetTransition] = []
         try write { db in
             let rows = try db.statement("SELECT id, boot_epoch, death_epoch, last_seen, health_interval_ms, status, keepalive_s FROM agents")
-            var changes: [(id: String, epoch: UInt64, to: FleetAgentSummary.Status, reason: String)] = []
+            var changes: [(id: String, epoch: UInt64, from: FleetAgentSummary.Status?, to: FleetAgentSummary.Status, reason: String)] = []
             while try rows.step() {
                 let lastSeen: Int64? = rows.isNull(3) ? nil : rows.int64(3)
                 let boot = UInt64(bitPattern: rows.int64(1))
@@ -133,11 +134,12 @@ extension TwinStore {
                 guard status != stored else { continue }
                 let silence = lastSeen.map { "silent \(Int((Double(now - max($0, listeningSince)) / 1000).rounded())) s" } ?? "never heard"
                 let reason = stored == nil ? "registered" : status == .online ? "heard again" : silence
-                changes.append((rows.text(0), boot, status, reason))
+                changes.append((rows.text(0), boot, stored, status, reason))
             }
             db.resetStatements()
             for change in changes {
-                made.append(try Self.transition(change.id, to: change.to, epoch: change.epoch, now: now, reason: change.reason, db))
+                made.append(try Self.transition(change.id, from: change.from, to: change.to, epoch: change.epoch, now: now,
+                                                reason: change.reason, db))
             }
         }
         return made
@@ -165,9 +167,8 @@ extension TwinStore {
     /// Sets the agent's status and records the transition (also when only the epoch changed:
     /// a restart seen as birth after birth is still a new session).
     @discardableResult
-    private static func transition(_ agent: String, to status: FleetAgentSummary.Status, epoch: UInt64, now: Int64,
-                                   reason: String, _ db: SQLiteConnection) throws -> FleetTransition {
-        let previous = try session(of: agent, db).status
+    private static func transition(_ agent: String, from previous: FleetAgentSummary.Status?, to status: FleetAgentSummary.Status,
+                                   epoch: UInt64, now: Int64, reason: String, _ db: SQLiteConnection) throws -> FleetTransition {
         try db.statement("UPDATE agents SET status = ?, status_since = ? WHERE id = ?")
             .run([.text(status.rawValue), .integer(now), .text(agent)])
         try db.statement("INSERT INTO transitions (agent_id, time, from_status, to_status, epoch, reason) VALUES (?, ?, ?, ?, ?, ?)")

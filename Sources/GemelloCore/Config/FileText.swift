@@ -31,5 +31,11 @@ public enum FileText {
         return String(file[...slash]) + path
     }
 
+    /// The folder holding `path` ("." for a bare file name).
+    public static func folder(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+
     public static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
 }

@@ -6,7 +6,6 @@ import Synchronization
 /// Totals over every virtual agent of a simulation, for progress lines and the final summary.
 final class SimulationStats: Sendable {
     let connected = Atomic<Int>(0)
-    let everConnected = Atomic<Int>(0)
     let batchesSent = Atomic<Int>(0)
     let batchesAcknowledged = Atomic<Int>(0)
     let readingsSent = Atomic<Int>(0)
@@ -66,8 +65,8 @@ struct VirtualAgent: Sendable {
         await withTaskGroup(of: Void.self) { group in
             network.connect(client, broker: settings.broker, keepAliveSeconds: settings.keepAliveSeconds)
             group.addTask { _ = try? await input.run(into: pending) }
-            group.addTask { await handleEvents(client, connected: connected) }
-            group.addTask { await publishLoop(client, pending: pending, connected: connected, sensor: input.sensor) }
+            group.addTask { await handleEvents(client, connected: connected, sensor: input.sensor) }
+            group.addTask { await publishLoop(client, pending: pending, connected: connected) }
             await waitForCancellation()
             group.cancelAll()
         }
@@ -86,26 +85,20 @@ struct VirtualAgent: Sendable {
         while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
     }
 
-    private func handleEvents(_ client: MQTTClient, connected: SharedFlag) async {
-        var wasConnected = false
-        var everConnected = false
+    private func handleEvents(_ client: MQTTClient, connected: SharedFlag, sensor: SensorInfo) async {
         for await event in client.events {
             if Task.isCancelled { return }
             switch event {
             case .connected:
-                if !wasConnected { stats.connected.add(1, ordering: .relaxed) }
-                if !everConnected { stats.everConnected.add(1, ordering: .relaxed) }
-                wasConnected = true
-                everConnected = true
+                if !connected.isSet { stats.connected.add(1, ordering: .relaxed) }
                 connected.set(true)
                 _ = try? client.subscribe(Topics.ack(agent: id))
-                publishBirth(client)
+                publishBirth(client, sensor: sensor)
             case .disconnected, .connectRefused:
-                if wasConnected {
+                if connected.isSet {
                     stats.connected.subtract(1, ordering: .relaxed)
                     stats.reconnects.add(1, ordering: .relaxed)
                 }
-                wasConnected = false
                 connected.set(false)
             case .message(let message):
                 if let ack = try? BatchAck.decode(message.payload) {
@@ -117,17 +110,15 @@ struct VirtualAgent: Sendable {
         }
     }
 
-    private func publishBirth(_ client: MQTTClient) {
-        let birth = AgentBirth(agentID: id, bootEpoch: epoch, version: GemelloVersion.current + "-sim", site: site,
-                               sensors: [SimulatedInput.Configuration(sensorID: profile.rawValue, profile: profile,
-                                                                       interval: settings.sampleInterval, seed: 0).sensor],
+    private func publishBirth(_ client: MQTTClient, sensor: SensorInfo) {
+        let birth = AgentBirth(agentID: id, bootEpoch: epoch, version: GemelloVersion.current + "-sim", site: site, sensors: [sensor],
                                time: SystemWallClock().nowMilliseconds(), configHash: "simulated",
                                healthIntervalSeconds: settings.healthInterval.seconds, keepAliveSeconds: Int(settings.keepAliveSeconds))
         _ = try? client.publish(topic: Topics.birth(agent: id), payload: Array(birth.json().utf8), retain: true)
     }
 
     /// Every batch interval publishes what was sampled; every health interval sends health.
-    private func publishLoop(_ client: MQTTClient, pending: Pending, connected: SharedFlag, sensor: SensorInfo) async {
+    private func publishLoop(_ client: MQTTClient, pending: Pending, connected: SharedFlag) async {
         let started = ContinuousClock.now
         var sequence: UInt64 = 0
         var lastHealth = started
