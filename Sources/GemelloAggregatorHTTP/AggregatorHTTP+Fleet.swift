@@ -11,7 +11,7 @@ extension AggregatorHTTP {
                                clock: any WallClock, encoder: JSONEncoder) {
         router.get("/fleet") { _, _ -> Response in
             let now = clock.nowMilliseconds()
-            let fleet = try store.fleet(now: now, policy: configuration.fleet, listeningSince: counters.silenceOrigin(now: now))
+            let fleet = try store.fleet(now: now, policy: configuration.fleet, hearing: counters.hearing(now: now))
             return json(try encoder.encode(fleet), contentType: "application/json")
         }
         router.get("/fleet/:agent") { request, context -> Response in
@@ -20,7 +20,7 @@ extension AggregatorHTTP {
             let limit = request.uri.queryParameters.get("health").flatMap { Int($0) } ?? 360
             let now = clock.nowMilliseconds()
             guard let detail = try store.agentDetail(id: id, now: now, policy: configuration.fleet,
-                                                     listeningSince: counters.silenceOrigin(now: now), healthLimit: max(0, min(limit, 100_000))) else {
+                                                     hearing: counters.hearing(now: now), healthLimit: max(0, min(limit, 100_000))) else {
                 let problem: [String: Any] = ["type": "https://uri.etsi.org/ngsi-ld/errors/ResourceNotFound",
                                               "title": "Agent not found", "detail": "no agent with id \(id) has reported"]
                 return json(NGSILD.json(problem), contentType: "application/json", status: .notFound)

@@ -39,6 +39,23 @@ import Testing
                               keepAlive: .seconds(5)) == .stale)
     }
 
+    @Test func ourOwnIngestLagIsNotTheAgentsSilence() {
+        // Silent 8 s by our clock, but our ingest runs 3 s behind the broker: 5 s of it are the agent's.
+        #expect(policy.status(bootEpoch: 2, deathEpoch: 0, lastSeen: 0, now: 8_000, healthInterval: .seconds(1),
+                              keepAlive: .seconds(5), hearing: Hearing(since: 0, lag: 3_000)) == .online)
+        #expect(policy.status(bootEpoch: 2, deathEpoch: 0, lastSeen: 0, now: 8_000, healthInterval: .seconds(1),
+                              keepAlive: .seconds(5), hearing: Hearing(since: 0, lag: 0)) == .offline)
+        // An outstanding probe counts as lag once it is overdue (probes go out every second).
+        let counters = IngestCounters()
+        counters.listeningSince.store(1, ordering: .relaxed)
+        counters.probeSentAt.store(10_000, ordering: .relaxed)
+        #expect(counters.hearing(now: 10_500).lag == 0)
+        #expect(counters.hearing(now: 14_000).lag == 3_000)
+        counters.probeSentAt.store(0, ordering: .relaxed)
+        counters.ingestLag.store(120, ordering: .relaxed)
+        #expect(counters.hearing(now: 14_000) == Hearing(since: 1, lag: 120))
+    }
+
     @Test func silenceBeforeTheAggregatorListenedIsNotTheAgents() {
         // Last heard 10 min ago, but we only started listening 1 s ago: still online.
         #expect(policy.status(bootEpoch: 2, deathEpoch: 0, lastSeen: 0, now: 600_000, listeningSince: 599_000) == .online)

@@ -51,7 +51,7 @@ import Testing
 
         func agent(_ id: String) throws -> FleetAgentSummary? {
             let now = SystemWallClock().nowMilliseconds()
-            return try store.fleet(now: now, policy: configuration.fleet, listeningSince: counters.silenceOrigin(now: now))
+            return try store.fleet(now: now, policy: configuration.fleet, hearing: counters.hearing(now: now))
                 .first { $0.id == id }
         }
 
@@ -141,6 +141,12 @@ import Testing
             // cut. mosquitto notices only some seconds after 1.5× keepalive; the registry's own
             // keepalive rule says offline at 1.5× (the will, arriving later, changes nothing).
             try await Task.sleep(for: .seconds(1))  // let the agent's last ping/health go out
+            // Freeze while our ingest keeps up (the other suites load the CI cores): the agent's
+            // last messages are then stored at once, and the clock below measures the registry.
+            try await waitUntil(.seconds(10)) {
+                let hearing = aggregator.counters.hearing(now: SystemWallClock().nowMilliseconds())
+                return try hearing.lag < 250 && (aggregator.agent("sewer-1")?.secondsSinceLastSeen ?? 99) < 1.5
+            }
             kill(second.processIdentifier, SIGSTOP)
             let frozenAt = ContinuousClock.now
             let cut = try await Self.secondsUntil(aggregator, "sewer-1", limit: limit + .seconds(3)) { $0.status == .offline }

@@ -36,15 +36,15 @@ public final class FleetMonitor: Service {
 
     /// One pass; errors are logged (a store hiccup must not stop the monitor).
     func tick(now: Int64, lastPrune: inout Int64) {
-        let since = counters.silenceOrigin(now: now)
+        let hearing = counters.hearing(now: now)
         do {
-            for change in try store.refreshStatuses(now: now, policy: configuration.fleet, listeningSince: since) {
+            for change in try store.refreshStatuses(now: now, policy: configuration.fleet, hearing: hearing) {
                 let level: Logger.Level = change.to == .online ? .info : .warning
                 logger.log(level: level, "agent \(change.to.rawValue)", metadata: [
                     "agent": "\(change.agentID)", "from": "\(change.from?.rawValue ?? "-")", "epoch": "\(change.bootEpoch)",
                     "reason": "\(change.reason)"])
             }
-            if let metrics { metrics.update(fleet: try store.fleet(now: now, policy: configuration.fleet, listeningSince: since)) }
+            if let metrics { metrics.update(fleet: try store.fleet(now: now, policy: configuration.fleet, hearing: hearing)) }
             if now - lastPrune >= 60_000 {
                 lastPrune = now
                 try store.pruneFleetHistory(healthBefore: now - configuration.healthHistory.wholeMilliseconds,

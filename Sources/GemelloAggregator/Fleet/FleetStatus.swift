@@ -51,14 +51,42 @@ public struct FleetStatusPolicy: Sendable, Equatable {
     ///   - lastSeen / now / listeningSince: Unix milliseconds. `listeningSince` is when the
     ///     aggregator last started hearing agents: silence before it is ours, not the agent's, so
     ///     a restarted aggregator does not call its whole fleet stale.
+    ///   - ingestLag: milliseconds our own ingest runs behind: messages the broker holds for us
+    ///     that we have not read yet are not the agent's silence either.
     ///   - healthInterval, keepAlive: what the agent's birth announced, if anything.
     public func status(bootEpoch: UInt64, deathEpoch: UInt64, lastSeen: Int64?, now: Int64,
                        healthInterval: Duration? = nil, keepAlive: Duration? = nil,
-                       listeningSince: Int64 = 0) -> FleetAgentSummary.Status {
+                       listeningSince: Int64 = 0, ingestLag: Int64 = 0) -> FleetAgentSummary.Status {
         guard bootEpoch > deathEpoch, let lastSeen else { return .offline }
-        let silence = Duration.milliseconds(max(0, now - max(lastSeen, listeningSince)))
+        let silence = Duration.milliseconds(Hearing(since: listeningSince, lag: ingestLag).silence(since: lastSeen, now: now))
         if silence > offlineThreshold(healthInterval: healthInterval, keepAlive: keepAlive) { return .offline }
         if silence > staleThreshold(healthInterval: healthInterval) { return .stale }
         return .online
     }
+
+    public func status(bootEpoch: UInt64, deathEpoch: UInt64, lastSeen: Int64?, now: Int64,
+                       healthInterval: Duration?, keepAlive: Duration?, hearing: Hearing) -> FleetAgentSummary.Status {
+        status(bootEpoch: bootEpoch, deathEpoch: deathEpoch, lastSeen: lastSeen, now: now, healthInterval: healthInterval,
+               keepAlive: keepAlive, listeningSince: hearing.since, ingestLag: hearing.lag)
+    }
+}
+
+/// How well the aggregator itself hears agents right now, so that its own deafness is never
+/// taken for their silence (the wrong-offline reports ThingsBoard users file come from this).
+public struct Hearing: Sendable, Equatable {
+    /// Since when (Unix ms) we hear agents; silence before it is ours.
+    public var since: Int64
+    /// How far (ms) our ingest runs behind the broker.
+    public var lag: Int64
+
+    public init(since: Int64, lag: Int64 = 0) {
+        self.since = since
+        self.lag = lag
+    }
+
+    /// Always heard, never behind (stores used without an ingest service, tests).
+    public static let perfect = Hearing(since: 0)
+
+    /// Silence counted from `since`, `lag` taken off, at `now`.
+    public func silence(since lastSeen: Int64, now: Int64) -> Int64 { max(0, now - lag - max(lastSeen, since)) }
 }

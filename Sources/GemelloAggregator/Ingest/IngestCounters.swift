@@ -12,11 +12,21 @@ public final class IngestCounters: Sendable {
     /// Since when (Unix ms) the current subscription hears agents; 0 while it does not.
     public let listeningSince = Atomic<Int64>(0)
 
-    /// Where agents' silence starts counting at `now` (Unix ms): when we began listening, or `now`
-    /// itself while we are not (their silence is then ours, not theirs).
-    public func silenceOrigin(now: Int64) -> Int64 {
+    /// When our latest lag probe was published (Unix ms), 0 when none is on its way; and the
+    /// lag the last probe measured (ms).
+    public let probeSentAt = Atomic<Int64>(0)
+    public let ingestLag = Atomic<Int64>(0)
+    /// Probes go out once a second; one older than that is late by the excess.
+    public static let probeInterval: Int64 = 1000
+
+    /// How well we hear agents at `now`: silence counts from when we began listening (from `now`
+    /// itself while we are not), minus how far our ingest runs behind (the last probe's delay, or
+    /// an outstanding probe's, whichever is larger).
+    public func hearing(now: Int64) -> Hearing {
         let since = listeningSince.load(ordering: .relaxed)
-        return since == 0 ? now : since
+        let pending = probeSentAt.load(ordering: .relaxed)
+        let overdue = pending == 0 ? 0 : max(0, now - pending - Self.probeInterval)
+        return Hearing(since: since == 0 ? now : since, lag: max(ingestLag.load(ordering: .relaxed), overdue))
     }
     public let startedAt = ContinuousClock.now
 

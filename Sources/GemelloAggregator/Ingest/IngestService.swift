@@ -45,6 +45,18 @@ public final class IngestService: Service {
         try await withThrowingTaskGroup(of: Void.self) { group in
             // Keeps trying while the broker is down; the HTTP API serves the twin meanwhile.
             group.addTask { try await client.start(broker: broker, keepAliveSeconds: 10) }
+            group.addTask { [counters, clock, configuration] in
+                // Times our own path through the broker: see `Hearing`.
+                let topic = Topics.aggregatorProbe(clientID: configuration.clientID)
+                while !Task.isCancelled {
+                    try await Task.sleep(for: .milliseconds(IngestCounters.probeInterval))
+                    guard counters.subscribed.load(ordering: .relaxed), counters.probeSentAt.load(ordering: .relaxed) == 0 else { continue }
+                    let now = clock.nowMilliseconds()
+                    if (try? client.publish(topic: topic, payload: Array(String(now).utf8))) != nil {
+                        counters.probeSentAt.store(now, ordering: .relaxed)
+                    }
+                }
+            }
             var connection = ConnectionState()
             for await event in client.events.cancelOnGracefulShutdown() {
                 handle(event, client: client, connection: &connection)
@@ -71,8 +83,9 @@ public final class IngestService: Service {
         case .connected(let sessionPresent):
             counters.brokerConnected.store(true, ordering: .relaxed)
             logger.info("connected to broker", metadata: ["sessionPresent": "\(sessionPresent)"])
-            connection = ConnectionState(pendingSubscriptions: Topics.aggregatorSubscriptions.count)
-            for topic in Topics.aggregatorSubscriptions {
+            let topics = Topics.aggregatorSubscriptions + [Topics.aggregatorProbe(clientID: configuration.clientID)]
+            connection = ConnectionState(pendingSubscriptions: topics.count)
+            for topic in topics {
                 do { try client.subscribe(topic) } catch { logger.error("subscribe failed", metadata: ["topic": "\(topic)", "error": "\(error)"]) }
             }
         case .subscribed:
@@ -92,6 +105,8 @@ public final class IngestService: Service {
         case .disconnected(_, let reason), .connectRefused(let reason):
             counters.subscribed.store(false, ordering: .relaxed)
             counters.listeningSince.store(0, ordering: .relaxed)
+            counters.probeSentAt.store(0, ordering: .relaxed)
+            counters.ingestLag.store(0, ordering: .relaxed)
             let wasConnected = counters.brokerConnected.exchange(false, ordering: .relaxed)
             if wasConnected || !connection.outageReported {
                 logger.warning("broker not reachable; retrying", metadata: ["reason": "\(reason)"])
@@ -99,6 +114,11 @@ public final class IngestService: Service {
             }
         case .published:
             break
+        case .message(let message) where message.topic == Topics.aggregatorProbe(clientID: configuration.clientID):
+            if let sent = Int64(String(decoding: message.payload, as: UTF8.self)) {
+                counters.ingestLag.store(max(0, clock.nowMilliseconds() - sent), ordering: .relaxed)
+            }
+            counters.probeSentAt.store(0, ordering: .relaxed)
         case .message(let message):
             guard let (agent, kind) = Topics.parse(message.topic) else { return }
             switch kind {

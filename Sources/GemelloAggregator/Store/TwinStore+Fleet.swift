@@ -5,7 +5,7 @@ import GemelloSQLite
 /// Queries are in `TwinStore+FleetQueries.swift`.
 ///
 /// Every status change is a row in `transitions` written in the same transaction as the event
-/// that caused it (birth, death) or by ``refreshStatuses(now:policy:listeningSince:)`` for
+/// that caused it (birth, death) or by ``refreshStatuses(now:policy:hearing:)`` for
 /// silence. Health reports go to `health` (pruned by age) and the latest also to `agents`.
 extension TwinStore {
     static let fleetSchema = """
@@ -119,7 +119,7 @@ extension TwinStore {
     /// Re-evaluates every agent under `policy` (silence makes agents stale, then offline; a
     /// message makes them online again) and records the changes. Returns the transitions made.
     @discardableResult
-    public func refreshStatuses(now: Int64, policy: FleetStatusPolicy, listeningSince: Int64 = 0) throws(AggregatorError) -> [FleetTransition] {
+    public func refreshStatuses(now: Int64, policy: FleetStatusPolicy, hearing: Hearing = .perfect) throws(AggregatorError) -> [FleetTransition] {
         var made: [FleetTransition] = []
         try write { db in
             let rows = try db.statement("SELECT id, boot_epoch, death_epoch, last_seen, health_interval_ms, status, keepalive_s FROM agents")
@@ -129,10 +129,10 @@ extension TwinStore {
                 let boot = UInt64(bitPattern: rows.int64(1))
                 let status = policy.status(bootEpoch: boot, deathEpoch: UInt64(bitPattern: rows.int64(2)), lastSeen: lastSeen,
                                            now: now, healthInterval: rows.isNull(4) ? nil : .milliseconds(rows.int64(4)),
-                                           keepAlive: rows.isNull(6) ? nil : .seconds(rows.int64(6)), listeningSince: listeningSince)
+                                           keepAlive: rows.isNull(6) ? nil : .seconds(rows.int64(6)), hearing: hearing)
                 let stored = rows.isNull(5) ? nil : FleetAgentSummary.Status(rawValue: rows.text(5))
                 guard status != stored else { continue }
-                let silence = lastSeen.map { "silent \(Int((Double(now - max($0, listeningSince)) / 1000).rounded())) s" } ?? "never heard"
+                let silence = lastSeen.map { "silent \(Int((Double(hearing.silence(since: $0, now: now)) / 1000).rounded())) s" } ?? "never heard"
                 let reason = stored == nil ? "registered" : status == .online ? "heard again" : silence
                 changes.append((rows.text(0), boot, stored, status, reason))
             }

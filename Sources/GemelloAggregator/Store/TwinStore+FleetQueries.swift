@@ -6,16 +6,16 @@ import GemelloSQLite
 extension TwinStore {
     /// Every known agent with its status under `policy` at `now` (computed on read, so it is exact
     /// even between two of the monitor's refreshes) and its latest health.
-    public func fleet(now: Int64, policy: FleetStatusPolicy, listeningSince: Int64 = 0) throws(AggregatorError) -> [FleetAgentSummary] {
-        try read { db in try Self.summaries(where: nil, now: now, policy: policy, listeningSince: listeningSince, db) }
+    public func fleet(now: Int64, policy: FleetStatusPolicy, hearing: Hearing = .perfect) throws(AggregatorError) -> [FleetAgentSummary] {
+        try read { db in try Self.summaries(where: nil, now: now, policy: policy, hearing: hearing, db) }
     }
 
     /// One agent with its transitions (newest first, at most `transitionLimit`) and health
     /// history (oldest first, the newest `healthLimit`); `nil` for an unknown agent.
-    public func agentDetail(id: String, now: Int64, policy: FleetStatusPolicy, listeningSince: Int64 = 0,
+    public func agentDetail(id: String, now: Int64, policy: FleetStatusPolicy, hearing: Hearing = .perfect,
                             transitionLimit: Int = 100, healthLimit: Int = 360) throws(AggregatorError) -> FleetAgentDetail? {
         try read { db -> FleetAgentDetail? in
-            guard let agent = try Self.summaries(where: id, now: now, policy: policy, listeningSince: listeningSince, db).first else {
+            guard let agent = try Self.summaries(where: id, now: now, policy: policy, hearing: hearing, db).first else {
                 return nil
             }
             var transitions: [FleetTransition] = []
@@ -45,7 +45,7 @@ extension TwinStore {
         }
     }
 
-    private static func summaries(where agent: String?, now: Int64, policy: FleetStatusPolicy, listeningSince: Int64,
+    private static func summaries(where agent: String?, now: Int64, policy: FleetStatusPolicy, hearing: Hearing,
                                   _ db: SQLiteConnection) throws -> [FleetAgentSummary] {
         let rows = try db.statement("""
             SELECT id, site_id, site_kind, latitude, longitude, version, boot_epoch, death_epoch, last_seen,
@@ -64,7 +64,7 @@ extension TwinStore {
                 id: rows.text(0),
                 status: policy.status(bootEpoch: bootEpoch, deathEpoch: UInt64(bitPattern: rows.int64(7)), lastSeen: lastSeen,
                                       now: now, healthInterval: healthInterval,
-                                      keepAlive: rows.isNull(18) ? nil : .seconds(rows.int64(18)), listeningSince: listeningSince),
+                                      keepAlive: rows.isNull(18) ? nil : .seconds(rows.int64(18)), hearing: hearing),
                 siteID: rows.isNull(1) ? nil : rows.text(1), siteKind: rows.isNull(2) ? nil : rows.text(2),
                 latitude: rows.isNull(3) ? nil : rows.double(3), longitude: rows.isNull(4) ? nil : rows.double(4),
                 version: rows.isNull(5) ? nil : rows.text(5), bootEpoch: bootEpoch,

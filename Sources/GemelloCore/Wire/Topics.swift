@@ -17,6 +17,10 @@ public enum Topics {
     /// publish batches only while it says `online` and otherwise keep them in their own buffer.
     public static let aggregatorState = "gemello/v1/aggregator/state"
 
+    /// Aggregator → itself: a timestamp it publishes every second and times on arrival, to know
+    /// how far behind its ingest runs (see `Hearing` in the aggregator).
+    public static func aggregatorProbe(clientID: String) -> String { "gemello/v1/aggregator/probe/\(clientID)" }
+
     /// What the aggregator subscribes to.
     public static let aggregatorSubscriptions = ["\(root)/+/data", "\(root)/+/birth", "\(root)/+/death", "\(root)/+/health"]
 
