@@ -25,6 +25,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // Already in the graph through Hummingbird; named for HTTPField.Name (Link, NGSILD-Results-Count).
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         // MARK: C shims (system libraries, found through pkg-config)
@@ -42,6 +44,8 @@ let package = Package(
 
         // MARK: Pure core: readings, batches, wire format, topics, protocol messages, config
         .target(name: "GemelloCore", dependencies: ["GemelloZlib"], swiftSettings: strict),
+        // NGSI-LD without I/O: JSON, JSON-LD contexts, entities, the query language, geo-queries.
+        .target(name: "GemelloNGSILD", dependencies: ["GemelloCore"], swiftSettings: strict),
 
         // MARK: Daemons as libraries (they never import each other)
         .target(name: "GemelloAgent", dependencies: [
@@ -51,14 +55,15 @@ let package = Package(
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
         ], exclude: ["Inputs/CSVReplay/README.md", "Inputs/Simulated/README.md"], swiftSettings: strict),
         .target(name: "GemelloAggregator", dependencies: [
-            "GemelloCore", "GemelloSQLite", "GemelloMosquitto",
+            "GemelloCore", "GemelloNGSILD", "GemelloSQLite", "GemelloMosquitto",
             .product(name: "CoreMetrics", package: "swift-metrics"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], swiftSettings: strict),
         .target(name: "GemelloAggregatorHTTP", dependencies: [
-            "GemelloAggregator", "GemelloCore",
+            "GemelloAggregator", "GemelloCore", "GemelloNGSILD",
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "Prometheus", package: "swift-prometheus"),
         ], swiftSettings: strict),
 
@@ -95,10 +100,11 @@ let package = Package(
 
         // MARK: Tests
         .testTarget(name: "GemelloCoreTests", dependencies: ["GemelloCore", "GemelloTesting"]),
+        .testTarget(name: "GemelloNGSILDTests", dependencies: ["GemelloNGSILD", "GemelloCore"]),
         .testTarget(name: "GemelloAgentTests", dependencies: ["GemelloAgent", "GemelloCore", "GemelloTesting"]),
         .testTarget(name: "GemelloAggregatorTests", dependencies: ["GemelloAggregator", "GemelloCore", "GemelloSQLite", "GemelloTesting"]),
         .testTarget(name: "GemelloIntegrationTests", dependencies: [
-            "GemelloAgent", "GemelloAggregator", "GemelloAggregatorHTTP", "GemelloCore", "GemelloSQLite", "GemelloTesting",
+            "GemelloAgent", "GemelloAggregator", "GemelloAggregatorHTTP", "GemelloCore", "GemelloNGSILD", "GemelloSQLite", "GemelloTesting",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

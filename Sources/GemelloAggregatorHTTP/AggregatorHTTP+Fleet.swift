@@ -1,6 +1,7 @@
 import Foundation
 import GemelloAggregator
 import GemelloCore
+import GemelloNGSILD
 import Hummingbird
 import Prometheus
 
@@ -21,9 +22,8 @@ extension AggregatorHTTP {
             let now = clock.nowMilliseconds()
             guard let detail = try store.agentDetail(id: id, now: now, policy: configuration.fleet,
                                                      hearing: counters.hearing(now: now), healthLimit: max(0, min(limit, 100_000))) else {
-                let problem: [String: Any] = ["type": "https://uri.etsi.org/ngsi-ld/errors/ResourceNotFound",
-                                              "title": "Agent not found", "detail": "no agent with id \(id) has reported"]
-                return json(NGSILD.json(problem), contentType: "application/json", status: .notFound)
+                let problem = NGSILDError(.resourceNotFound, "no agent with id \(id) has reported", title: "Agent not found")
+                return json(Data(problem.body.serialized.utf8), contentType: "application/json", status: .notFound)
             }
             return json(try encoder.encode(detail), contentType: "application/json")
         }

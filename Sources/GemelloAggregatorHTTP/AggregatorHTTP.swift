@@ -1,6 +1,7 @@
 import Foundation
 import GemelloAggregator
 import GemelloCore
+import GemelloNGSILD
 import Hummingbird
 import Logging
 import Prometheus
@@ -12,13 +13,12 @@ import Prometheus
 /// - `GET /fleet`: `[FleetAgentSummary]`; `GET /fleet/{agent}`: ``GemelloCore/FleetAgentDetail``
 /// - `GET /metrics`: Prometheus text format (when a registry is given)
 /// - `GET /` and `/dashboard`: the fleet dashboard (one self-contained HTML page)
-/// - `GET /ngsi-ld/v1/entities[?type=T]`: NGSI-LD entities (normalized form)
-/// - `GET /ngsi-ld/v1/entities/{id}`: one entity, or 404 with an NGSI-LD ProblemDetails body
+/// - `/ngsi-ld/v1/...`: the NGSI-LD API (`AggregatorHTTP+NGSILD.swift`, docs/ngsi-ld.md)
 public enum AggregatorHTTP {
     /// Builds the HTTP application (a `Service`). `onListening` receives the bound port
     /// (useful with port 0 in tests).
     public static func application(
-        store: TwinStore, counters: IngestCounters, configuration: AggregatorConfiguration,
+        store: TwinStore, broker: ContextBroker, counters: IngestCounters, configuration: AggregatorConfiguration,
         metrics: PrometheusCollectorRegistry? = nil, clock: any WallClock = SystemWallClock(), logger: Logger,
         onListening: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
@@ -40,21 +40,7 @@ public enum AggregatorHTTP {
         }
         addFleetRoutes(to: router, store: store, counters: counters, configuration: configuration, metrics: metrics,
                        clock: clock, encoder: encoder)
-        router.get("/ngsi-ld/v1/entities") { request, _ -> Response in
-            let type = request.uri.queryParameters.get("type")
-            let entities = try store.entities(type: type)
-            return json(NGSILD.json(entities.map { NGSILD.object($0) }), contentType: "application/ld+json")
-        }
-        router.get("/ngsi-ld/v1/entities/:id") { _, context -> Response in
-            let raw = context.parameters.get("id") ?? ""
-            let id = raw.removingPercentEncoding ?? raw
-            guard let entity = try store.entity(id: id) else {
-                let problem: [String: Any] = ["type": "https://uri.etsi.org/ngsi-ld/errors/ResourceNotFound",
-                                              "title": "Entity not found", "detail": "no entity with id \(id)"]
-                return json(NGSILD.json(problem), contentType: "application/json", status: .notFound)
-            }
-            return json(NGSILD.json(NGSILD.object(entity)), contentType: "application/ld+json")
-        }
+        addNGSILDRoutes(to: router, broker: broker)
         return Application(
             router: router,
             configuration: .init(address: .hostname(configuration.httpHost, port: configuration.httpPort), serverName: "gemello-aggregator"),
@@ -71,8 +57,7 @@ extension AggregatorError: HTTPResponseError {
     public var status: HTTPResponse.Status { .internalServerError }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        let body = NGSILD.json(["type": "https://uri.etsi.org/ngsi-ld/errors/InternalError", "title": "Internal error",
-                                "detail": description] as [String: Any])
+        let body = Data(NGSILDError(.internalError, description).body.serialized.utf8)
         return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 }

@@ -60,11 +60,17 @@ struct AggregatorCommand: AsyncParsableCommand {
         factory.durationHistogramBuckets[AggregatorMetrics.batchLatencyLabel] =
             [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600].map { Duration.milliseconds(Int64($0 * 1000)) }
         let metrics = AggregatorMetrics(factory: factory, agentLabelLimit: configuration.metricsAgentLabels)
-        let ingest = IngestService(configuration: configuration, store: twin, counters: counters, metrics: metrics, logger: logger)
+        let ngsi: Twin
+        do { ngsi = try Twin.open(store: twin, configuration: configuration, counters: counters, logger: logger) } catch {
+            Console.error("gemello-aggregator: \(error)")
+            throw ExitCode(error.code == .configuration ? 78 : 74)
+        }
+        let ingest = IngestService(configuration: configuration, store: twin, counters: counters, metrics: metrics,
+                                   projection: ngsi.projection, logger: logger)
         let monitor = FleetMonitor(store: twin, configuration: configuration, counters: counters, metrics: metrics, logger: logger)
         let portFile = self.portFile
         let host = configuration.httpHost
-        let http = AggregatorHTTP.application(store: twin, counters: counters, configuration: configuration,
+        let http = AggregatorHTTP.application(store: twin, broker: ngsi.broker, counters: counters, configuration: configuration,
                                               metrics: registry, logger: logger) { port in
             logger.info("HTTP API listening", metadata: ["url": "http://\(host):\(port)"])
             if let portFile { try? "\(port)\n".write(toFile: portFile, atomically: true, encoding: .utf8) }
@@ -72,7 +78,7 @@ struct AggregatorCommand: AsyncParsableCommand {
         // Stops in reverse order: HTTP first, then the fleet monitor, then ingest (which commits
         // its current batch).
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: ingest), .init(service: monitor), .init(service: http)],
+            services: [.init(service: ingest), .init(service: monitor), .init(service: ngsi.projection), .init(service: http)],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }

@@ -15,7 +15,12 @@ struct APIClient {
             throw ValidationError("'\(baseURL)' is not an http:// URL. Fix: pass --aggregator http://host:port")
         }
         var request = URLRequest(url: url, timeoutInterval: 10)
-        request.setValue("application/ld+json, application/json", forHTTPHeaderField: "Accept")
+        request.setValue("application/json", forHTTPHeaderField: "Accept")
+        if path.hasPrefix("/ngsi-ld/") {
+            // The twin's telemetry speaks Smart Data Models terms: name that context so names come back short.
+            request.setValue("<\(Self.smartDataModelsContext)>; rel=\"http://www.w3.org/ns/json-ld#context\"; type=\"application/ld+json\"",
+                             forHTTPHeaderField: "Link")
+        }
         let data: Data
         let response: URLResponse
         do {
@@ -40,6 +45,8 @@ struct APIClient {
             throw CLIError("unexpected answer from \(path): \(error). Is \(baseURL) a Gemello aggregator of the same version?")
         }
     }
+
+    static let smartDataModelsContext = "https://raw.githubusercontent.com/smart-data-models/data-models/master/context.jsonld"
 
     static func escape(_ text: String) -> String {
         text.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/?#"))) ?? text

@@ -16,10 +16,9 @@ struct EntitiesCommand: AsyncParsableCommand {
     var type: String?
 
     func run() async throws {
-        let path = "/ngsi-ld/v1/entities" + (type.map { "?type=\(APIClient.escape($0))" } ?? "")
-        let data = try await options.client.getData(path)
-        if options.json { print(String(decoding: data, as: UTF8.self)); return }
-        let entities = try NGSIEntityView.list(data)
+        let selector = type.map { "type=\(APIClient.escape($0))" } ?? "idPattern=.*"
+        let entities = try await NGSIEntityView.all(options.client, selector: selector, json: options.json)
+        if options.json { return }
         guard !entities.isEmpty else { print("the twin has no entities yet"); return }
         var table = Table(["ENTITY", "TYPE", "ATTRIBUTES", "LATEST OBSERVATION"])
         for entity in entities {
@@ -41,7 +40,7 @@ struct EntityCommand: AsyncParsableCommand {
     func run() async throws {
         var fullID = id
         if !id.hasPrefix("urn:") {
-            let all = try NGSIEntityView.list(try await options.client.getData("/ngsi-ld/v1/entities"))
+            let all = try await NGSIEntityView.all(options.client, selector: "idPattern=" + APIClient.escape(id), json: false)
             let matches = all.filter { $0.id.hasSuffix(":" + id) || $0.id == id }
             guard matches.count == 1 else {
                 let known = all.map(\.id).joined(separator: "\n  ")
@@ -95,6 +94,20 @@ struct NGSIEntityView {
             return Attribute(name: key, value: rendered, unit: property["unitCode"] as? String ?? "",
                              observedAt: property["observedAt"] as? String ?? "-")
         }.sorted { $0.name < $1.name }
+    }
+
+    /// Every entity the selector matches, page by page (the broker caps a page at 1000).
+    static func all(_ client: APIClient, selector: String, json: Bool) async throws -> [NGSIEntityView] {
+        var out: [NGSIEntityView] = []
+        var offset = 0
+        while true {
+            let data = try await client.getData("/ngsi-ld/v1/entities?\(selector)&limit=1000&offset=\(offset)")
+            if json { print(String(decoding: data, as: UTF8.self)) }
+            let page = try list(data)
+            out += page
+            if page.count < 1000 { return out }
+            offset += page.count
+        }
     }
 
     static func list(_ data: Data) throws -> [NGSIEntityView] {

@@ -151,27 +151,3 @@ import Testing
         #expect(weather.latitude == 45.46 && weather.longitude == 9.19)
     }
 }
-
-@Suite struct NGSILDTests {
-    /// Validates with the ETSI NGSI-LD JSON Schema validator in ../shared/standards.
-    @Test func entitiesValidateAgainstTheNGSILDSchema() throws {
-        let validator = Repository.root.deletingLastPathComponent().appendingPathComponent("shared/standards/ngsi-ld/validate_ngsild.py")
-        let entity = TwinEntity(id: TwinEntity.entityID(type: "AirQualityObserved", agent: "tower-1", sensor: "air"),
-                                type: "AirQualityObserved", agentID: "tower-1", sensorID: "air", latitude: 45.46, longitude: 9.19,
-                                attributes: [.init(name: "pm25", unit: "GQ", value: 21.5, observedAt: 1_700_000_000_000, count: 3),
-                                             .init(name: "no2", unit: "GQ", value: -0.0, observedAt: 0, count: 1)])
-        let file = try Repository.temporaryFolder("ngsild").appendingPathComponent("entity.json")
-        try NGSILD.json(NGSILD.object(entity)).write(to: file)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", validator.path, "Entity", file.path]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        for _ in 0..<200 where process.isRunning { usleep(50_000) }  // readDataToEndOfFile returned: it is exiting
-        #expect(process.terminationStatus == 0, "\(text)")
-        #expect(text.contains("OK"))
-    }
-}

@@ -6,6 +6,7 @@ import GemelloAgent
 import GemelloAggregator
 import GemelloAggregatorHTTP
 import GemelloCore
+import GemelloNGSILD
 import GemelloTesting
 import Logging
 import ServiceLifecycle
@@ -43,8 +44,10 @@ import Testing
         return logger
     }
 
-    static func get(_ url: String) async throws -> Data {
-        let (data, response) = try await URLSession.shared.data(from: URL(string: url)!)
+    static func get(_ url: String, link: String? = nil) async throws -> Data {
+        var request = URLRequest(url: URL(string: url)!)
+        if let link { request.setValue("<\(link)>; rel=\"http://www.w3.org/ns/json-ld#context\"", forHTTPHeaderField: "Link") }
+        let (data, response) = try await URLSession.shared.data(for: request)
         #expect((response as? HTTPURLResponse)?.statusCode == 200)
         return data
     }
@@ -59,9 +62,11 @@ import Testing
         aggregatorConfiguration.fleet = FleetStatusPolicy(staleAfter: .seconds(30), offlineAfter: .seconds(120))
         let store = try TwinStore(path: aggregatorConfiguration.storePath)
         let counters = IngestCounters()
-        let ingest = IngestService(configuration: aggregatorConfiguration, store: store, counters: counters, logger: Self.logger("ingest"))
+        let twin = try Twin.open(store: store, configuration: aggregatorConfiguration, counters: counters, logger: Self.logger("twin"))
+        let ingest = IngestService(configuration: aggregatorConfiguration, store: store, counters: counters,
+                                   projection: twin.projection, logger: Self.logger("ingest"))
         let httpPort = Mutex<Int?>(nil)
-        let http = AggregatorHTTP.application(store: store, counters: counters, configuration: aggregatorConfiguration,
+        let http = AggregatorHTTP.application(store: store, broker: twin.broker, counters: counters, configuration: aggregatorConfiguration,
                                               logger: Self.logger("http")) { port in httpPort.withLock { $0 = port } }
         let aggregator = ServiceGroup(configuration: .init(services: [.init(service: ingest), .init(service: http)], logger: Self.logger("aggregator")))
 
@@ -95,7 +100,8 @@ import Testing
             #expect(fleet.map(\.id) == ["replay-milano-arpa"])
             #expect(fleet.first?.status == .online)
             let entityID = "urn:ngsi-ld:WeatherObserved:replay-milano-arpa:arpa-senato"
-            let entity = try JSONSerialization.jsonObject(with: try await Self.get("\(base)/ngsi-ld/v1/entities/\(entityID)")) as? [String: Any]
+            let entity = try JSONSerialization.jsonObject(with: try await Self.get("\(base)/ngsi-ld/v1/entities/\(entityID)",
+                                                                                   link: ContextResolver.smartDataModelsContextURL)) as? [String: Any]
             let temperature = entity?["temperature"] as? [String: Any]
             #expect(temperature?["unitCode"] as? String == "CEL")
             #expect(temperature?["observedAt"] as? String == "2021-12-31T22:00:00.000Z")

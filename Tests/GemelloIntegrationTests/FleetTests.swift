@@ -37,11 +37,13 @@ import Testing
             counters = IngestCounters()
             let registry = PrometheusCollectorRegistry()
             let metrics = AggregatorMetrics(factory: PrometheusMetricsFactory(registry: registry), agentLabelLimit: agentLabels)
-            let ingest = IngestService(configuration: configuration, store: store, counters: counters, metrics: metrics, logger: logger)
+            let twin = try Twin.open(store: store, configuration: configuration, counters: counters, logger: logger)
+            let ingest = IngestService(configuration: configuration, store: store, counters: counters, metrics: metrics,
+                                       projection: twin.projection, logger: logger)
             let monitor = FleetMonitor(store: store, configuration: configuration, counters: counters, metrics: metrics,
                                        interval: .milliseconds(200), logger: logger)
             let port = BoundPort()
-            let http = AggregatorHTTP.application(store: store, counters: counters, configuration: configuration, metrics: registry,
+            let http = AggregatorHTTP.application(store: store, broker: twin.broker, counters: counters, configuration: configuration, metrics: registry,
                                                   logger: logger) { bound in port.value.store(bound, ordering: .relaxed) }
             group = ServiceGroup(configuration: .init(services: [.init(service: ingest), .init(service: monitor), .init(service: http)],
                                                       logger: logger))

@@ -14,6 +14,10 @@ import GemelloMosquitto
 ///   [120s of silence, when its Last Will was lost], `health-history` [6h of health reports kept],
 ///   `transition-history` [30d of status transitions kept]
 /// - `metrics`: `agent-labels` [50: per-agent series on `/metrics` for the largest backlogs only]
+/// - `contexts`: `folder` [none: JSON-LD contexts preloaded for offline sites, listed in its
+///   `index.txt` as `<URL> <file>` lines], `fetch` [true: fetch other contexts over HTTP(S)],
+///   `cache-size` [128 documents], `cache-ttl` [1h], `fetch-timeout` [5s]
+/// - `ngsi-ld`: `default-limit` [20], `max-limit` [1000], `max-batch` [10000 entities]
 public struct AggregatorConfiguration: Sendable {
     public var broker: String
     public var clientID: String
@@ -24,6 +28,15 @@ public struct AggregatorConfiguration: Sendable {
     public var healthHistory: Duration = .seconds(6 * 3600)
     public var transitionHistory: Duration = .seconds(30 * 86_400)
     public var metricsAgentLabels = 50
+    /// JSON-LD contexts: preload folder, remote fetching and its cache.
+    public var contextsFolder: String?
+    public var contextsFetch = true
+    public var contextsCacheSize = 128
+    public var contextsCacheTTL: Duration = .seconds(3600)
+    public var contextsFetchTimeout: Duration = .seconds(5)
+    public var ngsiDefaultLimit = 20
+    public var ngsiMaxLimit = 1000
+    public var ngsiMaxBatch = 10_000
 
     public init(broker: String = "mqtt://127.0.0.1:1883", clientID: String = "gemello-aggregator",
                 storePath: String = "/var/lib/gemello/twin.sqlite", httpHost: String = "127.0.0.1", httpPort: Int = 8080,
@@ -72,6 +85,21 @@ public struct AggregatorConfiguration: Sendable {
         let metrics = try root.sectionOrEmpty("metrics")
         c.metricsAgentLabels = try metrics.int("agent-labels", default: c.metricsAgentLabels, range: 0...10_000)
         try metrics.rejectUnknownKeys()
+        let contexts = try root.sectionOrEmpty("contexts")
+        if contexts.has("folder") { c.contextsFolder = try contexts.path("folder") }
+        c.contextsFetch = try contexts.bool("fetch", default: c.contextsFetch)
+        c.contextsCacheSize = try contexts.int("cache-size", default: c.contextsCacheSize, range: 1...100_000)
+        c.contextsCacheTTL = try contexts.duration("cache-ttl", default: c.contextsCacheTTL, range: .seconds(1)...(.seconds(365 * 86_400)))
+        c.contextsFetchTimeout = try contexts.duration("fetch-timeout", default: c.contextsFetchTimeout, range: .milliseconds(100)...(.seconds(120)))
+        try contexts.rejectUnknownKeys()
+        let ngsi = try root.sectionOrEmpty("ngsi-ld")
+        c.ngsiDefaultLimit = try ngsi.int("default-limit", default: c.ngsiDefaultLimit, range: 1...100_000)
+        c.ngsiMaxLimit = try ngsi.int("max-limit", default: c.ngsiMaxLimit, range: 1...100_000)
+        guard c.ngsiDefaultLimit <= c.ngsiMaxLimit else {
+            throw ngsi.error("default-limit", "must not be above max-limit", value: String(c.ngsiDefaultLimit), fix: "lower default-limit or raise max-limit")
+        }
+        c.ngsiMaxBatch = try ngsi.int("max-batch", default: c.ngsiMaxBatch, range: 1...1_000_000)
+        try ngsi.rejectUnknownKeys()
         try root.rejectUnknownKeys()
         return c
     }

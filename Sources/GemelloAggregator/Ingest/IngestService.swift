@@ -16,9 +16,13 @@ public final class IngestService: Service {
     private let clock: any WallClock
     private let logger: Logger
     private let decoder = JSONDecoder()
+    /// Told after each commit, so the NGSI-LD twin reflects it at once.
+    private let projection: TwinProjection?
 
     public init(configuration: AggregatorConfiguration, store: TwinStore, counters: IngestCounters,
-                metrics: AggregatorMetrics? = nil, clock: any WallClock = SystemWallClock(), logger: Logger) {
+                metrics: AggregatorMetrics? = nil, projection: TwinProjection? = nil, clock: any WallClock = SystemWallClock(),
+                logger: Logger) {
+        self.projection = projection
         self.configuration = configuration
         self.store = store
         self.counters = counters
@@ -123,9 +127,11 @@ public final class IngestService: Service {
             guard let (agent, kind) = Topics.parse(message.topic) else { return }
             switch kind {
             case "data": ingest(message.payload, agent: agent, client: client)
-            case "birth": announce(message.payload, agent: agent, as: AgentBirth.self) { birth, _ in
-                try self.store.recordBirth(birth, now: self.clock.nowMilliseconds())
-            }
+            case "birth":
+                announce(message.payload, agent: agent, as: AgentBirth.self) { birth, _ in
+                    try self.store.recordBirth(birth, now: self.clock.nowMilliseconds())
+                }
+                projection?.agentBorn(agent)  // sensor types, version and site may have changed
             case "death": announce(message.payload, agent: agent, as: AgentDeath.self) { death, _ in
                 try self.store.recordDeath(death, now: self.clock.nowMilliseconds())
             }
@@ -178,6 +184,7 @@ public final class IngestService: Service {
             logger.warning("could not send an ack; the agent will resend", metadata: ["agent": "\(agent)", "error": "\(error)"])
         }
         metrics?.storeDuration.recordSeconds((ContinuousClock.now - started).seconds)
+        projection?.agentChanged(agent)
     }
 
     /// Decodes and records a birth, death or health message (`record` gets it and its JSON text)

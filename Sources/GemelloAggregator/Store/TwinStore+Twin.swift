@@ -2,15 +2,17 @@ import GemelloCore
 import GemelloSQLite
 
 extension TwinStore {
-    /// Every entity with its latest values, optionally only of one `type`.
-    public func entities(type: String? = nil) throws(AggregatorError) -> [TwinEntity] {
+    /// Every entity with its latest values, optionally only of one `type` or one `agent`.
+    public func entities(type: String? = nil, agent: String? = nil) throws(AggregatorError) -> [TwinEntity] {
         let all: [TwinEntity] = try read { db in
             let rows = try db.statement("""
                 SELECT s.agent_id, s.name, s.unit, s.latest_ts, s.latest_value, s.count, a.latitude, a.longitude
                 FROM series s LEFT JOIN agents a ON a.id = s.agent_id
-                WHERE s.latest_ts IS NOT NULL ORDER BY s.agent_id, s.name
+                WHERE s.latest_ts IS NOT NULL AND (?1 IS NULL OR s.agent_id = ?1) ORDER BY s.agent_id, s.name
                 """)
-            let sensorRows = try db.statement("SELECT agent_id, sensor_id, entity_type FROM sensors")
+            try rows.bind([agent.map { .text($0) } ?? .null])
+            let sensorRows = try db.statement("SELECT agent_id, sensor_id, entity_type FROM sensors WHERE ?1 IS NULL OR agent_id = ?1")
+            try sensorRows.bind([agent.map { .text($0) } ?? .null])
             var types: [String: String] = [:]
             while try sensorRows.step() { types["\(sensorRows.text(0))/\(sensorRows.text(1))"] = sensorRows.text(2) }
             var entities: [TwinEntity] = []

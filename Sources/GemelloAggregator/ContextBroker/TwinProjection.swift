@@ -1,0 +1,148 @@
+import GemelloCore
+import GemelloNGSILD
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// Keeps the broker's telemetry entities and SDM `Device` entities in step with the twin store:
+/// an agent's sensor entities after each batch it commits (``agentChanged(_:)``), every agent's
+/// `Device` entity (state from the fleet view) every second and after births.
+///
+/// Telemetry attributes keep their Smart Data Models terms: names are expanded with the Smart
+/// Data Models context, so a client that names that context reads `temperature`.
+public final class TwinProjection: Service {
+    private let store: TwinStore
+    private let broker: ContextBroker
+    private let configuration: AggregatorConfiguration
+    private let counters: IngestCounters?
+    private let clock: any WallClock
+    private let logger: Logger
+    private let sdm: LDContext
+    private let sensorFacts = Mutex<[String: SensorFacts]>([:])
+
+    public init(store: TwinStore, broker: ContextBroker, configuration: AggregatorConfiguration, counters: IngestCounters? = nil,
+                clock: any WallClock = SystemWallClock(), logger: Logger) {
+        self.store = store
+        self.broker = broker
+        self.configuration = configuration
+        self.counters = counters
+        self.clock = clock
+        self.logger = logger
+        self.sdm = broker.contexts.smartDataModels
+    }
+
+    /// Loads every telemetry entity and device (at start, before HTTP serves).
+    public func loadAll() throws(AggregatorError) {
+        let entities = try store.entities()
+        let byAgent = Dictionary(grouping: entities, by: \.agentID)
+        sensorFacts.withLock { facts in for (agent, list) in byAgent { facts[agent] = SensorFacts(list) } }
+        broker.applyTelemetry(entities.map(telemetryEntity))
+        try refreshDevices()
+    }
+
+    /// Called after a batch of `agent` is committed (or its birth recorded).
+    public func agentChanged(_ agent: String) {
+        do {
+            let entities = try store.entities(agent: agent)
+            let facts = SensorFacts(entities)
+            let changed = sensorFacts.withLock { known in
+                defer { known[agent] = facts }
+                return known[agent] != nil && known[agent] != facts
+            }
+            broker.applyTelemetry(entities.map(telemetryEntity))
+            if changed { try refreshDevice(agent) }
+        } catch {
+            logger.warning("could not project telemetry into the twin", metadata: ["agent": "\(agent)", "error": "\(error)"])
+        }
+    }
+
+    /// Called after a birth: the agent's sensors, version or site may have changed.
+    public func agentBorn(_ agent: String) {
+        agentChanged(agent)
+        do {
+            try refreshDevice(agent)
+        } catch {
+            logger.warning("could not project the agent's Device entity", metadata: ["agent": "\(agent)", "error": "\(error)"])
+        }
+    }
+
+    func refreshDevice(_ agent: String) throws(AggregatorError) {
+        let now = clock.nowMilliseconds()
+        if let detail = try store.agentDetail(id: agent, now: now, policy: configuration.fleet,
+                                              hearing: counters?.hearing(now: now) ?? .perfect, healthLimit: 0) {
+            broker.applyDevices([device(detail.agent, now: now)])
+        }
+    }
+
+    public func run() async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do { try await Task.sleep(for: .seconds(1)) } catch { break }
+            do { try refreshDevices() } catch {
+                logger.warning("could not refresh the Device entities", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    func refreshDevices() throws(AggregatorError) {
+        let now = clock.nowMilliseconds()
+        let hearing = counters?.hearing(now: now) ?? .perfect
+        let fleet = try store.fleet(now: now, policy: configuration.fleet, hearing: hearing)
+        broker.applyDevices(fleet.map { device($0, now: now) })
+    }
+
+    /// The SDM Device entity of one agent, from its fleet summary.
+    func device(_ agent: FleetAgentSummary, now: Int64) -> Entity {
+        var entity = Entity(id: Self.deviceID(agent.id), types: [sdm.expand("Device")], createdAt: now, modifiedAt: now)
+        func set(_ name: String, _ value: JSON, _ kind: Attribute.Kind = .property) {
+            entity.set(sdm.expand(name), Attribute(kind: kind, value: value, createdAt: now, modifiedAt: now, owner: agent.id))
+        }
+        let sensors = sensorFacts.withLock { $0[agent.id] } ?? SensorFacts()
+        set("deviceState", .string(agent.status.rawValue))
+        if let lastSeen = agent.lastSeen { set("dateLastValueReported", .string(lastSeen)) }
+        if let version = agent.version { set("softwareVersion", .string(version)) }
+        if let lat = agent.latitude, let lon = agent.longitude {
+            set("location", ["type": "Point", "coordinates": [.number(lon), .number(lat)]], .geoProperty)
+        }
+        set("controlledProperty", .array(sensors.properties.map { .string($0) }))
+        if let site = agent.siteID { set("name", .string(site)) }
+        if let battery = sensors.batteryLevel { set("batteryLevel", .number(battery)) }
+        return entity
+    }
+
+    /// What a Device entity takes from its agent's sensors, kept from the last projection.
+    struct SensorFacts: Sendable, Equatable {
+        /// Compact SDM attribute names the sensors report.
+        var properties: [String] = []
+        /// 0–1, where a sensor reports `batteryLevel` (a percentage is scaled).
+        var batteryLevel: Double?
+
+        init() {}
+
+        init(_ entities: [TwinEntity]) {
+            properties = Array(Set(entities.flatMap { $0.attributes.map(\.name) })).sorted()
+            if let value = entities.lazy.flatMap(\.attributes).first(where: { $0.name == "batteryLevel" })?.value {
+                batteryLevel = value > 1 ? value / 100 : value
+            }
+        }
+    }
+
+    public static func deviceID(_ agent: String) -> String { "urn:ngsi-ld:Device:\(agent)" }
+
+    /// A sensor's latest values as an NGSI-LD entity owned by its agent.
+    func telemetryEntity(_ twin: TwinEntity) -> Entity {
+        let modified = twin.attributes.map(\.observedAt).max() ?? 0
+        var entity = Entity(id: twin.id, types: [sdm.expand(twin.type)], createdAt: modified, modifiedAt: modified)
+        for a in twin.attributes {
+            entity.set(sdm.expand(a.name), Attribute(kind: .property, value: .number(a.value), observedAt: a.observedAt,
+                                                     unitCode: a.unit, createdAt: a.observedAt, modifiedAt: a.observedAt,
+                                                     owner: twin.agentID))
+        }
+        if let lat = twin.latitude, let lon = twin.longitude {
+            entity.set(sdm.expand("location"), Attribute(kind: .geoProperty, value: ["type": "Point", "coordinates": [.number(lon), .number(lat)]],
+                                                         createdAt: modified, modifiedAt: modified, owner: twin.agentID))
+        }
+        entity.set(sdm.expand("refDevice"), Attribute(kind: .relationship, value: .string(Self.deviceID(twin.agentID)),
+                                                      createdAt: modified, modifiedAt: modified, owner: twin.agentID))
+        return entity
+    }
+}
