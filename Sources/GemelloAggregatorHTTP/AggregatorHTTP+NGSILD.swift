@@ -122,6 +122,7 @@ extension AggregatorHTTP {
 
         addBatchRoutes(route: route, broker: broker)
         addDiscoveryRoutes(route: route, broker: broker)
+        addSubscriptionRoutes(route: route, broker: broker)
     }
 
     static func integer(_ text: String, _ name: String) throws(NGSILDError) -> Int {

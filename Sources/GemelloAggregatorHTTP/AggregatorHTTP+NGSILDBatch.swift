@@ -1,5 +1,6 @@
 import GemelloAggregator
 import GemelloNGSILD
+import HTTPTypes
 import Hummingbird
 
 /// Batch operations (clause 5.6.7–5.6.10, 5.7.2 by POST) and discovery (clause 5.7.5–5.7.10).
@@ -148,3 +149,40 @@ extension AggregatorHTTP {
 }
 
 import Foundation
+
+/// Subscriptions (clause 5.8).
+extension AggregatorHTTP {
+    static func addSubscriptionRoutes(route: NGSILDRoute, broker: ContextBroker) {
+        route(.post, "/subscriptions", true) { x, _ throws(NGSILDError) in
+            let id = try await broker.createSubscription(x.body!, context: x.context, contextReference: x.contextReference)
+            return Response(status: .created, headers: [.location: "/ngsi-ld/v1/subscriptions/\(id)"])
+        }
+        route(.get, "/subscriptions", false) { x, _ throws(NGSILDError) in
+            let all = try broker.allSubscriptions()
+            let limit = try x.parameter("limit").map { v throws(NGSILDError) in try integer(v, "limit") } ?? broker.limits.defaultLimit
+            let offset = try x.parameter("offset").map { v throws(NGSILDError) in try integer(v, "offset") } ?? 0
+            guard limit >= 0, limit <= broker.limits.maxLimit, offset >= 0 else {
+                throw NGSILDError(.tooManyResults, "limit must be 0 … \(broker.limits.maxLimit) and offset ≥ 0")
+            }
+            let page = all.dropFirst(offset).prefix(limit)
+            var headers: HTTPFields = [:]
+            if x.parameter("count") == "true" { headers[HTTPField.Name("NGSILD-Results-Count")!] = String(all.count) }
+            let sysAttrs = x.options.contains("sysAttrs")
+            return x.reply(.array(page.map { $0.rendered(x.context, now: broker.now, sysAttrs: sysAttrs) }), extraHeaders: headers)
+        }
+        route(.get, "/subscriptions/:id", false) { x, c throws(NGSILDError) in
+            let id = c.parameters.get("id").map { $0.removingPercentEncoding ?? String($0) } ?? ""
+            return x.reply(try broker.subscription(id: id).rendered(x.context, now: broker.now, sysAttrs: x.options.contains("sysAttrs")))
+        }
+        route(.patch, "/subscriptions/:id", true) { x, c throws(NGSILDError) in
+            let id = c.parameters.get("id").map { $0.removingPercentEncoding ?? String($0) } ?? ""
+            try await broker.updateSubscription(id: id, patch: x.body!, context: x.context, contextReference: x.contextReference)
+            return NGSILDExchange.noContent()
+        }
+        route(.delete, "/subscriptions/:id", false) { _, c throws(NGSILDError) in
+            let id = c.parameters.get("id").map { $0.removingPercentEncoding ?? String($0) } ?? ""
+            try broker.deleteSubscription(id: id)
+            return NGSILDExchange.noContent()
+        }
+    }
+}

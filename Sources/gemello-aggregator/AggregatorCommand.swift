@@ -61,7 +61,7 @@ struct AggregatorCommand: AsyncParsableCommand {
             [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600].map { Duration.milliseconds(Int64($0 * 1000)) }
         let metrics = AggregatorMetrics(factory: factory, agentLabelLimit: configuration.metricsAgentLabels)
         let ngsi: Twin
-        do { ngsi = try Twin.open(store: twin, configuration: configuration, counters: counters, logger: logger) } catch {
+        do { ngsi = try await Twin.open(store: twin, configuration: configuration, counters: counters, metrics: metrics, logger: logger) } catch {
             Console.error("gemello-aggregator: \(error)")
             throw ExitCode(error.code == .configuration ? 78 : 74)
         }
@@ -75,10 +75,11 @@ struct AggregatorCommand: AsyncParsableCommand {
             logger.info("HTTP API listening", metadata: ["url": "http://\(host):\(port)"])
             if let portFile { try? "\(port)\n".write(toFile: portFile, atomically: true, encoding: .utf8) }
         }
-        // Stops in reverse order: HTTP first, then the fleet monitor, then ingest (which commits
-        // its current batch).
+        // Stops in reverse order: HTTP first, then notifications (the outbox keeps what is not yet
+        // delivered), the projection, the fleet monitor, then ingest (which commits its current batch).
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: ingest), .init(service: monitor), .init(service: ngsi.projection), .init(service: http)],
+            services: [.init(service: ingest), .init(service: monitor), .init(service: ngsi.projection),
+                       .init(service: ngsi.notifications), .init(service: http)],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }

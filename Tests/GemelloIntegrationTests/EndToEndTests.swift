@@ -62,7 +62,7 @@ import Testing
         aggregatorConfiguration.fleet = FleetStatusPolicy(staleAfter: .seconds(30), offlineAfter: .seconds(120))
         let store = try TwinStore(path: aggregatorConfiguration.storePath)
         let counters = IngestCounters()
-        let twin = try Twin.open(store: store, configuration: aggregatorConfiguration, counters: counters, logger: Self.logger("twin"))
+        let twin = try await Twin.open(store: store, configuration: aggregatorConfiguration, counters: counters, logger: Self.logger("twin"))
         let ingest = IngestService(configuration: aggregatorConfiguration, store: store, counters: counters,
                                    projection: twin.projection, logger: Self.logger("ingest"))
         let httpPort = Mutex<Int?>(nil)

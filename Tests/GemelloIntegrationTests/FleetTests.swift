@@ -28,7 +28,7 @@ import Testing
         let port: BoundPort
         let configuration: AggregatorConfiguration
 
-        init(broker: String, folder: URL, agentLabels: Int = 50) throws {
+        init(broker: String, folder: URL, agentLabels: Int = 50) async throws {
             var configuration = AggregatorConfiguration(broker: broker, clientID: "aggregator-fleet",
                                                         storePath: folder.appendingPathComponent("twin.sqlite").path, httpPort: 0)
             configuration.metricsAgentLabels = agentLabels
@@ -37,7 +37,7 @@ import Testing
             counters = IngestCounters()
             let registry = PrometheusCollectorRegistry()
             let metrics = AggregatorMetrics(factory: PrometheusMetricsFactory(registry: registry), agentLabelLimit: agentLabels)
-            let twin = try Twin.open(store: store, configuration: configuration, counters: counters, logger: logger)
+            let twin = try await Twin.open(store: store, configuration: configuration, counters: counters, logger: logger)
             let ingest = IngestService(configuration: configuration, store: store, counters: counters, metrics: metrics,
                                        projection: twin.projection, logger: logger)
             let monitor = FleetMonitor(store: store, configuration: configuration, counters: counters, metrics: metrics,
@@ -118,7 +118,7 @@ import Testing
     func aKilledOrCutOffAgentIsOfflineWithinKeepaliveAndBackWithANewEpoch() async throws {
         let broker = try BrokerHarness()
         let folder = try Repository.temporaryFolder("fleet-liveness")
-        let aggregator = try Aggregator(broker: broker.url, folder: folder)
+        let aggregator = try await Aggregator(broker: broker.url, folder: folder)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await aggregator.group.run() }
             try await aggregator.waitForListening()
@@ -183,7 +183,7 @@ import Testing
     func metricsParseWithPrometheusClientAndBoundAgentLabels() async throws {
         let broker = try BrokerHarness()
         let folder = try Repository.temporaryFolder("fleet-metrics")
-        let aggregator = try Aggregator(broker: broker.url, folder: folder, agentLabels: 2)
+        let aggregator = try await Aggregator(broker: broker.url, folder: folder, agentLabels: 2)
         let agent = try Agent(configuration: try solarReplayConfiguration(broker: broker.url, folder: folder),
                               logger: EndToEndTests.logger("agent"))
         let agentGroup = try agent.makeServiceGroup(signals: [])

@@ -25,7 +25,7 @@ final class TwinAPI: Sendable {
 
     static let sdmLink = "<\(ContextResolver.smartDataModelsContextURL)>; rel=\"http://www.w3.org/ns/json-ld#context\"; type=\"application/ld+json\""
 
-    init(configure: (inout AggregatorConfiguration) -> Void = { _ in }) throws {
+    init(configure: (inout AggregatorConfiguration) -> Void = { _ in }) async throws {
         let folder = try Repository.temporaryFolder("ngsild-api")
         var configuration = AggregatorConfiguration(storePath: folder.appendingPathComponent("twin.sqlite").path, httpPort: 0)
         configure(&configuration)
@@ -33,16 +33,16 @@ final class TwinAPI: Sendable {
         let logger = Logger(label: "test.ngsild")
         store = try TwinStore(path: configuration.storePath)
         let counters = IngestCounters()
-        twin = try Twin.open(store: store, configuration: configuration, counters: counters, logger: logger)
+        twin = try await Twin.open(store: store, configuration: configuration, counters: counters, logger: logger)
         let bound = self.bound
         let http = AggregatorHTTP.application(store: store, broker: twin.broker, counters: counters, configuration: configuration,
                                               logger: logger) { port in bound.value.store(port, ordering: .relaxed) }
-        group = ServiceGroup(configuration: .init(services: [.init(service: http)], logger: logger))
+        group = ServiceGroup(configuration: .init(services: [.init(service: twin.notifications), .init(service: http)], logger: logger))
     }
 
     /// Runs `body` with the server listening.
     static func with(configure: (inout AggregatorConfiguration) -> Void = { _ in }, _ body: (TwinAPI) async throws -> Void) async throws {
-        let api = try TwinAPI(configure: configure)
+        let api = try await TwinAPI(configure: configure)
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await api.group.run() }
             let deadline = ContinuousClock.now + .seconds(20)
@@ -110,8 +110,10 @@ final class TwinAPI: Sendable {
             batch.append(Reading(series: SeriesInfo(name: "\(sensor)/\(r.attribute)", unit: r.unit), timestamp: r.time, value: r.value), lookup: &lookup)
         }
         twin.projection.agentBorn(agent)
-        _ = try store.ingest(batch, receivedAt: 2)
-        twin.projection.agentChanged(agent)
+        // As IngestService does: the notifications commit with the batch.
+        var prepared: TwinProjection.Prepared?
+        _ = try store.ingest(batch, receivedAt: 2) { db in prepared = try self.twin.projection.prepare(agent: agent, in: db) }
+        if let prepared { twin.projection.commit(prepared) }
     }
 
     /// Validates replies with the ETSI JSON Schema validator in ../shared.

@@ -18,6 +18,8 @@ import GemelloMosquitto
 ///   `index.txt` as `<URL> <file>` lines], `fetch` [true: fetch other contexts over HTTP(S)],
 ///   `cache-size` [128 documents], `cache-ttl` [1h], `fetch-timeout` [5s]
 /// - `ngsi-ld`: `default-limit` [20], `max-limit` [1000], `max-batch` [10000 entities]
+/// - `subscriptions`: `outbox-limit` [1000000 queued notifications; past it the oldest are
+///   dropped, counted in `/metrics`]
 public struct AggregatorConfiguration: Sendable {
     public var broker: String
     public var clientID: String
@@ -37,6 +39,7 @@ public struct AggregatorConfiguration: Sendable {
     public var ngsiDefaultLimit = 20
     public var ngsiMaxLimit = 1000
     public var ngsiMaxBatch = 10_000
+    public var outboxLimit = 1_000_000
 
     public init(broker: String = "mqtt://127.0.0.1:1883", clientID: String = "gemello-aggregator",
                 storePath: String = "/var/lib/gemello/twin.sqlite", httpHost: String = "127.0.0.1", httpPort: Int = 8080,
@@ -100,6 +103,9 @@ public struct AggregatorConfiguration: Sendable {
         }
         c.ngsiMaxBatch = try ngsi.int("max-batch", default: c.ngsiMaxBatch, range: 1...1_000_000)
         try ngsi.rejectUnknownKeys()
+        let subscriptions = try root.sectionOrEmpty("subscriptions")
+        c.outboxLimit = try subscriptions.int("outbox-limit", default: c.outboxLimit, range: 100...100_000_000)
+        try subscriptions.rejectUnknownKeys()
         try root.rejectUnknownKeys()
         return c
     }

@@ -39,9 +39,16 @@ extension ContextBroker {
                 case .delete(let id): deleted.append(id)
                 }
             }
+            // Notifications go into the outbox in the same transaction as the write.
+            var pending: [SubscriptionManager.Pending] = []
+            if let subscriptions, subscriptions.count > 0 {
+                pending = subscriptions.notifications(for: put.map { (index.entity($0.id), $0) }, now: now)
+            }
             do {
                 // Only the client-owned part is persisted: telemetry lives in the twin store.
-                try documents.commit(put: put.map(Self.clientPart), delete: deleted)
+                try documents.commit(put: put.map(Self.clientPart), delete: deleted) { db in
+                    try subscriptions?.enqueue(pending, in: db)
+                }
             } catch let error as AggregatorError {
                 throw NGSILDError(.internalError, "the twin store refused the write: \(error.message)")
             } catch {
@@ -49,6 +56,7 @@ extension ContextBroker {
             }
             index.remove(deleted)
             index.put(put)
+            subscriptions?.committed(pending)
             return result
         }
     }

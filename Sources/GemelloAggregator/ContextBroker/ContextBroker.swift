@@ -23,6 +23,9 @@ public final class ContextBroker: Sendable {
 
     let index = EntityIndex()
     let documents: EntityDocuments
+    /// Subscriptions and their outbox (nil only before ``attach(_:)``).
+    var subscriptions: SubscriptionManager? { subscriptionsBox.withLock { $0 } }
+    private let subscriptionsBox = Mutex<SubscriptionManager?>(nil)
     /// Serializes writers: compute, persist, then index, as one step.
     private let writeLock = Mutex(())
     let clock: any WallClock
@@ -38,6 +41,9 @@ public final class ContextBroker: Sendable {
         index.put(try documents.all())
     }
 
+    /// Connects the subscription manager (made after the broker: it shares its connection).
+    func attach(_ manager: SubscriptionManager) { subscriptionsBox.withLock { $0 = manager } }
+
     /// Runs `body` holding the write lock (client writes and telemetry never interleave).
     func writeLockForWrites<T>(_ body: () -> T) -> T {
         writeLock.withLock { _ in body() }
@@ -46,34 +52,60 @@ public final class ContextBroker: Sendable {
     /// Entities in the twin.
     public var entityCount: Int { index.count }
 
-    // MARK: - Telemetry (called by the projection after ingest commits)
+    // MARK: - Telemetry (called by the projection)
+
+    /// `current` with its ingest-owned attributes replaced by those of `fresh` (what clients
+    /// added is kept).
+    static func merge(_ current: Entity?, _ fresh: Entity) -> Entity {
+        guard var merged = current else { return fresh }
+        for (name, instances) in merged.attributes where instances.contains(where: { $0.owner != nil }) {
+            let kept = instances.filter { $0.owner == nil }
+            merged.attributes[name] = kept.isEmpty ? nil : kept
+        }
+        for (name, instances) in fresh.attributes {
+            var list = merged.attributes[name] ?? []
+            for var instance in instances {
+                if let old = current?.attribute(name, datasetId: instance.datasetId), old.owner != nil {
+                    instance.createdAt = min(old.createdAt, instance.createdAt)
+                }
+                if let i = list.firstIndex(where: { $0.datasetId == instance.datasetId }) { list[i] = instance } else { list.append(instance) }
+            }
+            merged.attributes[name] = list
+        }
+        for type in fresh.types where !merged.types.contains(type) { merged.types.append(type) }
+        merged.createdAt = min(merged.createdAt, fresh.createdAt)
+        merged.modifiedAt = max(merged.modifiedAt, fresh.modifiedAt)
+        return merged
+    }
+
+    /// The notifications that replacing these entities' telemetry would send; to be written in
+    /// the transaction that commits the telemetry (``SubscriptionManager/enqueue(_:in:)``).
+    func telemetryNotifications(_ fresh: [Entity]) -> [SubscriptionManager.Pending] {
+        guard let subscriptions, subscriptions.count > 0 else { return [] }
+        let changes = fresh.map { entity -> (before: Entity?, after: Entity) in
+            let current = index.entity(entity.id)
+            return (current, Self.merge(current, entity))
+        }
+        return subscriptions.notifications(for: changes, now: now)
+    }
 
     /// Replaces the ingest-owned attributes of these entities (creating them when new), keeping
-    /// what clients added.
-    public func applyTelemetry(_ entities: [Entity]) {
+    /// what clients added. `notified`: their notifications were already queued with the commit
+    /// (ingest); otherwise they are queued here.
+    public func applyTelemetry(_ entities: [Entity], notified: Bool = false) {
         writeLock.withLock { _ in
-            for fresh in entities {
-                index.update(fresh.id) { current in
-                    guard var merged = current else { return fresh }
-                    for (name, instances) in merged.attributes where instances.contains(where: { $0.owner != nil }) {
-                        let kept = instances.filter { $0.owner == nil }
-                        merged.attributes[name] = kept.isEmpty ? nil : kept
+            if !notified, let subscriptions {
+                let pending = telemetryNotifications(entities)
+                if !pending.isEmpty {
+                    do { try documents.transaction { db in try subscriptions.enqueue(pending, in: db) } } catch {
+                        // The telemetry itself is committed (twin store); only these notifications are lost, and counted.
+                        subscriptions.countLost(pending.count)
                     }
-                    for (name, instances) in fresh.attributes {
-                        var list = merged.attributes[name] ?? []
-                        for var instance in instances {
-                            if let old = current?.attribute(name, datasetId: instance.datasetId), old.owner != nil {
-                                instance.createdAt = min(old.createdAt, instance.createdAt)
-                            }
-                            if let i = list.firstIndex(where: { $0.datasetId == instance.datasetId }) { list[i] = instance } else { list.append(instance) }
-                        }
-                        merged.attributes[name] = list
-                    }
-                    for type in fresh.types where !merged.types.contains(type) { merged.types.append(type) }
-                    merged.createdAt = min(merged.createdAt, fresh.createdAt)
-                    merged.modifiedAt = max(merged.modifiedAt, fresh.modifiedAt)
-                    return merged
+                    subscriptions.committed(pending)
                 }
+            }
+            for fresh in entities {
+                index.update(fresh.id) { current in Self.merge(current, fresh) }
             }
         }
     }
@@ -97,7 +129,7 @@ public final class ContextBroker: Sendable {
 
     /// A query (clause 5.7.2). At least one of ids, idPattern, type, attrs, q or a geo-query is
     /// required (the spec's rule against unbounded queries).
-    public func query(_ q: EntityQuery) throws(NGSILDError) -> (entities: [Entity], total: Int?) {
+    public func query(_ q: EntityQuery, unbounded: Bool = false) throws(NGSILDError) -> (entities: [Entity], total: Int?) {
         let limit = q.limit ?? limits.defaultLimit
         guard limit >= 0 else { throw .badRequest("limit must be 0 or more") }
         guard limit <= limits.maxLimit else {
@@ -106,7 +138,7 @@ public final class ContextBroker: Sendable {
         guard q.offset >= 0 else { throw .badRequest("offset must be 0 or more") }
         guard limit > 0 || q.count else { throw .badRequest("limit=0 is only allowed with count=true") }
         let filter = q.filter
-        guard filter.ids != nil || filter.idPattern != nil || filter.types != nil || filter.attributes != nil || filter.q != nil
+        guard unbounded || filter.ids != nil || filter.idPattern != nil || filter.types != nil || filter.attributes != nil || filter.q != nil
               || filter.geo != nil else {
             throw .badRequest("a query needs at least one of id, idPattern, type, attrs, q or a geo-query (georel, geometry, coordinates)")
         }

@@ -10,7 +10,7 @@ final class EntityDocuments: Sendable {
 
     static let schema = """
         CREATE TABLE IF NOT EXISTS ngsi_entities (id TEXT PRIMARY KEY, doc TEXT NOT NULL) WITHOUT ROWID;
-        """
+        """ + SubscriptionManager.schema
 
     init(path: String) throws(AggregatorError) {
         do {
@@ -40,12 +40,25 @@ final class EntityDocuments: Sendable {
         }
     }
 
-    /// Writes and deletes in one transaction: when this returns they are durable.
-    func commit(put: [Entity], delete: [String]) throws(AggregatorError) {
+    /// Runs `body` in one transaction on this connection (subscriptions, the outbox).
+    func transaction<T: Sendable>(_ body: (SQLiteConnection) throws -> T) throws(AggregatorError) -> T {
+        do {
+            return try db.withLock { (connection: inout SQLiteConnection) throws -> T in try connection.transaction { try body($0) } }
+        } catch let error as AggregatorError {
+            throw error
+        } catch {
+            throw AggregatorError(.store, "cannot write to the twin store: \(error)")
+        }
+    }
+
+    /// Writes and deletes in one transaction with `alongside` (the notifications they cause):
+    /// when this returns all of it is durable.
+    func commit(put: [Entity], delete: [String], alongside: (SQLiteConnection) throws -> Void = { _ in }) throws(AggregatorError) {
         guard !put.isEmpty || !delete.isEmpty else { return }
         do {
-            try db.withLock { db in
-                try db.transaction { db in
+            try db.withLock { (connection: inout SQLiteConnection) throws in
+                try connection.transaction { db in
+                    try alongside(db)
                     let upsert = try db.statement("INSERT INTO ngsi_entities (id, doc) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc")
                     for entity in put { try upsert.run([.text(entity.id), .text(Self.encode(entity).serialized)]) }
                     let remove = try db.statement("DELETE FROM ngsi_entities WHERE id = ?")

@@ -11,11 +11,15 @@ import FoundationNetworking
 public struct Twin: Sendable {
     public let broker: ContextBroker
     public let projection: TwinProjection
+    public let subscriptions: SubscriptionManager
+    /// Delivers notifications (a `Service`: run it in the aggregator's group).
+    public let notifications: NotificationDispatcher
 
     /// Opens the broker over the twin store's file and loads every entity (telemetry, devices,
     /// client data) into memory.
     public static func open(store: TwinStore, configuration: AggregatorConfiguration, counters: IngestCounters? = nil,
-                            clock: any WallClock = SystemWallClock(), logger: Logger) throws(AggregatorError) -> Twin {
+                            metrics: AggregatorMetrics? = nil, clock: any WallClock = SystemWallClock(),
+                            logger: Logger) async throws(AggregatorError) -> Twin {
         let preloaded = try preloadedContexts(configuration.contextsFolder)
         let resolver: ContextResolver
         do {
@@ -32,11 +36,17 @@ public struct Twin: Sendable {
         limits.maxLimit = configuration.ngsiMaxLimit
         limits.maxBatch = configuration.ngsiMaxBatch
         let broker = try ContextBroker(storePath: store.path, contexts: resolver, limits: limits, clock: clock)
+        let subscriptions = try await SubscriptionManager(documents: broker.documents, contexts: resolver,
+                                                          outboxLimit: configuration.outboxLimit, metrics: metrics)
+        broker.attach(subscriptions)
+        let notifications = NotificationDispatcher(manager: subscriptions, broker: broker, clock: clock, logger: logger)
         let projection = TwinProjection(store: store, broker: broker, configuration: configuration, counters: counters,
                                         clock: clock, logger: logger)
         try projection.loadAll()
-        logger.info("twin loaded", metadata: ["entities": "\(broker.entityCount)", "preloadedContexts": "\(preloaded.count)"])
-        return Twin(broker: broker, projection: projection)
+        logger.info("twin loaded", metadata: ["entities": "\(broker.entityCount)", "subscriptions": "\(subscriptions.count)",
+                                              "queuedNotifications": "\(subscriptions.outboxCount.load(ordering: .relaxed))",
+                                              "preloadedContexts": "\(preloaded.count)"])
+        return Twin(broker: broker, projection: projection, subscriptions: subscriptions, notifications: notifications)
     }
 
     /// The documents of `folder/index.txt` (`<URL> <file>` per line; `#` comments).

@@ -1,5 +1,6 @@
 import GemelloCore
 import GemelloNGSILD
+import GemelloSQLite
 import Logging
 import ServiceLifecycle
 import Synchronization
@@ -38,6 +39,36 @@ public final class TwinProjection: Service {
         sensorFacts.withLock { facts in for (agent, list) in byAgent { facts[agent] = SensorFacts(list) } }
         broker.applyTelemetry(entities.map(telemetryEntity))
         try refreshDevices()
+    }
+
+    /// What ingesting a batch changes in the broker, worked out inside the batch's transaction.
+    public struct Prepared: Sendable {
+        let agent: String
+        let entities: [Entity]
+        let facts: SensorFacts
+        let pending: [SubscriptionManager.Pending]
+    }
+
+    /// Inside the batch's transaction (`db`): the agent's telemetry entities as the batch leaves
+    /// them, and the notifications they cause, written to the outbox through `db` so they commit
+    /// with the batch or not at all.
+    public func prepare(agent: String, in db: SQLiteConnection) throws -> Prepared {
+        let twins = try TwinStore.entities(agent: agent, in: db)
+        let entities = twins.map(telemetryEntity)
+        let pending = broker.telemetryNotifications(entities)
+        try broker.subscriptions?.enqueue(pending, in: db)
+        return Prepared(agent: agent, entities: entities, facts: SensorFacts(twins), pending: pending)
+    }
+
+    /// After the batch committed: the broker shows it, the dispatcher is woken.
+    public func commit(_ prepared: Prepared) {
+        broker.applyTelemetry(prepared.entities, notified: true)
+        broker.subscriptions?.committed(prepared.pending)
+        let changed = sensorFacts.withLock { known in
+            defer { known[prepared.agent] = prepared.facts }
+            return known[prepared.agent] != nil && known[prepared.agent] != prepared.facts
+        }
+        if changed { try? refreshDevice(prepared.agent) }
     }
 
     /// Called after a batch of `agent` is committed (or its birth recorded).

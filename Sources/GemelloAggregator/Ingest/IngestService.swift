@@ -1,6 +1,7 @@
 import Foundation
 import GemelloCore
 import GemelloMosquitto
+import GemelloSQLite
 import Logging
 import ServiceLifecycle
 
@@ -161,8 +162,12 @@ public final class IngestService: Service {
             try? store.recordRejected(agent: agent, now: now)
             return
         }
+        var prepared: TwinProjection.Prepared?
         do {
-            switch try store.ingest(batch, receivedAt: now) {
+            let alongside: ((SQLiteConnection) throws -> Void)? = projection.map { projection in
+                { db in prepared = try projection.prepare(agent: agent, in: db) }
+            }
+            switch try store.ingest(batch, receivedAt: now, alongside: alongside) {
             case .stored(let readings):
                 counters.batches.add(1, ordering: .relaxed)
                 counters.readings.add(Int64(readings), ordering: .relaxed)
@@ -184,7 +189,7 @@ public final class IngestService: Service {
             logger.warning("could not send an ack; the agent will resend", metadata: ["agent": "\(agent)", "error": "\(error)"])
         }
         metrics?.storeDuration.recordSeconds((ContinuousClock.now - started).seconds)
-        projection?.agentChanged(agent)
+        if let prepared { projection?.commit(prepared) }
     }
 
     /// Decodes and records a birth, death or health message (`record` gets it and its JSON text)

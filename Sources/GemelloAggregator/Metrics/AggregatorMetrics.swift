@@ -23,6 +23,11 @@ public final class AggregatorMetrics: Sendable {
     let rejected: Counter
     let storeDuration: Timer
     let batchLatency: Timer
+    /// NGSI-LD notifications: delivered, failed attempts, dropped past the outbox limit.
+    let notificationsSent: Counter
+    let notificationsFailed: Counter
+    let notificationsDropped: Counter
+    let outboxPending: Gauge
     private let agentsByStatus: [FleetAgentSummary.Status: Gauge]
     private let fleetBuffered: Gauge
     private let fleetDropped: Gauge
@@ -44,6 +49,10 @@ public final class AggregatorMetrics: Sendable {
         rejected = Counter(label: "gemello_ingest_rejected_batches_total", factory: factory)
         storeDuration = Timer(label: Self.storeDurationLabel, factory: factory)
         batchLatency = Timer(label: Self.batchLatencyLabel, factory: factory)
+        notificationsSent = Counter(label: "gemello_notifications_sent_total", factory: factory)
+        notificationsFailed = Counter(label: "gemello_notifications_failed_total", factory: factory)
+        notificationsDropped = Counter(label: "gemello_notifications_dropped_total", factory: factory)
+        outboxPending = Gauge(label: "gemello_notifications_pending", factory: factory)
         var byStatus: [FleetAgentSummary.Status: Gauge] = [:]
         for status in FleetAgentSummary.Status.allCases {
             byStatus[status] = Gauge(label: "gemello_agents", dimensions: [("status", status.rawValue)], factory: factory)

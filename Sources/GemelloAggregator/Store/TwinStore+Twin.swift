@@ -4,7 +4,13 @@ import GemelloSQLite
 extension TwinStore {
     /// Every entity with its latest values, optionally only of one `type` or one `agent`.
     public func entities(type: String? = nil, agent: String? = nil) throws(AggregatorError) -> [TwinEntity] {
-        let all: [TwinEntity] = try read { db in
+        let all: [TwinEntity] = try read { db in try Self.entities(agent: agent, in: db) }
+        guard let type else { return all }
+        return all.filter { $0.type == type }
+    }
+
+    /// The same, read through `db` (inside an ingest transaction: what it is about to commit).
+    static func entities(agent: String?, in db: SQLiteConnection) throws -> [TwinEntity] {
             let rows = try db.statement("""
                 SELECT s.agent_id, s.name, s.unit, s.latest_ts, s.latest_value, s.count, a.latitude, a.longitude
                 FROM series s LEFT JOIN agents a ON a.id = s.agent_id
@@ -37,9 +43,6 @@ extension TwinStore {
                 }
             }
             return entities
-        }
-        guard let type else { return all }
-        return all.filter { $0.type == type }
     }
 
     /// One entity by its id, or `nil`.

@@ -60,8 +60,10 @@ public final class TwinStore: Sendable {
     }
 
     /// Stores a batch in one transaction: de-duplication record, history, latest values, agent
-    /// counters. When this returns the batch is durable and may be acknowledged.
-    public func ingest(_ batch: Batch, receivedAt now: Int64) throws(AggregatorError) -> IngestOutcome {
+    /// counters, and whatever `alongside` writes through the same connection (the notifications
+    /// the batch causes). When this returns the batch is durable and may be acknowledged.
+    public func ingest(_ batch: Batch, receivedAt now: Int64,
+                       alongside: ((SQLiteConnection) throws -> Void)? = nil) throws(AggregatorError) -> IngestOutcome {
         do {
             return try writer.withLock { (state: inout Writer) throws -> IngestOutcome in
                 try state.db.transaction { db -> IngestOutcome in
@@ -100,6 +102,7 @@ public final class TwinStore: Sendable {
                     }
                     try db.statement("UPDATE agents SET batches = batches + 1, readings = readings + ?, last_seen = ? WHERE id = ?")
                         .run([.integer(Int64(batch.count)), .integer(now), .text(batch.agentID)])
+                    try alongside?(db)
                     return .stored(readings: batch.count)
                 }
             }

@@ -1,0 +1,136 @@
+import Foundation
+import GemelloMosquitto
+import GemelloNGSILD
+import Logging
+import Synchronization
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// POSTs notifications over HTTP(S); any status outside 2xx is a failure.
+struct HTTPNotifier: Sendable {
+    let timeout: Double
+    struct Failure: Error, CustomStringConvertible { let description: String }
+
+    func post(_ body: [UInt8], headers: [(String, String)], to uri: String) async throws {
+        guard let url = URL(string: uri) else { throw Failure(description: "not a URL: \(uri)") }
+        var request = URLRequest(url: url, timeoutInterval: timeout)
+        request.httpMethod = "POST"
+        for (k, v) in headers { request.setValue(v, forHTTPHeaderField: k) }
+        let data = Data(body)
+        let status: Int
+        do {
+            let (_, response) = try await URLSession.shared.upload(for: request, from: data)
+            status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        } catch {
+            throw Failure(description: (error as NSError).localizedDescription)
+        }
+        guard (200..<300).contains(status) else { throw Failure(description: "HTTP \(status)") }
+    }
+}
+
+/// One MQTT client per broker named by `mqtt://host:port/topic` endpoints; a notification counts
+/// as delivered when the broker acknowledged it (QoS 1 PUBACK). The NGSI-LD MQTT binding's
+/// payload: `{"metadata": {headers}, "body": notification}`.
+final class MQTTNotifiers: Sendable {
+    struct Failure: Error, CustomStringConvertible { let description: String }
+
+    final class Connection: Sendable {
+        let client: MQTTClient
+        let connected = Atomic<Bool>(false)
+        let waiting = Mutex<[Int32: CheckedContinuation<Void, any Error>]>([:])
+        let acked = Mutex<Set<Int32>>([])
+        let task: Mutex<Task<Void, Never>?> = Mutex(nil)
+
+        init(client: MQTTClient) { self.client = client }
+    }
+
+    private let connections = Mutex<[String: Connection]>([:])
+    private let logger: Logger
+
+    init(logger: Logger) { self.logger = logger }
+
+    func publish(_ notification: String, headers: [(String, String)], endpoint: Subscription.Endpoint) async throws {
+        guard endpoint.uri.hasPrefix("mqtt://") else {
+            throw Failure(description: "mqtts:// endpoints are not built yet (docs/ngsi-ld.md); use mqtt:// on a trusted network")
+        }
+        let rest = endpoint.uri.dropFirst("mqtt://".count)
+        guard let slash = rest.firstIndex(of: "/") else { throw Failure(description: "\(endpoint.uri) names no topic") }
+        let hostPort = String(rest[..<slash])
+        let topic = String(rest[rest.index(after: slash)...])
+        guard !topic.isEmpty, let address = BrokerAddress(url: "mqtt://" + hostPort) else {
+            throw Failure(description: "\(endpoint.uri) is not mqtt://host:port/topic")
+        }
+        let connection = try connection(for: hostPort, address: address)
+        guard connection.connected.load(ordering: .relaxed) else { throw Failure(description: "not connected to \(hostPort)") }
+        var metadata: [String: JSON] = [:]
+        for (k, v) in headers { metadata[k] = .string(v) }
+        let payload = "{\"metadata\":" + JSON.object(metadata).serialized + ",\"body\":" + notification + "}"
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            do {
+                // The PUBACK can arrive before we register: acked ids are remembered.
+                let id = try connection.waiting.withLock { waiting -> Int32 in
+                    let id = try connection.client.publish(topic: topic, payload: Array(payload.utf8))
+                    waiting[id] = continuation
+                    return id
+                }
+                if connection.acked.withLock({ $0.remove(id) != nil }), let c = connection.waiting.withLock({ $0.removeValue(forKey: id) }) {
+                    c.resume()
+                }
+            } catch {
+                continuation.resume(throwing: Failure(description: "publish refused: \(error)"))
+            }
+        }
+    }
+
+    private func connection(for key: String, address: BrokerAddress) throws -> Connection {
+        if let existing = connections.withLock({ $0[key] }) { return existing }
+        let client: MQTTClient
+        do {
+            client = try MQTTClient(options: .init(clientID: "gemello-notifier-\(UUID().uuidString.prefix(8))", cleanSession: true))
+        } catch {
+            throw Failure(description: "cannot create an MQTT client: \(error)")
+        }
+        let connection = Connection(client: client)
+        let logger = self.logger
+        let task = Task {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { try? await client.start(broker: address, keepAliveSeconds: 30) }
+                for await event in client.events {
+                    switch event {
+                    case .connected: connection.connected.store(true, ordering: .relaxed)
+                    case .disconnected, .connectRefused:
+                        connection.connected.store(false, ordering: .relaxed)
+                        // Messages in flight on a lost connection are failed: they stay queued and are retried.
+                        let pending = connection.waiting.withLock { w -> [CheckedContinuation<Void, any Error>] in
+                            defer { w.removeAll() }
+                            return Array(w.values)
+                        }
+                        for c in pending { c.resume(throwing: Failure(description: "connection to \(key) lost")) }
+                    case .published(let id):
+                        if let c = connection.waiting.withLock({ $0.removeValue(forKey: id) }) {
+                            c.resume()
+                        } else {
+                            connection.acked.withLock { _ = $0.insert(id) }
+                        }
+                    default: break
+                    }
+                }
+                group.cancelAll()
+            }
+            logger.debug("MQTT notifier stopped", metadata: ["broker": "\(key)"])
+        }
+        connection.task.withLock { $0 = task }
+        connections.withLock { $0[key] = connection }
+        // Give a first connect a moment so the first notification need not wait for a retry.
+        for _ in 0..<50 where !connection.connected.load(ordering: .relaxed) { usleep(20_000) }
+        return connection
+    }
+
+    func stop() {
+        for connection in connections.withLock({ Array($0.values) }) {
+            connection.client.disconnect()
+            connection.task.withLock { $0?.cancel() }
+        }
+    }
+}

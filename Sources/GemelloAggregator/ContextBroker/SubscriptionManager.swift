@@ -1,0 +1,229 @@
+import GemelloCore
+import GemelloNGSILD
+import GemelloSQLite
+import Synchronization
+
+/// The subscriptions (clause 5.8) and their notification outbox: which changes notify whom.
+///
+/// A change's notifications are written to `ngsi_outbox` in the same SQLite transaction as the
+/// change itself (a client write, or an ingested batch), so a notification is never lost between
+/// a commit and its delivery; ``NotificationDispatcher`` delivers them in order per subscription
+/// and deletes each once its endpoint took it. The outbox is bounded (`subscriptions.outbox-limit`):
+/// past it the oldest notifications are dropped, counted per subscription and in `/metrics`.
+public final class SubscriptionManager: Sendable {
+    static let schema = """
+        CREATE TABLE IF NOT EXISTS ngsi_subscriptions (id TEXT PRIMARY KEY, doc TEXT NOT NULL) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS ngsi_outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, subscription TEXT NOT NULL,
+            created INTEGER NOT NULL, data TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_attempt INTEGER NOT NULL DEFAULT 0);
+        CREATE INDEX IF NOT EXISTS ngsi_outbox_by_subscription ON ngsi_outbox (subscription, seq);
+        """
+
+    struct Entry {
+        var subscription: Subscription
+        var matcher: SubscriptionMatcher
+        /// Status counters changed since they were last written.
+        var dirty = false
+    }
+
+    /// One notification waiting in the outbox.
+    struct Pending: Sendable {
+        var subscription: String
+        var created: Int64
+        /// The rendered entity (one change).
+        var data: String
+    }
+
+    private let entries = Mutex<[String: Entry]>([:])
+    /// Rows in the outbox (kept in step with inserts and deletes).
+    let outboxCount = Atomic<Int>(0)
+    let outboxLimit: Int
+    let documents: EntityDocuments
+    let contexts: ContextResolver
+    let metrics: AggregatorMetrics?
+    let dropped = Atomic<Int>(0)
+    /// Wakes the dispatcher when notifications were queued.
+    let wake: AsyncStream<Void>.Continuation
+    let wakeups: AsyncStream<Void>
+
+    init(documents: EntityDocuments, contexts: ContextResolver, outboxLimit: Int, metrics: AggregatorMetrics?) async throws(AggregatorError) {
+        self.documents = documents
+        self.contexts = contexts
+        self.outboxLimit = outboxLimit
+        self.metrics = metrics
+        (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        let (docs, count) = try documents.transaction { db -> ([String], Int) in
+            let rows = try db.statement("SELECT doc FROM ngsi_subscriptions")
+            var docs: [String] = []
+            while try rows.step() { docs.append(rows.text(0)) }
+            return (docs, Int(try db.scalarInt("SELECT count(*) FROM ngsi_outbox") ?? 0))
+        }
+        outboxCount.store(count, ordering: .relaxed)
+        var loaded: [String: Entry] = [:]
+        for doc in docs {
+            guard let json = try? JSON.parse(doc), let subscription = Subscription(stored: json) else { continue }
+            guard let context = try? await contexts.resolve(subscription.context),
+                  let matcher = try? SubscriptionMatcher(subscription, context: context) else { continue }
+            loaded[subscription.id] = Entry(subscription: subscription, matcher: matcher)
+        }
+        entries.withLock { $0 = loaded }
+    }
+
+    // MARK: - Subscriptions
+
+    public var count: Int { entries.withLock { $0.count } }
+    /// Notifications waiting in the outbox.
+    public var queued: Int { outboxCount.load(ordering: .relaxed) }
+    /// Notifications dropped since start (outbox full, or a failed queueing).
+    public var droppedTotal: Int { dropped.load(ordering: .relaxed) }
+
+    func all() -> [Subscription] {
+        entries.withLock { e in e.values.map(\.subscription).sorted { $0.createdAt != $1.createdAt ? $0.createdAt < $1.createdAt : $0.id < $1.id } }
+    }
+
+    func subscription(_ id: String) -> Subscription? { entries.withLock { $0[id]?.subscription } }
+
+    /// Creates or replaces (`replace`) a subscription, durably.
+    func put(_ subscription: Subscription, replace: Bool) async throws(NGSILDError) {
+        let context = try await contexts.resolve(subscription.context)
+        let matcher = try SubscriptionMatcher(subscription, context: context)
+        let exists = entries.withLock { $0[subscription.id] != nil }
+        if exists && !replace { throw NGSILDError(.alreadyExists, "subscription \(subscription.id) already exists") }
+        if !exists && replace { throw NGSILDError.notFound("no subscription with id \(subscription.id)") }
+        try persist([subscription])
+        entries.withLock { $0[subscription.id] = Entry(subscription: subscription, matcher: matcher) }
+    }
+
+    /// Deletes a subscription and the notifications it still had queued.
+    func delete(_ id: String) throws(NGSILDError) {
+        guard entries.withLock({ $0[id] != nil }) else { throw NGSILDError.notFound("no subscription with id \(id)") }
+        do {
+            let removed = try documents.transaction { db -> Int in
+                try db.statement("DELETE FROM ngsi_subscriptions WHERE id = ?").run([.text(id)])
+                try db.statement("DELETE FROM ngsi_outbox WHERE subscription = ?").run([.text(id)])
+                return db.changes
+            }
+            outboxCount.subtract(removed, ordering: .relaxed)
+        } catch {
+            throw NGSILDError(.internalError, "the twin store refused the delete: \(error.message)")
+        }
+        entries.withLock { $0[id] = nil }
+    }
+
+    func persist(_ subscriptions: [Subscription]) throws(NGSILDError) {
+        do {
+            try documents.transaction { db in
+                let upsert = try db.statement("INSERT INTO ngsi_subscriptions (id, doc) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc")
+                for s in subscriptions { try upsert.run([.text(s.id), .text(s.stored.serialized)]) }
+            }
+        } catch {
+            throw NGSILDError(.internalError, "the twin store refused the subscription: \(error.message)")
+        }
+    }
+
+    // MARK: - Changes → notifications
+
+    /// The notifications that these changes cause (matching, throttling, rendering). Call inside
+    /// the transaction that commits the changes and write them with ``enqueue(_:in:)``.
+    func notifications(for changes: [(before: Entity?, after: Entity)], now: Int64) -> [Pending] {
+        guard !changes.isEmpty else { return [] }
+        return entries.withLock { entries in
+            var out: [Pending] = []
+            for (id, entry) in entries {
+                let s = entry.subscription
+                guard s.status(now: now) == .active, s.timeInterval == 0 else { continue }
+                for change in changes where entry.matcher.triggers(before: change.before, after: change.after) {
+                    if s.throttling > 0, let last = entries[id]?.subscription.lastNotification,
+                       Double(now - last) < s.throttling * 1000 { continue }
+                    out.append(Pending(subscription: id, created: now,
+                                       data: entry.matcher.render(before: change.before, after: change.after).serialized))
+                    if s.throttling > 0 { entries[id]?.subscription.lastNotification = now }
+                }
+            }
+            return out
+        }
+    }
+
+    /// Writes notifications to the outbox on `db` (inside the caller's transaction), dropping the
+    /// oldest past the limit (counted).
+    func enqueue(_ pending: [Pending], in db: SQLiteConnection) throws {
+        guard !pending.isEmpty else { return }
+        let insert = try db.statement("INSERT INTO ngsi_outbox (subscription, created, data) VALUES (?, ?, ?)")
+        for p in pending { try insert.run([.text(p.subscription), .integer(p.created), .text(p.data)]) }
+        let total = outboxCount.add(pending.count, ordering: .relaxed).newValue
+        if total > outboxLimit {
+            let excess = total - outboxLimit
+            let victims = try db.statement("SELECT subscription, count(*) FROM (SELECT subscription FROM ngsi_outbox ORDER BY seq LIMIT ?) GROUP BY subscription")
+            try victims.bind([.integer(Int64(excess))])
+            var lost: [(String, Int64)] = []
+            while try victims.step() { lost.append((victims.text(0), victims.int64(1))) }
+            try db.statement("DELETE FROM ngsi_outbox WHERE seq IN (SELECT seq FROM ngsi_outbox ORDER BY seq LIMIT ?)").run([.integer(Int64(excess))])
+            outboxCount.subtract(excess, ordering: .relaxed)
+            dropped.add(excess, ordering: .relaxed)
+            metrics?.notificationsDropped.increment(by: excess)
+            entries.withLock { e in
+                for (id, n) in lost {
+                    e[id]?.subscription.dropped += n
+                    e[id]?.dirty = true
+                }
+            }
+        }
+    }
+
+    /// Notifications that could not be queued (their commit failed after the data's own commit).
+    func countLost(_ n: Int) {
+        dropped.add(n, ordering: .relaxed)
+        metrics?.notificationsDropped.increment(by: n)
+    }
+
+    /// After the transaction committed: let the dispatcher know.
+    func committed(_ pending: [Pending]) {
+        if !pending.isEmpty { wake.yield() }
+    }
+
+    // MARK: - Delivery status
+
+    func recordDelivery(_ id: String, count: Int, success: Bool, at now: Int64) {
+        entries.withLock { e in
+            guard var entry = e[id] else { return }
+            entry.subscription.lastNotification = now
+            if success {
+                entry.subscription.timesSent += Int64(count)
+                entry.subscription.lastSuccess = now
+            } else {
+                entry.subscription.timesFailed += 1
+                entry.subscription.lastFailure = now
+            }
+            entry.dirty = true
+            e[id] = entry
+        }
+    }
+
+    /// Writes the status counters that changed (the dispatcher calls this after each pass).
+    func flushStatus() {
+        let changed: [Subscription] = entries.withLock { e in
+            var out: [Subscription] = []
+            for (id, entry) in e where entry.dirty {
+                out.append(entry.subscription)
+                e[id]?.dirty = false
+            }
+            return out
+        }
+        if !changed.isEmpty { try? persist(changed) }
+    }
+
+    /// Subscriptions with a `timeInterval` due now, with what to send (every matching entity).
+    func periodic(now: Int64, entities: (SubscriptionMatcher) -> [Entity]) -> [Pending] {
+        entries.withLock { e in
+            var out: [Pending] = []
+            for (id, entry) in e where entry.subscription.timeInterval > 0 && entry.subscription.status(now: now) == .active {
+                let last = entry.subscription.lastNotification ?? 0
+                guard Double(now - last) >= entry.subscription.timeInterval * 1000 else { continue }
+                e[id]?.subscription.lastNotification = now
+                for entity in entities(entry.matcher) {
+                    out.append(Pending(subscription: id, created: now, data: entry.matcher.render(before: nil, after: entity).serialized))
+                }
+            }
+            return out
+        }
+    }
+}
