@@ -20,6 +20,9 @@ struct NGSILDExchange {
 
     /// Reads the headers and body and resolves the context.
     static func open(_ request: Request, broker: ContextBroker, readBody: Bool) async throws(NGSILDError) -> NGSILDExchange {
+        if request.headers[HTTPField.Name("NGSILD-Tenant")!] != nil {
+            throw NGSILDError(.noMultiTenantSupport, "this broker has one tenant; send the request without an NGSILD-Tenant header")
+        }
         let accepted = try acceptedType(request.headers[.accept])
         var body: JSON?
         var reference: JSON?

@@ -8,6 +8,9 @@ struct SharedDataset {
     /// The replay config's name (`replay-milano-arpa`, ...).
     let name: String
     let agentID: String
+    /// The sensor the replay announces (entity type, attributes, units) and its site.
+    let sensor: SensorInfo
+    let site: Site
     /// Every numeric reading of the file, in the order the agent accepts them.
     let readings: [Reading]
 
@@ -28,7 +31,8 @@ struct SharedDataset {
             replay.speed = nil
             let sink = Collector()
             _ = try await CSVReplayInput(configuration: replay).run(into: sink)
-            datasets.append(SharedDataset(name: name, agentID: configuration.agentID, readings: sink.readings))
+            datasets.append(SharedDataset(name: name, agentID: configuration.agentID, sensor: replay.sensor, site: configuration.site,
+                                          readings: sink.readings))
         }
         return datasets
     }

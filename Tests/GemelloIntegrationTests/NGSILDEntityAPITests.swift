@@ -69,6 +69,8 @@ import Testing
             #expect(refused.status == 400 && refused.body?["type"] == "https://uri.etsi.org/ngsi-ld/errors/BadRequestData")
             let ldWithoutContext = try await api.call("POST", "/entities", Self.building, contentType: "application/ld+json")
             #expect(ldWithoutContext.status == 400)
+            let tenant = try await api.call("GET", "/entities?type=Building", headers: ["NGSILD-Tenant": "city"])
+            #expect(tenant.status == 501 && tenant.body?["type"] == "https://uri.etsi.org/ngsi-ld/errors/NoMultiTenantSupport")
             let notJSON = try await api.call("POST", "/entities", nil, headers: ["Content-Type": "application/json"])
             #expect(notJSON.status == 400 && notJSON.body?["type"] == "https://uri.etsi.org/ngsi-ld/errors/InvalidRequest")
         }

@@ -51,6 +51,9 @@ import Testing
             #expect(try await api.call("DELETE", "/subscriptions/urn:ngsi-ld:Subscription:tall").status == 204)
             #expect(try await api.get("/subscriptions/urn:ngsi-ld:Subscription:tall").status == 404)
 
+            let tls = try await api.call("POST", "/subscriptions", ["type": "Subscription", "entities": [["type": "B"]],
+                                                                   "notification": ["endpoint": ["uri": "mqtts://127.0.0.1:8883/t"]]])
+            #expect(tls.status == 422 && tls.body?["type"] == "https://uri.etsi.org/ngsi-ld/errors/OperationNotSupported")
             for bad: JSON in [
                 ["type": "Subscription", "notification": ["endpoint": ["uri": "http://x"]]],                    // nothing to watch
                 ["type": "Subscription", "entities": [["type": "Building"]]],                                  // no notification

@@ -62,11 +62,19 @@ public final class ContextBroker: Sendable {
             let kept = instances.filter { $0.owner == nil }
             merged.attributes[name] = kept.isEmpty ? nil : kept
         }
+        var changed = false
         for (name, instances) in fresh.attributes {
             var list = merged.attributes[name] ?? []
             for var instance in instances {
                 if let old = current?.attribute(name, datasetId: instance.datasetId), old.owner != nil {
                     instance.createdAt = min(old.createdAt, instance.createdAt)
+                    if old.value == instance.value && old.observedAt == instance.observedAt && old.unitCode == instance.unitCode {
+                        instance.modifiedAt = old.modifiedAt  // unchanged: keeps when it last changed
+                    } else {
+                        changed = true
+                    }
+                } else {
+                    changed = true
                 }
                 if let i = list.firstIndex(where: { $0.datasetId == instance.datasetId }) { list[i] = instance } else { list.append(instance) }
             }
@@ -74,7 +82,7 @@ public final class ContextBroker: Sendable {
         }
         for type in fresh.types where !merged.types.contains(type) { merged.types.append(type) }
         merged.createdAt = min(merged.createdAt, fresh.createdAt)
-        merged.modifiedAt = max(merged.modifiedAt, fresh.modifiedAt)
+        if changed { merged.modifiedAt = max(merged.modifiedAt, fresh.modifiedAt) }
         return merged
     }
 

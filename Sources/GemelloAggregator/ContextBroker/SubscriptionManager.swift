@@ -150,6 +150,7 @@ public final class SubscriptionManager: Sendable {
         let insert = try db.statement("INSERT INTO ngsi_outbox (subscription, created, data) VALUES (?, ?, ?)")
         for p in pending { try insert.run([.text(p.subscription), .integer(p.created), .text(p.data)]) }
         let total = outboxCount.add(pending.count, ordering: .relaxed).newValue
+        metrics?.notificationsQueued.increment(by: pending.count)
         if total > outboxLimit {
             let excess = total - outboxLimit
             let victims = try db.statement("SELECT subscription, count(*) FROM (SELECT subscription FROM ngsi_outbox ORDER BY seq LIMIT ?) GROUP BY subscription")

@@ -159,21 +159,23 @@ public final class TwinProjection: Service {
 
     public static func deviceID(_ agent: String) -> String { "urn:ngsi-ld:Device:\(agent)" }
 
-    /// A sensor's latest values as an NGSI-LD entity owned by its agent.
+    /// A sensor's latest values as an NGSI-LD entity owned by its agent. System times: created
+    /// at its first observation, modified `now` (the commit; an unchanged attribute keeps its
+    /// earlier time when merged, ``ContextBroker/merge(_:_:)``).
     func telemetryEntity(_ twin: TwinEntity) -> Entity {
-        let modified = twin.attributes.map(\.observedAt).max() ?? 0
-        var entity = Entity(id: twin.id, types: [sdm.expand(twin.type)], createdAt: modified, modifiedAt: modified)
+        let now = clock.nowMilliseconds()
+        let first = twin.attributes.map(\.observedAt).min() ?? now
+        var entity = Entity(id: twin.id, types: [sdm.expand(twin.type)], createdAt: first, modifiedAt: now)
         for a in twin.attributes {
             entity.set(sdm.expand(a.name), Attribute(kind: .property, value: .number(a.value), observedAt: a.observedAt,
-                                                     unitCode: a.unit, createdAt: a.observedAt, modifiedAt: a.observedAt,
-                                                     owner: twin.agentID))
+                                                     unitCode: a.unit, createdAt: now, modifiedAt: now, owner: twin.agentID))
         }
         if let lat = twin.latitude, let lon = twin.longitude {
             entity.set(sdm.expand("location"), Attribute(kind: .geoProperty, value: ["type": "Point", "coordinates": [.number(lon), .number(lat)]],
-                                                         createdAt: modified, modifiedAt: modified, owner: twin.agentID))
+                                                         createdAt: now, modifiedAt: now, owner: twin.agentID))
         }
         entity.set(sdm.expand("refDevice"), Attribute(kind: .relationship, value: .string(Self.deviceID(twin.agentID)),
-                                                      createdAt: modified, modifiedAt: modified, owner: twin.agentID))
+                                                      createdAt: now, modifiedAt: now, owner: twin.agentID))
         return entity
     }
 }

@@ -24,6 +24,7 @@ public final class AggregatorMetrics: Sendable {
     let storeDuration: Timer
     let batchLatency: Timer
     /// NGSI-LD notifications: delivered, failed attempts, dropped past the outbox limit.
+    let notificationsQueued: Counter
     let notificationsSent: Counter
     let notificationsFailed: Counter
     let notificationsDropped: Counter
@@ -49,6 +50,7 @@ public final class AggregatorMetrics: Sendable {
         rejected = Counter(label: "gemello_ingest_rejected_batches_total", factory: factory)
         storeDuration = Timer(label: Self.storeDurationLabel, factory: factory)
         batchLatency = Timer(label: Self.batchLatencyLabel, factory: factory)
+        notificationsQueued = Counter(label: "gemello_notifications_queued_total", factory: factory)
         notificationsSent = Counter(label: "gemello_notifications_sent_total", factory: factory)
         notificationsFailed = Counter(label: "gemello_notifications_failed_total", factory: factory)
         notificationsDropped = Counter(label: "gemello_notifications_dropped_total", factory: factory)
