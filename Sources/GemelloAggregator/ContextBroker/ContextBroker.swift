@@ -112,9 +112,7 @@ public final class ContextBroker: Sendable {
                     subscriptions.committed(pending)
                 }
             }
-            for fresh in entities {
-                index.update(fresh.id) { current in Self.merge(current, fresh) }
-            }
+            index.update(entities.map(\.id)) { i, current in Self.merge(current, entities[i]) }
         }
     }
 

@@ -6,6 +6,10 @@ import Synchronization
 ///
 /// Creation order is the order of slots, so pagination with `offset`/`limit` is stable and a
 /// query that needs no count stops after `offset + limit` matches.
+///
+/// Queries scan a snapshot taken under the lock (the state's arrays and dictionaries are
+/// copy-on-write, so taking it is O(1)): scans run in parallel and never hold up writers; a
+/// writer that changes the state while a snapshot is alive pays one copy, so writes come in batches.
 final class EntityIndex: Sendable {
     struct State {
         var slots: [Entity?] = []
@@ -13,6 +17,8 @@ final class EntityIndex: Sendable {
         /// Expanded type → slots holding it, ascending (may point at removed or retyped slots).
         var byType: [String: [Int]] = [:]
         var removed = 0
+        /// Numbers and points per type (`EntityIndex+Columns.swift`).
+        var columns = Columns()
     }
 
     private let state = Mutex(State())
@@ -35,41 +41,56 @@ final class EntityIndex: Sendable {
                     let old = s.slots[slot]?.types ?? []
                     s.slots[slot] = entity
                     for type in entity.types where !old.contains(type) { Self.addType(type, slot: slot, in: &s) }
+                    Self.updateColumns(&s, slot: slot, entity: entity)
                 } else {
-                    let slot = s.slots.count
-                    s.slots.append(entity)
-                    s.slotOf[entity.id] = slot
-                    for type in entity.types { s.byType[type, default: []].append(slot) }
+                    Self.append(entity, in: &s)
                 }
             }
         }
     }
 
-    /// Changes one entity in place under the lock; `change` returns nil to leave it as it was.
-    func update(_ id: String, _ change: (Entity?) -> Entity?) {
+    /// Changes entities in place under one hold of the lock: `change` gets each id's current
+    /// entity (or nil) and returns the new one.
+    func update(_ ids: [String], _ change: (Int, Entity?) -> Entity) {
         state.withLock { s in
-            let current = s.slotOf[id].flatMap { s.slots[$0] }
-            guard let next = change(current) else { return }
-            if let slot = s.slotOf[id] {
-                for type in next.types where !(current?.types.contains(type) ?? false) { Self.addType(type, slot: slot, in: &s) }
-                s.slots[slot] = next
-            } else {
-                let slot = s.slots.count
-                s.slots.append(next)
-                s.slotOf[id] = slot
-                for type in next.types { s.byType[type, default: []].append(slot) }
+            for (i, id) in ids.enumerated() {
+                let current = s.slotOf[id].flatMap { s.slots[$0] }
+                let next = change(i, current)
+                if let slot = s.slotOf[id] {
+                    for type in next.types where !(current?.types.contains(type) ?? false) { Self.addType(type, slot: slot, in: &s) }
+                    s.slots[slot] = next
+                    Self.updateColumns(&s, slot: slot, entity: next)
+                } else {
+                    Self.append(next, in: &s)
+                }
             }
         }
     }
 
+    private static func append(_ entity: Entity, in s: inout State) {
+        let slot = s.slots.count
+        s.slots.append(entity)
+        s.slotOf[entity.id] = slot
+        for type in entity.types {
+            s.byType[type, default: []].append(slot)
+            insertColumns(&s, type: type, position: s.byType[type]!.count - 1)
+        }
+        updateColumns(&s, slot: slot, entity: entity)
+    }
+
     private static func addType(_ type: String, slot: Int, in s: inout State) {
         var list = s.byType[type, default: []]
+        let position: Int
         if let i = list.firstIndex(where: { $0 >= slot }) {
-            if list[i] != slot { list.insert(slot, at: i) }
+            if list[i] == slot { return }
+            list.insert(slot, at: i)
+            position = i
         } else {
             list.append(slot)
+            position = list.count - 1
         }
         s.byType[type] = list
+        insertColumns(&s, type: type, position: position)
     }
 
     func remove(_ ids: [String]) {
@@ -98,7 +119,23 @@ final class EntityIndex: Sendable {
     /// Entities matching `filter`, in creation order: the page `offset..<offset+limit` and, when
     /// `count`, how many matched in all.
     func query(_ filter: EntityFilter, offset: Int, limit: Int, count: Bool) -> (page: [Entity], total: Int?) {
-        state.withLock { s in
+        let single = filter.ids == nil ? filter.types?.alternatives.flatMap { $0.count == 1 ? $0[0] : nil } : nil
+        let narrowing = single.map { Self.narrowing(filter, type: $0) }
+        let s = state.withLock { s in
+            // Build the columns this query can use (once; writes keep them current).
+            if let single, let narrowing, let list = s.byType[single] {
+                if let key = narrowing.numberKey, s.columns.numbers[key] == nil {
+                    let attribute = String(key.dropFirst(single.count + 1))
+                    s.columns.numbers[key] = list.map { Self.number(s.slots[$0], attribute) }
+                }
+                if let key = narrowing.pointKey, s.columns.points[key] == nil {
+                    let property = String(key.dropFirst(single.count + 1))
+                    s.columns.points[key] = list.map { Self.point(s.slots[$0], property) }
+                }
+            }
+            return s
+        }
+        do {
             var page: [Entity] = []
             var matched = 0
             let end = offset + limit
@@ -111,6 +148,19 @@ final class EntityIndex: Sendable {
             if let ids = filter.ids {
                 for id in ids {
                     guard let entity = s.slotOf[id].flatMap({ s.slots[$0] }) else { continue }
+                    if !visit(entity) { break }
+                }
+            } else if let single, let narrowing {
+                // One type: its slot list is in slot (creation) order already; the columns skip
+                // entities that cannot match.
+                let list = s.byType[single] ?? []
+                let numbers = narrowing.numberKey.flatMap { s.columns.numbers[$0] }
+                let points = narrowing.pointKey.flatMap { s.columns.points[$0] }
+                for (i, slot) in list.enumerated() {
+                    if let numbers, let test = narrowing.test, !numbers[i].isNaN, !test(numbers[i]) { continue }
+                    if let points, let box = narrowing.box, !points[i].0.isNaN,
+                       points[i].0 < box.west || points[i].0 > box.east || points[i].1 < box.south || points[i].1 > box.north { continue }
+                    guard let entity = s.slots[slot] else { continue }
                     if !visit(entity) { break }
                 }
             } else if let types = filter.types?.alternatives {
@@ -128,9 +178,10 @@ final class EntityIndex: Sendable {
         }
     }
 
-    /// Calls `body` with every entity (discovery of types and attributes).
+    /// Calls `body` with every entity of a snapshot (discovery of types and attributes).
     func forEach(_ body: (Entity) -> Void) {
-        state.withLock { s in for case let entity? in s.slots { body(entity) } }
+        let s = state.withLock { $0 }
+        for case let entity? in s.slots { body(entity) }
     }
 }
 

@@ -4,6 +4,7 @@ import GemelloNGSILD
 import GemelloSQLite
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 /// Delivers the notification outbox: per subscription in order, oldest first, up to
 /// `batch` queued changes in one notification (its `data` array, in order), retried with
@@ -18,8 +19,10 @@ public final class NotificationDispatcher: Service {
     let mqtt: MQTTNotifiers
     /// Changes in one notification at most.
     let batch: Int
-    /// Subscriptions delivered to at once.
-    let parallel: Int
+    /// Notifications in flight at once (over all subscriptions).
+    let limiter: Limiter
+    /// Subscriptions that have a worker now.
+    let workers = Workers()
 
     init(manager: SubscriptionManager, broker: ContextBroker, clock: any WallClock, logger: Logger, batch: Int = 100, parallel: Int = 32) {
         self.manager = manager
@@ -27,36 +30,83 @@ public final class NotificationDispatcher: Service {
         self.clock = clock
         self.logger = logger
         self.batch = batch
-        self.parallel = parallel
+        self.limiter = Limiter(parallel)
         http = HTTPNotifier(timeout: 10)
         mqtt = MQTTNotifiers(logger: logger)
     }
 
     public func run() async throws {
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { [manager] in
-                // Turns wake-ups into a flag the loop polls (AsyncStream has no timed wait).
-                for await _ in manager.wakeups { if Task.isCancelled { break } }
-            }
-            var idle = 0
+            var lastPeriodic: Int64 = 0
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
                 let now = clock.nowMilliseconds()
-                enqueuePeriodic(now: now)
-                let delivered = await pass(now: now)
-                manager.flushStatus()
-                manager.metrics?.outboxPending.record(manager.outboxCount.load(ordering: .relaxed))
-                if delivered == 0 {
-                    idle += 1
-                    try? await Task.sleep(for: .milliseconds(idle > 10 ? 50 : 5))
-                } else {
-                    idle = 0
+                if now - lastPeriodic >= 200 {
+                    enqueuePeriodic(now: now)
+                    manager.flushStatus()
+                    manager.metrics?.outboxPending.record(manager.outboxCount.load(ordering: .relaxed))
+                    lastPeriodic = now
                 }
+                // One worker per subscription with due notifications: a slow endpoint never holds up another.
+                for id in dueSubscriptions(now: now) where workers.start(id) {
+                    group.addTask { await self.work(id) }
+                }
+                await manager.signal.wait(upTo: .milliseconds(100))
             }
-            group.cancelAll()
-            manager.wake.finish()
+            manager.signal.notify()
+            await group.waitForAll()
         }
         mqtt.stop()
         manager.flushStatus()
+    }
+
+    /// Subscriptions whose oldest queued notification is due.
+    func dueSubscriptions(now: Int64) -> [String] {
+        do {
+            return try manager.documents.transaction { db -> [String] in
+                let due = try db.statement("""
+                    SELECT subscription FROM ngsi_outbox
+                    WHERE seq IN (SELECT min(seq) FROM ngsi_outbox GROUP BY subscription) AND next_attempt <= ?
+                    """)
+                try due.bind([.integer(now)])
+                var list: [String] = []
+                while try due.step() { list.append(due.text(0)) }
+                return list
+            }
+        } catch {
+            logger.error("cannot read the notification outbox", metadata: ["error": "\(error)"])
+            return []
+        }
+    }
+
+    /// Delivers one subscription's queue until it is empty or its endpoint fails.
+    func work(_ id: String) async {
+        defer { workers.finish(id) }
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            guard let head = takeHead(id, now: clock.nowMilliseconds()) else { return }
+            await limiter.acquire()
+            let ok = await deliver(head)
+            limiter.release()
+            _ = settle([(head, ok)])
+            if ok { manager.signal.notify() } else { return }  // retried by the main loop when due
+        }
+    }
+
+    /// The oldest queued notifications of one subscription (up to `batch`), if the oldest is due.
+    func takeHead(_ id: String, now: Int64) -> Head? {
+        try? manager.documents.transaction { db -> Head? in
+            let rows = try db.statement("SELECT seq, data, attempts, next_attempt FROM ngsi_outbox WHERE subscription = ? ORDER BY seq LIMIT ?")
+            try rows.bind([.text(id), .integer(Int64(batch))])
+            var taken: [(seq: Int64, data: String)] = []
+            var attempts: Int64 = 0
+            while try rows.step() {
+                if taken.isEmpty {
+                    guard rows.int64(3) <= now else { return nil }
+                    attempts = rows.int64(2)
+                }
+                taken.append((rows.int64(0), rows.text(1)))
+            }
+            return taken.isEmpty ? nil : Head(subscription: id, rows: taken, attempts: attempts)
+        }
     }
 
     func enqueuePeriodic(now: Int64) {
@@ -76,48 +126,6 @@ public final class NotificationDispatcher: Service {
         var subscription: String
         var rows: [(seq: Int64, data: String)]
         var attempts: Int64
-    }
-
-    /// One pass over the subscriptions with due notifications; returns how many were delivered.
-    func pass(now: Int64) async -> Int {
-        let heads: [Head]
-        do {
-            heads = try manager.documents.transaction { db -> [Head] in
-                let due = try db.statement("""
-                    SELECT subscription, attempts FROM ngsi_outbox
-                    WHERE seq IN (SELECT min(seq) FROM ngsi_outbox GROUP BY subscription) AND next_attempt <= ?
-                    """)
-                try due.bind([.integer(now)])
-                var list: [(String, Int64)] = []
-                while try due.step() { list.append((due.text(0), due.int64(1))) }
-                let rows = try db.statement("SELECT seq, data FROM ngsi_outbox WHERE subscription = ? ORDER BY seq LIMIT ?")
-                var out: [Head] = []
-                for (id, attempts) in list {
-                    try rows.bind([.text(id), .integer(Int64(batch))])
-                    var taken: [(seq: Int64, data: String)] = []
-                    while try rows.step() { taken.append((rows.int64(0), rows.text(1))) }
-                    rows.reset()
-                    out.append(Head(subscription: id, rows: taken, attempts: attempts))
-                }
-                return out
-            }
-        } catch {
-            logger.error("cannot read the notification outbox", metadata: ["error": "\(error)"])
-            return 0
-        }
-        guard !heads.isEmpty else { return 0 }
-        var delivered = 0
-        for start in stride(from: 0, to: heads.count, by: parallel) {
-            let slice = Array(heads[start..<min(heads.count, start + parallel)])
-            let results = await withTaskGroup(of: (Head, Bool).self) { group -> [(Head, Bool)] in
-                for head in slice { group.addTask { (head, await self.deliver(head)) } }
-                var out: [(Head, Bool)] = []
-                for await r in group { out.append(r) }
-                return out
-            }
-            delivered += settle(results)
-        }
-        return delivered
     }
 
     /// Deletes what was delivered, reschedules what failed.
@@ -189,6 +197,74 @@ public final class NotificationDispatcher: Service {
                     "subscription": "\(subscription.id)", "endpoint": "\(uri)", "queued": "\(head.rows.count)", "error": "\(error)"])
             }
             return false
+        }
+    }
+}
+
+/// At most N holders at once (notifications in flight).
+final class Limiter: Sendable {
+    private let state: Mutex<(free: Int, waiting: [CheckedContinuation<Void, Never>])>
+    init(_ n: Int) { state = Mutex((n, [])) }
+
+    func acquire() async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let resumeNow = state.withLock { s -> Bool in
+                if s.free > 0 { s.free -= 1; return true }
+                s.waiting.append(c)
+                return false
+            }
+            if resumeNow { c.resume() }
+        }
+    }
+
+    func release() {
+        let next = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            if s.waiting.isEmpty { s.free += 1; return nil }
+            return s.waiting.removeFirst()
+        }
+        next?.resume()
+    }
+}
+
+/// The subscriptions that have a delivery worker.
+final class Workers: Sendable {
+    private let active = Mutex<Set<String>>([])
+    /// Claims `id`; false when it already has a worker.
+    func start(_ id: String) -> Bool { active.withLock { $0.insert(id).inserted } }
+    func finish(_ id: String) { active.withLock { _ = $0.remove(id) } }
+}
+
+/// A wake-up that can be waited for with a time limit (the dispatcher sleeps on it between rounds).
+final class WakeSignal: Sendable {
+    private let state = Mutex<(pending: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
+
+    func notify() {
+        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            defer { s.waiter = nil }
+            if s.waiter == nil { s.pending = true }
+            return s.waiter
+        }
+        waiter?.resume()
+    }
+
+    /// Returns when notified (or already notified since the last wait), or after `limit`.
+    func wait(upTo limit: Duration) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                do {
+                    try await Task.sleep(for: limit)
+                    self.notify()
+                } catch {}  // cancelled: woken already
+            }
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                let resumeNow = state.withLock { s -> Bool in
+                    if s.pending { s.pending = false; return true }
+                    s.waiter = c
+                    return false
+                }
+                if resumeNow { c.resume() }
+            }
+            group.cancelAll()
         }
     }
 }

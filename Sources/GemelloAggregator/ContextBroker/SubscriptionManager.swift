@@ -41,16 +41,14 @@ public final class SubscriptionManager: Sendable {
     let contexts: ContextResolver
     let metrics: AggregatorMetrics?
     let dropped = Atomic<Int>(0)
-    /// Wakes the dispatcher when notifications were queued.
-    let wake: AsyncStream<Void>.Continuation
-    let wakeups: AsyncStream<Void>
+    /// What the dispatcher waits on between rounds.
+    let signal = WakeSignal()
 
     init(documents: EntityDocuments, contexts: ContextResolver, outboxLimit: Int, metrics: AggregatorMetrics?) async throws(AggregatorError) {
         self.documents = documents
         self.contexts = contexts
         self.outboxLimit = outboxLimit
         self.metrics = metrics
-        (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         let (docs, count) = try documents.transaction { db -> ([String], Int) in
             let rows = try db.statement("SELECT doc FROM ngsi_subscriptions")
             var docs: [String] = []
@@ -178,7 +176,7 @@ public final class SubscriptionManager: Sendable {
 
     /// After the transaction committed: let the dispatcher know.
     func committed(_ pending: [Pending]) {
-        if !pending.isEmpty { wake.yield() }
+        if !pending.isEmpty { signal.notify() }
     }
 
     // MARK: - Delivery status

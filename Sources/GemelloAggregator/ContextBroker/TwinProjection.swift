@@ -105,12 +105,17 @@ public final class TwinProjection: Service {
         }
     }
 
+    /// Refreshes every Device entity each second, or less often when a refresh is costly (a
+    /// large fleet): never more than a tenth of one core.
     public func run() async throws {
+        var pause = Duration.seconds(1)
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            do { try await Task.sleep(for: .seconds(1)) } catch { break }
+            do { try await Task.sleep(for: pause) } catch { break }
+            let started = ContinuousClock.now
             do { try refreshDevices() } catch {
                 logger.warning("could not refresh the Device entities", metadata: ["error": "\(error)"])
             }
+            pause = max(.seconds(1), (ContinuousClock.now - started) * 10)
         }
     }
 

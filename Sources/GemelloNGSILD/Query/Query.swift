@@ -34,9 +34,14 @@ public indirect enum Query {
         case matches(Regex<AnyRegexOutput>, negated: Bool)
     }
 
-    public struct Term {
-        public var path: Path
-        public var operation: Operation
+    /// A class, so that evaluating it over many entities passes one reference, not its parts.
+    public final class Term {
+        public let path: Path
+        public let operation: Operation
+        init(path: Path, operation: Operation) {
+            self.path = path
+            self.operation = operation
+        }
     }
 
     /// Parses `q`; attribute names are expanded with `expand` (the request's context).
