@@ -32,9 +32,9 @@ public final class ContextBroker: Sendable {
     public let contexts: ContextResolver
     public let limits: Limits
 
-    public init(storePath: String, contexts: ContextResolver, limits: Limits = Limits(),
+    public init(store: TwinStore, contexts: ContextResolver, limits: Limits = Limits(),
                 clock: any WallClock = SystemWallClock()) throws(AggregatorError) {
-        self.documents = try EntityDocuments(path: storePath)
+        self.documents = try EntityDocuments(store: store)
         self.contexts = contexts
         self.limits = limits
         self.clock = clock

@@ -1,39 +1,39 @@
 import GemelloNGSILD
 import GemelloSQLite
-import Synchronization
 
 /// What clients wrote to the twin, durably: one row per entity in `ngsi_entities` of the twin
 /// store's file, holding the client-owned part of the entity (for a telemetry entity: only the
 /// attributes clients added). Telemetry itself is in the twin store and never written here.
+///
+/// It writes through the twin store's one writer connection: ingest, client writes and the
+/// notification outbox then queue on one lock instead of meeting in SQLite's busy handler (which
+/// sleeps in steps of up to 100 ms and would show in every notification's latency).
 final class EntityDocuments: Sendable {
-    private let db: Mutex<SQLiteConnection>
+    private let store: TwinStore
 
     static let schema = """
         CREATE TABLE IF NOT EXISTS ngsi_entities (id TEXT PRIMARY KEY, doc TEXT NOT NULL) WITHOUT ROWID;
         """ + SubscriptionManager.schema
 
-    init(path: String) throws(AggregatorError) {
+    init(store: TwinStore) throws(AggregatorError) {
+        self.store = store
         do {
-            let connection = try SQLiteConnection(path: path)
-            try connection.execute(Self.schema)
-            db = Mutex(connection)
+            try store.write { db in try db.execute(Self.schema) }
         } catch {
-            throw AggregatorError(.store, "cannot open the entity table in \(path): \(error). Fix: check store.path is writable")
+            throw AggregatorError(.store, "cannot create the NGSI-LD tables in \(store.path): \(error.message). Fix: check store.path is writable")
         }
     }
 
     /// Every stored document.
     func all() throws(AggregatorError) -> [Entity] {
         do {
-            return try db.withLock { db throws -> [Entity] in
-                try db.reading { db in
-                    let rows = try db.statement("SELECT doc FROM ngsi_entities")
-                    var out: [Entity] = []
-                    while try rows.step() {
-                        if let entity = Self.decode(try JSON.parse(rows.text(0))) { out.append(entity) }
-                    }
-                    return out
+            return try store.writing { db -> [Entity] in
+                let rows = try db.statement("SELECT doc FROM ngsi_entities")
+                var out: [Entity] = []
+                while try rows.step() {
+                    if let entity = Self.decode(try JSON.parse(rows.text(0))) { out.append(entity) }
                 }
+                return out
             }
         } catch {
             throw AggregatorError(.store, "cannot read the entity table: \(error)")
@@ -43,7 +43,7 @@ final class EntityDocuments: Sendable {
     /// Runs `body` in one transaction on this connection (subscriptions, the outbox).
     func transaction<T: Sendable>(_ body: (SQLiteConnection) throws -> T) throws(AggregatorError) -> T {
         do {
-            return try db.withLock { (connection: inout SQLiteConnection) throws -> T in try connection.transaction { try body($0) } }
+            return try store.writing(body)
         } catch let error as AggregatorError {
             throw error
         } catch {
@@ -56,14 +56,12 @@ final class EntityDocuments: Sendable {
     func commit(put: [Entity], delete: [String], alongside: (SQLiteConnection) throws -> Void = { _ in }) throws(AggregatorError) {
         guard !put.isEmpty || !delete.isEmpty else { return }
         do {
-            try db.withLock { (connection: inout SQLiteConnection) throws in
-                try connection.transaction { db in
-                    try alongside(db)
-                    let upsert = try db.statement("INSERT INTO ngsi_entities (id, doc) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc")
-                    for entity in put { try upsert.run([.text(entity.id), .text(Self.encode(entity).serialized)]) }
-                    let remove = try db.statement("DELETE FROM ngsi_entities WHERE id = ?")
-                    for id in delete { try remove.run([.text(id)]) }
-                }
+            try store.writing { db in
+                try alongside(db)
+                let upsert = try db.statement("INSERT INTO ngsi_entities (id, doc) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc")
+                for entity in put { try upsert.run([.text(entity.id), .text(Self.encode(entity).serialized)]) }
+                let remove = try db.statement("DELETE FROM ngsi_entities WHERE id = ?")
+                for id in delete { try remove.run([.text(id)]) }
             }
         } catch {
             throw AggregatorError(.store, "cannot write entities to the twin store: \(error)")

@@ -154,12 +154,22 @@ final class EntityIndex: Sendable {
                 // One type: its slot list is in slot (creation) order already; the columns skip
                 // entities that cannot match.
                 let list = s.byType[single] ?? []
-                let numbers = narrowing.numberKey.flatMap { s.columns.numbers[$0] }
-                let points = narrowing.pointKey.flatMap { s.columns.points[$0] }
-                for (i, slot) in list.enumerated() {
-                    if let numbers, let test = narrowing.test, !numbers[i].isNaN, !test(numbers[i]) { continue }
-                    if let points, let box = narrowing.box, !points[i].0.isNaN,
-                       points[i].0 < box.west || points[i].0 > box.east || points[i].1 < box.south || points[i].1 > box.north { continue }
+                // Plain locals outside the loop: optional bindings inside it would retain per entity.
+                let numbers: [Double] = narrowing.numberKey.flatMap { s.columns.numbers[$0] } ?? []
+                let test: (Double) -> Bool = narrowing.test ?? { _ in true }
+                let points: [(Double, Double)] = narrowing.pointKey.flatMap { s.columns.points[$0] } ?? []
+                let box = narrowing.box ?? (west: -.infinity, south: -.infinity, east: .infinity, north: .infinity)
+                let useNumbers = numbers.count == list.count, usePoints = points.count == list.count
+                for i in list.indices {
+                    if useNumbers {
+                        let v = numbers[i]
+                        if !v.isNaN && !test(v) { continue }
+                    }
+                    if usePoints {
+                        let (x, y) = points[i]
+                        if !x.isNaN && (x < box.west || x > box.east || y < box.south || y > box.north) { continue }
+                    }
+                    let slot = list[i]
                     guard let entity = s.slots[slot] else { continue }
                     if !visit(entity) { break }
                 }

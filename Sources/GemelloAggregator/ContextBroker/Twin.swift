@@ -35,7 +35,7 @@ public struct Twin: Sendable {
         limits.defaultLimit = configuration.ngsiDefaultLimit
         limits.maxLimit = configuration.ngsiMaxLimit
         limits.maxBatch = configuration.ngsiMaxBatch
-        let broker = try ContextBroker(storePath: store.path, contexts: resolver, limits: limits, clock: clock)
+        let broker = try ContextBroker(store: store, contexts: resolver, limits: limits, clock: clock)
         let subscriptions = try await SubscriptionManager(documents: broker.documents, contexts: resolver,
                                                           outboxLimit: configuration.outboxLimit, metrics: metrics)
         broker.attach(subscriptions)

@@ -133,6 +133,18 @@ public final class TwinStore: Sendable {
         }
     }
 
+    /// Runs `body` in a transaction on the writer connection and returns its result (the NGSI-LD
+    /// tables and the notification outbox share it with ingest).
+    func writing<T: Sendable>(_ body: (SQLiteConnection) throws -> T) throws(AggregatorError) -> T {
+        do {
+            return try writer.withLock { (state: inout Writer) throws -> T in try state.db.transaction { try body($0) } }
+        } catch let error as AggregatorError {
+            throw error
+        } catch {
+            throw AggregatorError(.store, "cannot update the twin store: \(error)")
+        }
+    }
+
     /// Runs `body` on the reader connection.
     func read<T: Sendable>(_ body: (SQLiteConnection) throws -> T) throws(AggregatorError) -> T {
         do {

@@ -107,6 +107,13 @@ extension JSON {
     }
 
     static func quote(_ s: String, into out: inout String) {
+        // Most strings need no escape: append them whole (replies are mostly names and ids).
+        if !s.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            out += "\""
+            out += s
+            out += "\""
+            return
+        }
         out += JSONWriter.quote(s)
     }
 }
