@@ -34,6 +34,8 @@ public final class SubscriptionManager: Sendable {
     }
 
     private let entries = Mutex<[String: Entry]>([:])
+    /// Expanded entity type → subscriptions that select it; `anyType`: those that may select any.
+    private let byType = Mutex<(types: [String: Set<String>], anyType: Set<String>)>(([:], []))
     /// Rows in the outbox (kept in step with inserts and deletes).
     let outboxCount = Atomic<Int>(0)
     let outboxLimit: Int
@@ -64,6 +66,29 @@ public final class SubscriptionManager: Sendable {
             loaded[subscription.id] = Entry(subscription: subscription, matcher: matcher)
         }
         entries.withLock { $0 = loaded }
+        for (id, entry) in loaded { index(id, entry.matcher) }
+    }
+
+    private func index(_ id: String, _ matcher: SubscriptionMatcher?) {
+        byType.withLock { t in
+            for key in t.types.keys { t.types[key]?.remove(id) }
+            t.anyType.remove(id)
+            guard let matcher else { return }
+            if let types = matcher.selectedTypes {
+                for type in types { t.types[type, default: []].insert(id) }
+            } else {
+                t.anyType.insert(id)
+            }
+        }
+    }
+
+    /// Subscriptions that may select an entity of these types.
+    private func candidates(_ types: [String]) -> Set<String> {
+        byType.withLock { t in
+            var out = t.anyType
+            for type in types { if let ids = t.types[type] { out.formUnion(ids) } }
+            return out
+        }
     }
 
     // MARK: - Subscriptions
@@ -89,6 +114,7 @@ public final class SubscriptionManager: Sendable {
         if !exists && replace { throw NGSILDError.notFound("no subscription with id \(subscription.id)") }
         try persist([subscription])
         entries.withLock { $0[subscription.id] = Entry(subscription: subscription, matcher: matcher) }
+        index(subscription.id, matcher)
     }
 
     /// Deletes a subscription and the notifications it still had queued.
@@ -105,6 +131,7 @@ public final class SubscriptionManager: Sendable {
             throw NGSILDError(.internalError, "the twin store refused the delete: \(error.message)")
         }
         entries.withLock { $0[id] = nil }
+        index(id, nil)
     }
 
     func persist(_ subscriptions: [Subscription]) throws(NGSILDError) {
@@ -124,9 +151,16 @@ public final class SubscriptionManager: Sendable {
     /// the transaction that commits the changes and write them with ``enqueue(_:in:)``.
     func notifications(for changes: [(before: Entity?, after: Entity)], now: Int64) -> [Pending] {
         guard !changes.isEmpty else { return [] }
+        // Only the subscriptions that select the changed entities' types are matched.
+        var perSubscription: [String: [(before: Entity?, after: Entity)]] = [:]
+        for change in changes {
+            for id in candidates(change.after.types) { perSubscription[id, default: []].append(change) }
+        }
+        guard !perSubscription.isEmpty else { return [] }
         return entries.withLock { entries in
             var out: [Pending] = []
-            for (id, entry) in entries {
+            for (id, changes) in perSubscription.sorted(by: { $0.key < $1.key }) {
+                guard let entry = entries[id] else { continue }
                 let s = entry.subscription
                 guard s.status(now: now) == .active, s.timeInterval == 0 else { continue }
                 for change in changes where entry.matcher.triggers(before: change.before, after: change.after) {

@@ -37,13 +37,27 @@ public struct SubscriptionMatcher: @unchecked Sendable {
         }
     }
 
+    /// The entity types this subscription can select (nil: any, e.g. watchedAttributes only or a
+    /// selector with `;`), so that changes of other types need not be matched at all.
+    public var selectedTypes: Set<String>? {
+        guard !types.isEmpty else { return nil }
+        var all = Set<String>()
+        for t in types {
+            guard let alternatives = t.alternatives else { return nil }
+            all.formUnion(alternatives)
+        }
+        return all
+    }
+
     /// Whether the entity is one the subscription is about (entities selectors only).
     public func selects(_ entity: Entity) -> Bool {
         guard !types.isEmpty else { return true }
         for (i, selector) in subscription.entities.enumerated() {
+            // Cheapest test first: most changes are of entities of other types.
+            guard types[i].matches(entity.types) else { continue }
             if let id = selector.id, id != entity.id { continue }
             if let pattern = patterns[i], (try? pattern.firstMatch(in: entity.id)) == nil { continue }
-            if types[i].matches(entity.types) { return true }
+            return true
         }
         return false
     }
