@@ -179,6 +179,30 @@ import Testing
         }
     }
 
+    /// `throttling` keeps notifications at least that far apart; `timeInterval` notifies the
+    /// matching entities periodically whether they changed or not.
+    @Test func throttlingAndPeriodicNotifications() async throws {
+        let receiver = try NotificationReceiver()
+        try await TwinAPI.with { api in
+            #expect(try await api.call("POST", "/entities", NGSILDEntityAPITests.building).status == 201)
+            #expect(try await api.call("POST", "/subscriptions", Self.subscription(receiver.url + "/throttled",
+                extra: ["id": "urn:ngsi-ld:Subscription:slow", "throttling": 60])).status == 201)
+            #expect(try await api.call("POST", "/subscriptions", [
+                "type": "Subscription", "id": "urn:ngsi-ld:Subscription:tick", "entities": [["type": "Building"]], "timeInterval": 1,
+                "notification": ["endpoint": ["uri": .string(receiver.url + "/periodic")]]]).status == 201)
+            for h in 0..<5 {
+                #expect(try await api.call("PATCH", "/entities/urn:ngsi-ld:Building:pirelli/attrs", ["height": .number(Double(150 + h))]).status == 204)
+            }
+            try await Task.sleep(for: .milliseconds(2600))
+            let received = receiver.received().map { try? JSON.parse($0.body) }
+            let throttled = received.filter { $0?["subscriptionId"] == "urn:ngsi-ld:Subscription:slow" }
+            let periodic = received.filter { $0?["subscriptionId"] == "urn:ngsi-ld:Subscription:tick" }
+            #expect(throttled.flatMap { $0?["data"]?.arrayValue ?? [] }.count == 1)
+            #expect(periodic.count >= 2)
+            #expect(periodic.first??["data"]?.arrayValue?.first?["id"] == "urn:ngsi-ld:Building:pirelli")
+        }
+    }
+
     /// A bounded outbox drops the oldest notifications and counts them.
     @Test func aFullOutboxDropsTheOldestAndCountsThem() async throws {
         try await TwinAPI.with(configure: { $0.outboxLimit = 100 }) { api in

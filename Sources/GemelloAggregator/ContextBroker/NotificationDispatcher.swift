@@ -81,19 +81,23 @@ public final class NotificationDispatcher: Service {
     /// Delivers one subscription's queue until it is empty or its endpoint fails.
     func work(_ id: String) async {
         defer { workers.finish(id) }
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            guard let head = takeHead(id, now: clock.nowMilliseconds()) else { return }
+        var next = takeHead(id, now: clock.nowMilliseconds())
+        while let head = next, !Task.isCancelled, !Task.isShuttingDownGracefully {
             await limiter.acquire()
             let ok = await deliver(head)
             limiter.release()
-            _ = settle([(head, ok)])
-            if ok { manager.signal.notify() } else { return }  // retried by the main loop when due
+            // Settling this notification and taking the next one share one transaction.
+            next = settle(head, ok, thenTake: ok ? id : nil)
+            if !ok { return }  // retried by the main loop when due
         }
     }
 
     /// The oldest queued notifications of one subscription (up to `batch`), if the oldest is due.
     func takeHead(_ id: String, now: Int64) -> Head? {
-        try? manager.documents.transaction { db -> Head? in
+        try? manager.documents.transaction { db -> Head? in try Self.head(id, now: now, batch: batch, in: db) }
+    }
+
+    static func head(_ id: String, now: Int64, batch: Int, in db: SQLiteConnection) throws -> Head? {
             let rows = try db.statement("SELECT seq, data, attempts, next_attempt FROM ngsi_outbox WHERE subscription = ? ORDER BY seq LIMIT ?")
             try rows.bind([.text(id), .integer(Int64(batch))])
             var taken: [(seq: Int64, data: String)] = []
@@ -106,7 +110,24 @@ public final class NotificationDispatcher: Service {
                 taken.append((rows.int64(0), rows.text(1)))
             }
             return taken.isEmpty ? nil : Head(subscription: id, rows: taken, attempts: attempts)
+    }
+
+    /// Deletes a delivered notification's rows (or reschedules a failed one) and, in the same
+    /// transaction, takes the subscription's next due rows.
+    func settle(_ head: Head, _ ok: Bool, thenTake id: String?) -> Head? {
+        let now = clock.nowMilliseconds()
+        var next: Head?
+        do {
+            next = try manager.documents.transaction { db -> Head? in
+                try Self.record(head, ok, now: now, in: db)
+                return try id.flatMap { id throws in try Self.head(id, now: now, batch: batch, in: db) }
+            }
+        } catch {
+            logger.error("cannot update the notification outbox", metadata: ["error": "\(error)"])
+            return nil
         }
+        account(head, ok, now: now)
+        return next
     }
 
     func enqueuePeriodic(now: Int64) {
@@ -128,38 +149,25 @@ public final class NotificationDispatcher: Service {
         var attempts: Int64
     }
 
-    /// Deletes what was delivered, reschedules what failed.
-    func settle(_ results: [(Head, Bool)]) -> Int {
-        let now = clock.nowMilliseconds()
-        var delivered = 0
-        do {
-            try manager.documents.transaction { db in
-                for (head, ok) in results {
-                    guard let last = head.rows.last?.seq, let first = head.rows.first?.seq else { continue }
-                    if ok {
-                        try db.statement("DELETE FROM ngsi_outbox WHERE subscription = ? AND seq <= ?").run([.text(head.subscription), .integer(last)])
-                    } else {
-                        let backoff = min(30_000, 500 << min(Int(head.attempts), 6))
-                        try db.statement("UPDATE ngsi_outbox SET attempts = attempts + 1, next_attempt = ? WHERE seq = ?")
-                            .run([.integer(now + Int64(backoff)), .integer(first)])
-                    }
-                }
-            }
-        } catch {
-            logger.error("cannot update the notification outbox", metadata: ["error": "\(error)"])
-            return 0
+    static func record(_ head: Head, _ ok: Bool, now: Int64, in db: SQLiteConnection) throws {
+        guard let last = head.rows.last?.seq, let first = head.rows.first?.seq else { return }
+        if ok {
+            try db.statement("DELETE FROM ngsi_outbox WHERE subscription = ? AND seq <= ?").run([.text(head.subscription), .integer(last)])
+        } else {
+            let backoff = min(30_000, 500 << min(Int(head.attempts), 6))
+            try db.statement("UPDATE ngsi_outbox SET attempts = attempts + 1, next_attempt = ? WHERE seq = ?")
+                .run([.integer(now + Int64(backoff)), .integer(first)])
         }
-        for (head, ok) in results {
-            manager.recordDelivery(head.subscription, count: ok ? head.rows.count : 0, success: ok, at: now)
-            if ok {
-                delivered += head.rows.count
-                manager.outboxCount.subtract(head.rows.count, ordering: .relaxed)
-                manager.metrics?.notificationsSent.increment(by: head.rows.count)
-            } else {
-                manager.metrics?.notificationsFailed.increment()
-            }
+    }
+
+    func account(_ head: Head, _ ok: Bool, now: Int64) {
+        manager.recordDelivery(head.subscription, count: ok ? head.rows.count : 0, success: ok, at: now)
+        if ok {
+            manager.outboxCount.subtract(head.rows.count, ordering: .relaxed)
+            manager.metrics?.notificationsSent.increment(by: head.rows.count)
+        } else {
+            manager.metrics?.notificationsFailed.increment()
         }
-        return delivered
     }
 
     /// Sends one notification holding the head rows of a subscription.

@@ -159,6 +159,9 @@ public final class SubscriptionManager: Sendable {
         guard !perSubscription.isEmpty else { return [] }
         return entries.withLock { entries in
             var out: [Pending] = []
+            // Subscriptions asking for the same form of the same change share one rendering
+            // (a hundred dashboards watching one type cost one render per change, not a hundred).
+            var rendered: [String: String] = [:]
             for (id, changes) in perSubscription.sorted(by: { $0.key < $1.key }) {
                 guard let entry = entries[id] else { continue }
                 let s = entry.subscription
@@ -166,8 +169,15 @@ public final class SubscriptionManager: Sendable {
                 for change in changes where entry.matcher.triggers(before: change.before, after: change.after) {
                     if s.throttling > 0, let last = entries[id]?.subscription.lastNotification,
                        Double(now - last) < s.throttling * 1000 { continue }
-                    out.append(Pending(subscription: id, created: now,
-                                       data: entry.matcher.render(before: change.before, after: change.after).serialized))
+                    let key = entry.matcher.renderSignature + "\u{0}" + change.after.id + "\u{0}" + String(change.after.modifiedAt)
+                    let data: String
+                    if let known = rendered[key] {
+                        data = known
+                    } else {
+                        data = entry.matcher.render(before: change.before, after: change.after).serialized
+                        rendered[key] = data
+                    }
+                    out.append(Pending(subscription: id, created: now, data: data))
                     if s.throttling > 0 { entries[id]?.subscription.lastNotification = now }
                 }
             }

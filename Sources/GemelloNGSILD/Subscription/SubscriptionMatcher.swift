@@ -49,6 +49,14 @@ public struct SubscriptionMatcher: @unchecked Sendable {
         return all
     }
 
+    /// What decides how a change is rendered for this subscription: two subscriptions with the
+    /// same signature render a change identically.
+    public var renderSignature: String {
+        let s = subscription
+        return [s.format, s.sysAttrs ? "s" : "", s.showChanges ? "c" : "", s.lang ?? "", s.notifiedAttributes.joined(separator: ","),
+                s.context?.serialized ?? ""].joined(separator: "|")
+    }
+
     /// Whether the entity is one the subscription is about (entities selectors only).
     public func selects(_ entity: Entity) -> Bool {
         guard !types.isEmpty else { return true }

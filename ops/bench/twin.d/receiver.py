@@ -2,7 +2,8 @@
 """Notification receiver for ops/bench/twin: takes NGSI-LD notifications (POST), answers 204,
 and keeps per-change latency (arrival − the entity's modifiedAt, i.e. the twin's commit) and the
 distinct changes received per subscription. GET /stats returns them as JSON."""
-import http.server, json, sys, time, threading, calendar
+import http.server, json, sys, time, threading
+from datetime import datetime
 
 port = int(sys.argv[1])
 lock = threading.Lock()
@@ -11,9 +12,8 @@ posts = 0
 first = last = None
 
 def ms(text):
-    # 2024-05-01T10:00:00.123Z
-    base, _, frac = text.rstrip("Z").partition(".")
-    return calendar.timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S")) * 1000 + int((frac or "0")[:3].ljust(3, "0"))
+    # 2024-05-01T10:00:00.123Z (fromisoformat is C code: the receiver must not be the bottleneck)
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000
 
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
