@@ -105,6 +105,9 @@ public final class SubscriptionManager: Sendable {
 
     func subscription(_ id: String) -> Subscription? { entries.withLock { $0[id]?.subscription } }
 
+    /// The ids of every subscription.
+    func ids() -> [String] { entries.withLock { Array($0.keys) } }
+
     /// Creates or replaces (`replace`) a subscription, durably.
     func put(_ subscription: Subscription, replace: Bool) async throws(NGSILDError) {
         let context = try await contexts.resolve(subscription.context)

@@ -44,8 +44,13 @@ public final class TwinStore: Sendable {
             var state = Writer(db: db)
             let rows = try db.statement("SELECT id, agent_id, name FROM series")
             while try rows.step() { state.seriesIDs[rows.text(1), default: [:]][rows.text(2)] = rows.int64(0) }
+            // 32 MiB of page cache per connection (SQLite's default is 2 MiB): the fleet view and
+            // the NGSI-LD projection re-read the agents and series of large fleets every second.
+            try db.execute("PRAGMA cache_size = -32768")
             writer = Mutex(state)
-            reader = Mutex(try SQLiteConnection(path: path, options: .init(readOnly: true)))
+            let readOnly = try SQLiteConnection(path: path, options: .init(readOnly: true))
+            try readOnly.execute("PRAGMA cache_size = -32768")
+            reader = Mutex(readOnly)
         } catch {
             throw AggregatorError(.store, "cannot open the twin store at \(path): \(error). "
                                   + "Fix: make sure the folder exists and is writable (store.path)")
