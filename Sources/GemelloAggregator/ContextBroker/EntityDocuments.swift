@@ -40,15 +40,9 @@ final class EntityDocuments: Sendable {
         }
     }
 
-    /// Runs `body` in one transaction on this connection (subscriptions, the outbox).
+    /// Runs `body` in one transaction on the twin store's writer connection (subscriptions, the outbox).
     func transaction<T: Sendable>(_ body: (SQLiteConnection) throws -> T) throws(AggregatorError) -> T {
-        do {
-            return try store.writing(body)
-        } catch let error as AggregatorError {
-            throw error
-        } catch {
-            throw AggregatorError(.store, "cannot write to the twin store: \(error)")
-        }
+        try store.writing(body)
     }
 
     /// Writes and deletes in one transaction with `alongside` (the notifications they cause):
