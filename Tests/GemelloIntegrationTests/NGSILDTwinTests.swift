@@ -49,12 +49,22 @@ import Testing
         }
     }
 
-    /// Every telemetry entity type and the agents' Device entities validate as Smart Data Models
-    /// (key-values) and as NGSI-LD entities (normalized).
+    /// Every telemetry entity type the agents announce (the replay configs' and the simulated
+    /// profiles') and the agents' Device entities validate as Smart Data Models (key-values) and
+    /// as NGSI-LD entities (normalized).
     @Test func telemetryAndDevicesValidateAsSmartDataModels() async throws {
         try await TwinAPI.with { api in
             try Self.seedTelemetry(api)
-            for (type, model) in [("WeatherObserved", "WeatherObserved"), ("AirQualityObserved", "AirQualityObserved"), ("Device", "Device")] {
+            let t: Int64 = 1_700_000_000_000
+            try api.ingest(agent: "fiber-navigli", sensor: "sewer", type: "WaterObserved",
+                           readings: [("height", "MTR", t, 0.45), ("flow", "MQH", t, 320)], sequence: 1)
+            try api.ingest(agent: "tower-duomo", sensor: "traffic", type: "TrafficFlowObserved",
+                           readings: [("intensity", "E50", t, 900), ("averageVehicleSpeed", "KMH", t, 42), ("occupancy", "P1", t, 18)], sequence: 4)
+            try api.ingest(agent: "tower-duomo", sensor: "power", type: "DeviceMeasurement",
+                           readings: [("batteryLevel", "P1", t, 92), ("voltage", "VLT", t, 53.5), ("powerConsumption", "WTT", t, 2400)], sequence: 5)
+            for (type, model) in [("WeatherObserved", "WeatherObserved"), ("AirQualityObserved", "AirQualityObserved"),
+                                  ("TrafficFlowObserved", "TrafficFlowObserved"), ("WaterObserved", "WaterObserved"),
+                                  ("DeviceMeasurement", "DeviceMeasurement"), ("Device", "Device")] {
                 let normalized = try await api.get("/entities?type=\(type)", link: TwinAPI.sdmLink)
                 #expect(normalized.body?.arrayValue?.isEmpty == false, "\(type)")
                 try TwinAPI.expectValid("Entity", normalized.body?.arrayValue ?? [])
@@ -63,7 +73,9 @@ import Testing
                 #expect(failure == nil, "\(type): \(failure ?? "")")
             }
             let device = try await api.get("/entities/urn:ngsi-ld:Device:tower-duomo?options=keyValues", link: TwinAPI.sdmLink)
-            #expect(device.body?["controlledProperty"] == ["no2", "pm25", "relativeHumidity", "temperature"])
+            #expect(device.body?["controlledProperty"] == ["averageVehicleSpeed", "batteryLevel", "intensity", "no2", "occupancy", "pm25",
+                                                           "powerConsumption", "relativeHumidity", "temperature", "voltage"])
+            #expect(device.body?["batteryLevel"] == 0.92)
             #expect(device.body?["softwareVersion"] == "0.1.0")
             #expect(device.body?["deviceState"] != nil)
         }

@@ -94,14 +94,21 @@ final class TwinAPI: Sendable {
         return try await call("GET", path, headers: headers)
     }
 
+    /// Sensors announced so far per agent: a birth lists all of an agent's sensors, as agents do.
+    let announced = Mutex<[String: [SensorInfo]]>([:])
+
     /// Puts a sensor's readings in the twin store as ingest would, and projects them.
     func ingest(agent: String, sensor: String, type: String, readings: [(attribute: String, unit: String, time: Int64, value: Double)],
                 sequence: UInt64, latitude: Double = 45.4642, longitude: Double = 9.1919) throws {
         let attributes = Dictionary(readings.map { ($0.attribute, $0.unit) }, uniquingKeysWith: { a, _ in a })
         let birth = AgentBirth(agentID: agent, bootEpoch: 1, version: "0.1.0",
                                site: Site(id: "site-\(agent)", kind: .fiveGTower, latitude: latitude, longitude: longitude),
-                               sensors: [SensorInfo(id: sensor, entityType: type,
-                                                    attributes: attributes.sorted { $0.key < $1.key }.map { .init(name: $0.key, unit: $0.value) })],
+                               sensors: announced.withLock { known in
+                                   known[agent, default: []].removeAll { $0.id == sensor }
+                                   known[agent, default: []].append(SensorInfo(id: sensor, entityType: type,
+                                       attributes: attributes.sorted { $0.key < $1.key }.map { .init(name: $0.key, unit: $0.value) }))
+                                   return known[agent]!
+                               },
                                time: 1)
         _ = try store.recordBirth(birth, now: 1)
         var batch = Batch(agentID: agent, bootEpoch: 1, sequence: sequence, createdAt: 1)
