@@ -14,11 +14,13 @@ extension TwinStore {
             let rows = try db.statement("""
                 SELECT s.agent_id, s.name, s.unit, s.latest_ts, s.latest_value, s.count, a.latitude, a.longitude
                 FROM series s LEFT JOIN agents a ON a.id = s.agent_id
-                WHERE s.latest_ts IS NOT NULL AND (?1 IS NULL OR s.agent_id = ?1) ORDER BY s.agent_id, s.name
+                WHERE s.latest_ts IS NOT NULL \(agent == nil ? "" : "AND s.agent_id = ?1") ORDER BY s.agent_id, s.name
                 """)
-            try rows.bind([agent.map { .text($0) } ?? .null])
-            let sensorRows = try db.statement("SELECT agent_id, sensor_id, entity_type FROM sensors WHERE ?1 IS NULL OR agent_id = ?1")
-            try sensorRows.bind([agent.map { .text($0) } ?? .null])
+            // Two statements, not "?1 IS NULL OR agent_id = ?1": that form cannot use the index and
+            // scanned every series of a large twin for each batch.
+            if let agent { try rows.bind([.text(agent)]) }
+            let sensorRows = try db.statement("SELECT agent_id, sensor_id, entity_type FROM sensors" + (agent == nil ? "" : " WHERE agent_id = ?1"))
+            if let agent { try sensorRows.bind([.text(agent)]) }
             var types: [String: String] = [:]
             while try sensorRows.step() { types["\(sensorRows.text(0))/\(sensorRows.text(1))"] = sensorRows.text(2) }
             var entities: [TwinEntity] = []
