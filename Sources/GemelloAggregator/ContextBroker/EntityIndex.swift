@@ -29,10 +29,6 @@ final class EntityIndex: Sendable {
         state.withLock { s in s.slotOf[id].flatMap { s.slots[$0] } }
     }
 
-    func entities(_ ids: [String]) -> [Entity] {
-        state.withLock { s in ids.compactMap { s.slotOf[$0].flatMap { s.slots[$0] } } }
-    }
-
     /// Adds or replaces entities (a replaced entity keeps its place in the order).
     func put(_ entities: [Entity]) {
         state.withLock { s in

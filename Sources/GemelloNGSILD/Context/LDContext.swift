@@ -45,7 +45,7 @@ public struct LDContext: Sendable {
             switch value {
             case .string(let s): id = s
             case .object(let o):
-                id = o["@id"]?.stringValue ?? (o["@reverse"] == nil ? nil : nil)
+                id = o["@id"]?.stringValue
                 vocabValues = o["@type"]?.stringValue == "@vocab"
             case .null: continue  // a term explicitly undefined
             default:
@@ -116,7 +116,4 @@ public struct LDContext: Sendable {
 
     /// Whether the values of `iri` (an expanded name) are vocabulary terms (`"@type": "@vocab"`).
     public func takesVocabValues(_ name: String) -> Bool { terms[name]?.vocabValues ?? false }
-
-    /// Number of terms (for diagnostics and tests).
-    public var termCount: Int { terms.count }
 }

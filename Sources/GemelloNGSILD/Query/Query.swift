@@ -53,14 +53,6 @@ public indirect enum Query {
         }
         return query
     }
-
-    /// Expanded attribute names the query reads (for `watchedAttributes`-like checks and projections).
-    public var attributes: Set<String> {
-        switch self {
-        case .and(let qs), .or(let qs): qs.reduce(into: Set<String>()) { $0.formUnion($1.attributes) }
-        case .term(let t): [t.path.attribute]
-        }
-    }
 }
 
 struct QueryParser {
