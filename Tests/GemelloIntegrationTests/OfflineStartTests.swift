@@ -37,7 +37,10 @@ import Testing
             let store = try TwinStore(path: folder.appendingPathComponent("twin.sqlite").path)
             let aggregator = inProcessAggregator(broker: broker.url, store: store, clientID: "aggregator-offline", logger: logger).group
             group.addTask { try await aggregator.run() }
-            try await waitUntil(.seconds(60)) { try store.totals().readings >= 34_872 }
+            // Drained means stored and acknowledged: wait for both before stopping, or the last
+            // acks may still be on their way when the aggregator stops (the agent then rightly
+            // keeps those batches for a resend, and the counts below would race the shutdown).
+            try await waitUntil(.seconds(60)) { try store.totals().readings >= 34_872 && agent.buffer.bufferedReadings == 0 }
             #expect(try store.totals().readings == 34_872)
             await agentGroup.triggerGracefulShutdown()
             await aggregator.triggerGracefulShutdown()
