@@ -16,8 +16,7 @@ extension AggregatorHTTP {
             return json(try encoder.encode(fleet), contentType: "application/json")
         }
         router.get("/fleet/:agent") { request, context -> Response in
-            let raw = context.parameters.get("agent") ?? ""
-            let id = raw.removingPercentEncoding ?? raw
+            let id = pathParameter(context, "agent")
             let limit = request.uri.queryParameters.get("health").flatMap { Int($0) } ?? 360
             let now = clock.nowMilliseconds()
             guard let detail = try store.agentDetail(id: id, now: now, policy: configuration.fleet,

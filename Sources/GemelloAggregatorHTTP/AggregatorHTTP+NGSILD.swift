@@ -22,10 +22,7 @@ extension AggregatorHTTP {
                 }
             }
         }
-        @Sendable func pathID(_ context: BasicRequestContext, _ name: String = "id") -> String {
-            let raw = context.parameters.get(name) ?? ""
-            return raw.removingPercentEncoding ?? raw
-        }
+        @Sendable func pathID(_ context: BasicRequestContext, _ name: String = "id") -> String { pathParameter(context, name) }
 
         // MARK: Entities
 
@@ -123,6 +120,12 @@ extension AggregatorHTTP {
         addBatchRoutes(route: route, broker: broker)
         addDiscoveryRoutes(route: route, broker: broker)
         addSubscriptionRoutes(route: route, broker: broker)
+    }
+
+    /// A path parameter, percent-decoded (ids are URIs: `urn%3Angsi-ld%3A...` is common).
+    static func pathParameter(_ context: BasicRequestContext, _ name: String) -> String {
+        let raw = context.parameters.get(name) ?? ""
+        return raw.removingPercentEncoding ?? raw
     }
 
     static func integer(_ text: String, _ name: String) throws(NGSILDError) -> Int {

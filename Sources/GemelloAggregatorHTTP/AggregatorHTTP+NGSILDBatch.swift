@@ -111,7 +111,7 @@ extension AggregatorHTTP {
                             "typeList": .array(names.map { .string(x.context.compact($0)) })])
         }
         route(.get, "/types/:type", false) { x, c throws(NGSILDError) in
-            let name = c.parameters.get("type").map { $0.removingPercentEncoding ?? String($0) } ?? ""
+            let name = pathParameter(c, "type")
             let iri = x.context.expand(name)
             guard let summary = broker.typeSummaries()[iri] else { throw .notFound("no entity has type \(name)") }
             let attributes = broker.attributeSummaries()
@@ -134,7 +134,7 @@ extension AggregatorHTTP {
                             "attributeList": .array(names.map { .string(x.context.compact($0)) })])
         }
         route(.get, "/attributes/:attr", false) { x, c throws(NGSILDError) in
-            let name = c.parameters.get("attr").map { $0.removingPercentEncoding ?? String($0) } ?? ""
+            let name = pathParameter(c, "attr")
             let iri = x.context.expand(name)
             guard let summary = broker.attributeSummaries()[iri] else { throw .notFound("no entity has attribute \(name)") }
             return x.reply(attributeDetail(iri, summary, x.context))
@@ -171,16 +171,16 @@ extension AggregatorHTTP {
             return x.reply(.array(page.map { $0.rendered(x.context, now: broker.now, sysAttrs: sysAttrs) }), extraHeaders: headers)
         }
         route(.get, "/subscriptions/:id", false) { x, c throws(NGSILDError) in
-            let id = c.parameters.get("id").map { $0.removingPercentEncoding ?? String($0) } ?? ""
+            let id = pathParameter(c, "id")
             return x.reply(try broker.subscription(id: id).rendered(x.context, now: broker.now, sysAttrs: x.options.contains("sysAttrs")))
         }
         route(.patch, "/subscriptions/:id", true) { x, c throws(NGSILDError) in
-            let id = c.parameters.get("id").map { $0.removingPercentEncoding ?? String($0) } ?? ""
+            let id = pathParameter(c, "id")
             try await broker.updateSubscription(id: id, patch: x.body!, context: x.context, contextReference: x.contextReference)
             return NGSILDExchange.noContent()
         }
         route(.delete, "/subscriptions/:id", false) { _, c throws(NGSILDError) in
-            let id = c.parameters.get("id").map { $0.removingPercentEncoding ?? String($0) } ?? ""
+            let id = pathParameter(c, "id")
             try broker.deleteSubscription(id: id)
             return NGSILDExchange.noContent()
         }

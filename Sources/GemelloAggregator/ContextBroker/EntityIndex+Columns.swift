@@ -1,3 +1,4 @@
+import Foundation
 import GemelloNGSILD
 
 /// Columns beside the type index, so that the common queries of a large twin do not visit every
@@ -109,7 +110,7 @@ extension EntityIndex {
         case .near(let maxDistance?, _):
             guard case .point(let p) = geo.geometry else { return nil }
             let dLat = maxDistance / 111_000 * 1.01
-            let cosLat = max(0.01, cosine(p.latitude * Double.pi / 180))
+            let cosLat = max(0.01, cos(p.latitude * Double.pi / 180))
             let dLon = dLat / cosLat
             return (p.longitude - dLon, p.latitude - dLat, p.longitude + dLon, p.latitude + dLat)
         case .within, .intersects, .equals, .overlaps, .contains:
@@ -120,10 +121,3 @@ extension EntityIndex {
         }
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-private func cosine(_ x: Double) -> Double { cos(x) }

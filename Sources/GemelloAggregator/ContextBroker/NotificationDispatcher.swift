@@ -37,14 +37,18 @@ public final class NotificationDispatcher: Service {
 
     public func run() async throws {
         await withTaskGroup(of: Void.self) { group in
-            var lastPeriodic: Int64 = 0
+            var lastPeriodic: Int64 = 0, lastFlush: Int64 = 0
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
                 let now = clock.nowMilliseconds()
                 if now - lastPeriodic >= 200 {
                     enqueuePeriodic(now: now)
-                    manager.flushStatus()
                     manager.metrics?.outboxPending.record(manager.outboxCount.load(ordering: .relaxed))
                     lastPeriodic = now
+                }
+                // Status counters are written once a second, not per delivery.
+                if now - lastFlush >= 1000 {
+                    manager.flushStatus()
+                    lastFlush = now
                 }
                 // One worker per subscription with due notifications: a slow endpoint never holds up another.
                 for id in dueSubscriptions(now: now) where workers.start(id) {

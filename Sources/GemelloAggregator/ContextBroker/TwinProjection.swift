@@ -6,7 +6,7 @@ import ServiceLifecycle
 import Synchronization
 
 /// Keeps the broker's telemetry entities and SDM `Device` entities in step with the twin store:
-/// an agent's sensor entities after each batch it commits (``agentChanged(_:)``), every agent's
+/// an agent's sensor entities with each batch it commits (``prepare(agent:in:)``, ``commit(_:)``), every agent's
 /// `Device` entity (state from the fleet view) every second and after births.
 ///
 /// Telemetry attributes keep their Smart Data Models terms: names are expanded with the Smart
@@ -64,36 +64,27 @@ public final class TwinProjection: Service {
     public func commit(_ prepared: Prepared) {
         broker.applyTelemetry(prepared.entities, notified: true)
         broker.subscriptions?.committed(prepared.pending)
-        let changed = sensorFacts.withLock { known in
-            defer { known[prepared.agent] = prepared.facts }
-            return known[prepared.agent] != nil && known[prepared.agent] != prepared.facts
-        }
-        if changed { try? refreshDevice(prepared.agent) }
+        if note(prepared.facts, of: prepared.agent) { try? refreshDevice(prepared.agent) }
     }
 
-    /// Called after a batch of `agent` is committed (or its birth recorded).
-    public func agentChanged(_ agent: String) {
+    /// Called after a birth: the agent's sensors, version or site may have changed, so its
+    /// telemetry entities and its Device entity are projected again.
+    public func agentBorn(_ agent: String) {
         do {
             let entities = try store.entities(agent: agent)
-            let facts = SensorFacts(entities)
-            let changed = sensorFacts.withLock { known in
-                defer { known[agent] = facts }
-                return known[agent] != nil && known[agent] != facts
-            }
+            _ = note(SensorFacts(entities), of: agent)
             broker.applyTelemetry(entities.map(telemetryEntity))
-            if changed { try refreshDevice(agent) }
+            try refreshDevice(agent)
         } catch {
-            logger.warning("could not project telemetry into the twin", metadata: ["agent": "\(agent)", "error": "\(error)"])
+            logger.warning("could not project the agent into the twin", metadata: ["agent": "\(agent)", "error": "\(error)"])
         }
     }
 
-    /// Called after a birth: the agent's sensors, version or site may have changed.
-    public func agentBorn(_ agent: String) {
-        agentChanged(agent)
-        do {
-            try refreshDevice(agent)
-        } catch {
-            logger.warning("could not project the agent's Device entity", metadata: ["agent": "\(agent)", "error": "\(error)"])
+    /// Remembers the agent's sensor facts; whether they changed from known ones (its Device is then stale).
+    private func note(_ facts: SensorFacts, of agent: String) -> Bool {
+        sensorFacts.withLock { known in
+            defer { known[agent] = facts }
+            return known[agent] != nil && known[agent] != facts
         }
     }
 
