@@ -54,6 +54,9 @@ struct AggregatorCommand: AsyncParsableCommand {
             Console.error("gemello-aggregator: \(error)")
             throw ExitCode(74)
         }
+        if twin.migratedReadings > 0 {
+            logger.notice("twin store migrated to the columnar history", metadata: ["readings": "\(twin.migratedReadings)"])
+        }
         let counters = IngestCounters()
         let registry = PrometheusCollectorRegistry()
         var factory = PrometheusMetricsFactory(registry: registry)
@@ -68,6 +71,7 @@ struct AggregatorCommand: AsyncParsableCommand {
         let ingest = IngestService(configuration: configuration, store: twin, counters: counters, metrics: metrics,
                                    projection: ngsi.projection, logger: logger)
         let monitor = FleetMonitor(store: twin, configuration: configuration, counters: counters, metrics: metrics, logger: logger)
+        let compactor = HistoryCompactor(store: twin, policy: configuration.history, interval: configuration.compactEvery, logger: logger)
         let portFile = self.portFile
         let host = configuration.httpHost
         let http = AggregatorHTTP.application(store: twin, broker: ngsi.broker, counters: counters, configuration: configuration,
@@ -76,9 +80,10 @@ struct AggregatorCommand: AsyncParsableCommand {
             if let portFile { try? "\(port)\n".write(toFile: portFile, atomically: true, encoding: .utf8) }
         }
         // Stops in reverse order: HTTP first, then notifications (the outbox keeps what is not yet
-        // delivered), the projection, the fleet monitor, then ingest (which commits its current batch).
+        // delivered), the projection, history compaction, the fleet monitor, then ingest (which
+        // commits its current batch).
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: ingest), .init(service: monitor), .init(service: ngsi.projection),
+            services: [.init(service: ingest), .init(service: monitor), .init(service: compactor), .init(service: ngsi.projection),
                        .init(service: ngsi.notifications), .init(service: http)],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()

@@ -18,6 +18,9 @@ import GemelloMosquitto
 ///   `index.txt` as `<URL> <file>` lines], `fetch` [true: fetch other contexts over HTTP(S)],
 ///   `cache-size` [128 documents], `cache-ttl` [1h], `fetch-timeout` [5s]
 /// - `ngsi-ld`: `default-limit` [20], `max-limit` [1000], `max-batch` [10000 entities]
+/// - `history`: `chunk-points` [4096 readings per sealed chunk], `seal-after` [10m: a series'
+///   newest readings are sealed into a chunk after this long even if it is not full],
+///   `compact-every` [5s between compaction passes]
 /// - `subscriptions`: `outbox-limit` [1000000 queued notifications; past it the oldest are
 ///   dropped, counted in `/metrics`]
 public struct AggregatorConfiguration: Sendable {
@@ -40,6 +43,9 @@ public struct AggregatorConfiguration: Sendable {
     public var ngsiMaxLimit = 1000
     public var ngsiMaxBatch = 10_000
     public var outboxLimit = 1_000_000
+    /// How the history is sealed into compressed chunks.
+    public var history = TwinStore.HistoryPolicy()
+    public var compactEvery: Duration = .seconds(5)
 
     public init(broker: String = "mqtt://127.0.0.1:1883", clientID: String = "gemello-aggregator",
                 storePath: String = "/var/lib/gemello/twin.sqlite", httpHost: String = "127.0.0.1", httpPort: Int = 8080,
@@ -106,6 +112,11 @@ public struct AggregatorConfiguration: Sendable {
         let subscriptions = try root.sectionOrEmpty("subscriptions")
         c.outboxLimit = try subscriptions.int("outbox-limit", default: c.outboxLimit, range: 100...100_000_000)
         try subscriptions.rejectUnknownKeys()
+        let history = try root.sectionOrEmpty("history")
+        c.history.chunkPoints = try history.int("chunk-points", default: c.history.chunkPoints, range: 64...65_536)
+        c.history.sealAfter = try history.duration("seal-after", default: c.history.sealAfter, range: .seconds(1)...(.seconds(86_400)))
+        c.compactEvery = try history.duration("compact-every", default: c.compactEvery, range: .milliseconds(100)...(.seconds(3600)))
+        try history.rejectUnknownKeys()
         try root.rejectUnknownKeys()
         return c
     }

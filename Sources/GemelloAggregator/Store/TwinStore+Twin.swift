@@ -67,15 +67,7 @@ extension TwinStore {
     /// arrival order), as (timestamp ms, value) pairs. Batches may arrive out of order (resends
     /// after an outage); the history does not depend on it.
     public func history(agent: String, series: String) throws(AggregatorError) -> [(timestamp: Int64, value: Double)] {
-        try read { db in
-            let rows = try db.statement("""
-                SELECT h.ts, h.value FROM history h JOIN series s ON s.id = h.series_id
-                WHERE s.agent_id = ? AND s.name = ? ORDER BY h.ts, h.rowid
-                """)
-            try rows.bind([.text(agent), .text(series)])
-            var result: [(timestamp: Int64, value: Double)] = []
-            while try rows.step() { result.append((rows.int64(0), rows.double(1))) }
-            return result
-        }
+        guard let chunk = try points(agent: agent, series: series) else { return [] }
+        return Array(zip(chunk.timestamps, chunk.values))
     }
 }

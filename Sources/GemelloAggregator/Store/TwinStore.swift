@@ -2,7 +2,8 @@ import GemelloCore
 import GemelloSQLite
 import Synchronization
 
-/// The twin's embedded store (SQLite, WAL): the latest value of every series, its full history,
+/// The twin's embedded store (SQLite, WAL): the latest value of every series, its full history
+/// (columnar and compressed: `TwinStore+History.swift`),
 /// the agents and their sensors, and which batches were already ingested (for de-duplication, as
 /// sequence ranges: `TwinStore+Dedupe.swift`).
 ///
@@ -18,6 +19,8 @@ public final class TwinStore: Sendable {
     private let writer: Mutex<Writer>
     let reader: Mutex<SQLiteConnection>
     public let path: String
+    /// Readings moved from a pre-columnar store's `history` table when it was opened (0: none).
+    public let migratedReadings: Int
 
     static let schema = """
         CREATE TABLE IF NOT EXISTS agents (id TEXT PRIMARY KEY, site_id TEXT, site_kind TEXT, latitude REAL, longitude REAL,
@@ -30,9 +33,7 @@ public final class TwinStore: Sendable {
         CREATE TABLE IF NOT EXISTS series (id INTEGER PRIMARY KEY, agent_id TEXT NOT NULL, name TEXT NOT NULL,
             unit TEXT NOT NULL, latest_ts INTEGER, latest_value REAL, count INTEGER NOT NULL DEFAULT 0,
             UNIQUE (agent_id, name));
-        CREATE TABLE IF NOT EXISTS history (series_id INTEGER NOT NULL, ts INTEGER NOT NULL, value REAL NOT NULL);
-        CREATE INDEX IF NOT EXISTS history_by_series_time ON history (series_id, ts);
-        """ + deliveredSchema + fleetSchema
+        """ + historySchema + deliveredSchema + fleetSchema
 
     public init(path: String) throws(AggregatorError) {
         self.path = path
@@ -41,6 +42,7 @@ public final class TwinStore: Sendable {
             try Self.migrateToDeliveryRanges(db)
             try db.execute(Self.schema)
             try Self.addFleetColumns(db)
+            migratedReadings = try Self.migrateRowHistory(db)
             var state = Writer(db: db)
             let rows = try db.statement("SELECT id, agent_id, name FROM series")
             while try rows.step() { state.seriesIDs[rows.text(1), default: [:]][rows.text(2)] = rows.int64(0) }
@@ -82,14 +84,10 @@ public final class TwinStore: Sendable {
                     for info in batch.series { ids.append(try Self.seriesID(info, agent: batch.agentID, state: &state)) }
                     var latest = [(ts: Int64, value: Double)?](repeating: nil, count: ids.count)
                     var counts = [Int64](repeating: 0, count: ids.count)
-                    let insert = try db.statement("INSERT INTO history (series_id, ts, value) VALUES (?, ?, ?)")
+                    try Self.appendFragments(batch, seriesIDs: ids, committedAt: now, in: db)
                     for i in 0..<batch.count {
                         let s = Int(batch.seriesIndex[i])
                         let (ts, value) = (batch.millisecondTimestamp(i), batch.values[i])
-                        try insert.bind(int64: ids[s], at: 1)
-                        try insert.bind(int64: ts, at: 2)
-                        try insert.bind(double: value, at: 3)
-                        try insert.runBound()
                         counts[s] += 1
                         if let current = latest[s], current.ts > ts { continue }
                         latest[s] = (ts, value)  // ties: the later reading in the batch wins

@@ -72,29 +72,66 @@ extension BodyLayout {
         var valuesBySeries = [[Double]](repeating: [], count: series.count)
         for (index, value) in zip(batch.seriesIndex, batch.values) { valuesBySeries[Int(index)].append(value) }
         for (s, (column, values)) in zip(columns, valuesBySeries).enumerated() {
-            switch column {
-            case .decimal(let scale, let order, let step, _):
-                let model = rows.series(s)
-                let power = Self.powersOfTen[Int(scale)]
-                let divisor = Int64(step)
-                var previous = Int64((values[0] * power).rounded()), previousDelta: Int64 = 0
-                for value in values.dropFirst() {
-                    let scaled = Int64((value * power).rounded())
-                    let delta = (scaled - previous) / divisor
-                    model.encode(signed: order == 1 ? delta : delta - previousDelta, into: &encoder)
-                    previous = scaled
-                    previousDelta = delta
-                }
-            case .float:
-                let leading = rows.series(s), trailing = rows.seriesTrailing(s)
-                var previous = values[0].bitPattern
-                for value in values.dropFirst() {
-                    Self.encodeXOR(value.bitPattern ^ previous, leading: leading, trailing: trailing, into: &encoder)
-                    previous = value.bitPattern
-                }
-            }
+            Self.encodeValues(values, column: column, model: rows.series(s), trailing: rows.seriesTrailing(s), into: &encoder)
         }
         return encoder.finish()
+    }
+
+    /// One column of values after its first (which the column's header holds): decimal deltas
+    /// (or deltas of deltas) over the step with `model`, or float XORs with `model` for the leading
+    /// and `trailing` for the trailing zeros. Shared by the wire format and the history chunks.
+    static func encodeValues(_ values: [Double], column: ValueColumn, model: IntegerModel, trailing: IntegerModel,
+                             into encoder: inout RangeEncoder) {
+        switch column {
+        case .decimal(let scale, let order, let step, _):
+            let power = Self.powersOfTen[Int(scale)]
+            let divisor = Int64(step)
+            var previous = Int64((values[0] * power).rounded()), previousDelta: Int64 = 0
+            for value in values.dropFirst() {
+                let scaled = Int64((value * power).rounded())
+                let delta = (scaled - previous) / divisor
+                model.encode(signed: order == 1 ? delta : delta - previousDelta, into: &encoder)
+                previous = scaled
+                previousDelta = delta
+            }
+        case .float:
+            var previous = values[0].bitPattern
+            for value in values.dropFirst() {
+                Self.encodeXOR(value.bitPattern ^ previous, leading: model, trailing: trailing, into: &encoder)
+                previous = value.bitPattern
+            }
+        }
+    }
+
+    /// Decodes what ``encodeValues(_:column:model:trailing:into:)`` wrote into `out[range]`.
+    @inline(__always)
+    static func decodeValues(column: ValueColumn, into out: UnsafeMutableBufferPointer<Double>, _ range: Range<Int>,
+                             model: IntegerModel, trailing: IntegerModel, decoder: inout RangeDecoder) throws(CoreError) {
+        var position = range.lowerBound
+        switch column {
+        case .decimal(let scale, let order, let step, let first):
+            let power = Self.powersOfTen[Int(scale)]
+            let multiplier = Int64(bitPattern: step)
+            var scaled = first, delta: Int64 = 0
+            out[position] = Double(scaled) / power
+            position += 1
+            while position < range.upperBound {
+                let coded = model.decodeSigned(from: &decoder)
+                delta = order == 1 ? coded : delta &+ coded
+                scaled = scaled &+ delta &* multiplier
+                out[position] = Double(scaled) / power
+                position += 1
+            }
+        case .float(let first):
+            var bits = first
+            out[position] = Double(bitPattern: bits)
+            position += 1
+            while position < range.upperBound {
+                bits ^= try Self.decodeXOR(leading: model, trailing: trailing, decoder: &decoder)
+                out[position] = Double(bitPattern: bits)
+                position += 1
+            }
+        }
     }
 
     /// A zero XOR is a leading count of 0; otherwise leading zeros + 1, trailing zeros, and the
@@ -209,34 +246,8 @@ extension BodyLayout {
         try grouped.withUnsafeMutableBufferPointer { (out) throws(CoreError) in
             for (s, column) in columns.enumerated() {
                 if decoder.isExhausted { throw CoreError(.truncated, "coded section ends inside the values of '\(series[s].name)'") }
-                var position = offsets[s]
-                let end = position + counts[s]
-                switch column {
-                case .decimal(let scale, let order, let step, let first):
-                    let model = models.series(s)
-                    let power = Self.powersOfTen[Int(scale)]
-                    let multiplier = Int64(bitPattern: step)
-                    var scaled = first, delta: Int64 = 0
-                    out[position] = Double(scaled) / power
-                    position += 1
-                    while position < end {
-                        let coded = model.decodeSigned(from: &decoder)
-                        delta = order == 1 ? coded : delta &+ coded
-                        scaled = scaled &+ delta &* multiplier
-                        out[position] = Double(scaled) / power
-                        position += 1
-                    }
-                case .float(let first):
-                    let leading = models.series(s), trailing = models.seriesTrailing(s)
-                    var bits = first
-                    out[position] = Double(bitPattern: bits)
-                    position += 1
-                    while position < end {
-                        bits ^= try Self.decodeXOR(leading: leading, trailing: trailing, decoder: &decoder)
-                        out[position] = Double(bitPattern: bits)
-                        position += 1
-                    }
-                }
+                try Self.decodeValues(column: column, into: out, offsets[s]..<(offsets[s] + counts[s]),
+                                      model: models.series(s), trailing: models.seriesTrailing(s), decoder: &decoder)
             }
         }
         batch.values = [Double](unsafeUninitializedCapacity: readingCount) { values, initialized in

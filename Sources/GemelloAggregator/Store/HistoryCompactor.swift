@@ -1,0 +1,47 @@
+import GemelloCore
+import Logging
+import ServiceLifecycle
+
+/// Seals the history in the background (`TwinStore+History.swift`): every `interval` it merges
+/// the fragments that are due into compressed chunks. Fragments are durable from the moment their
+/// batch commits, so stopping between passes loses nothing; the next start carries on.
+public final class HistoryCompactor: Service {
+    private let store: TwinStore
+    private let policy: TwinStore.HistoryPolicy
+    private let interval: Duration
+    private let clock: any WallClock
+    private let logger: Logger
+
+    public init(store: TwinStore, policy: TwinStore.HistoryPolicy, interval: Duration = .seconds(5),
+                clock: any WallClock = SystemWallClock(), logger: Logger) {
+        self.store = store
+        self.policy = policy
+        self.interval = interval
+        self.clock = clock
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            pass()
+            do { try await Task.sleep(for: interval) } catch { break }
+        }
+    }
+
+    /// One pass; errors are logged and retried next pass (a store hiccup must not stop sealing).
+    @discardableResult
+    func pass() -> TwinStore.CompactionReport? {
+        do {
+            let report = try store.compactHistory(now: clock.nowMilliseconds(), policy: policy)
+            if report.series > 0 {
+                logger.debug("history sealed", metadata: [
+                    "series": "\(report.series)", "fragments": "\(report.fragments)", "points": "\(report.points)",
+                    "chunks": "\(report.chunksWritten)"])
+            }
+            return report
+        } catch {
+            logger.error("history compaction failed; retrying next pass", metadata: ["error": "\(error)"])
+            return nil
+        }
+    }
+}

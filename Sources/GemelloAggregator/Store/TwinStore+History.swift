@@ -1,0 +1,248 @@
+import GemelloCore
+import GemelloSQLite
+
+/// The twin's history, columnar and compressed (docs/history-format.md).
+///
+/// Every batch lands durably in its own transaction as one *fragment* per series: a
+/// ``SeriesChunk`` of that series' points in the batch, with the batch (boot epoch, sequence,
+/// commit time) as the source of every point. ``compactHistory(now:policy:)`` then merges the
+/// fragments of a series, together with the series' last chunk while it is not full, into
+/// *sealed* chunks of up to `chunkPoints` points in observation order. Late readings (a backlog
+/// after an outage) land as fragments like any other and are sealed into chunks of their own
+/// time range: full chunks are never rewritten, so reads merge chunks that overlap in time.
+///
+/// A row per chunk: `(series_id, first_ts, last_ts, count, sealed, committed, data)`, indexed by
+/// `(series_id, last_ts)`. Lineage rides inside `data` (the sources and runs of points per
+/// source): bits per reading, not bytes.
+extension TwinStore {
+    static let historySchema = """
+        CREATE TABLE IF NOT EXISTS chunks (id INTEGER PRIMARY KEY, series_id INTEGER NOT NULL, first_ts INTEGER NOT NULL,
+            last_ts INTEGER NOT NULL, count INTEGER NOT NULL, sealed INTEGER NOT NULL, committed INTEGER NOT NULL, data BLOB NOT NULL);
+        CREATE INDEX IF NOT EXISTS chunks_by_series ON chunks (series_id, last_ts);
+        CREATE INDEX IF NOT EXISTS chunks_unsealed ON chunks (sealed, series_id) WHERE sealed = 0;
+        """
+
+    /// How compaction shapes the history.
+    public struct HistoryPolicy: Sendable, Equatable {
+        /// Points per sealed chunk.
+        public var chunkPoints = 4096
+        /// A series' fragments are sealed once they hold `chunkPoints` points or the oldest is this old.
+        public var sealAfter: Duration = .seconds(600)
+
+        public init(chunkPoints: Int = 4096, sealAfter: Duration = .seconds(600)) {
+            self.chunkPoints = chunkPoints
+            self.sealAfter = sealAfter
+        }
+    }
+
+    /// Writes one fragment per series of `batch` (inside the ingest transaction).
+    static func appendFragments(_ batch: Batch, seriesIDs: [Int64], committedAt now: Int64, in db: SQLiteConnection) throws {
+        var timestamps = [[Int64]](repeating: [], count: seriesIDs.count)
+        var values = [[Double]](repeating: [], count: seriesIDs.count)
+        for i in 0..<batch.count {
+            let s = Int(batch.seriesIndex[i])
+            timestamps[s].append(batch.millisecondTimestamp(i))
+            values[s].append(batch.values[i])
+        }
+        let source = SeriesChunk.Source(epoch: batch.bootEpoch, sequence: batch.sequence, committedAt: now)
+        let insert = try db.statement("INSERT INTO chunks (series_id, first_ts, last_ts, count, sealed, committed, data) VALUES (?, ?, ?, ?, 0, ?, ?)")
+        for s in seriesIDs.indices where !timestamps[s].isEmpty {
+            var chunk = SeriesChunk(timestamps: timestamps[s], values: values[s], source: source)
+            let order = SeriesChunk.stableOrder(chunk.timestamps)
+            if order != Array(order.indices) {  // a batch is usually in order already
+                chunk = SeriesChunk(timestamps: order.map { chunk.timestamps[$0] }, values: order.map { chunk.values[$0] }, source: source)
+            }
+            try insert.run([.integer(seriesIDs[s]), .integer(chunk.timestamps[0]), .integer(chunk.timestamps[chunk.count - 1]),
+                            .integer(Int64(chunk.count)), .integer(now), .blob(try chunk.encoded())])
+        }
+    }
+
+    /// What one compaction pass did.
+    public struct CompactionReport: Sendable, Equatable {
+        public var series = 0
+        public var fragments = 0
+        public var chunksRewritten = 0
+        public var chunksWritten = 0
+        public var points = 0
+    }
+
+    /// Seals the fragments that are due (see ``HistoryPolicy``); with `force`, every fragment.
+    /// One transaction per series, so ingest waits for at most one series' merge.
+    @discardableResult
+    public func compactHistory(now: Int64, policy: HistoryPolicy = HistoryPolicy(), force: Bool = false) throws(AggregatorError) -> CompactionReport {
+        let due: [Int64] = try read { db in
+            let rows = try db.statement("SELECT series_id, sum(count), min(committed) FROM chunks WHERE sealed = 0 GROUP BY series_id")
+            var ids: [Int64] = []
+            while try rows.step() {
+                if force || rows.int64(1) >= Int64(policy.chunkPoints) || now - rows.int64(2) >= policy.sealAfter.wholeMilliseconds {
+                    ids.append(rows.int64(0))
+                }
+            }
+            return ids
+        }
+        var report = CompactionReport()
+        for series in due {
+            let one: CompactionReport = try writing { db in try Self.compact(series: series, chunkPoints: policy.chunkPoints, in: db) }
+            report.series += 1
+            report.fragments += one.fragments
+            report.chunksRewritten += one.chunksRewritten
+            report.chunksWritten += one.chunksWritten
+            report.points += one.points
+        }
+        return report
+    }
+
+    private static func compact(series: Int64, chunkPoints: Int, in db: SQLiteConnection) throws -> CompactionReport {
+        var report = CompactionReport()
+        // The fragments in arrival order, and the series' newest sealed chunk if it has room.
+        let rows = try db.statement("""
+            SELECT id, data, sealed FROM chunks WHERE series_id = ?1 AND sealed = 0
+            UNION ALL
+            SELECT id, data, sealed FROM (SELECT id, data, sealed, count FROM chunks WHERE series_id = ?1 AND sealed = 1
+                ORDER BY last_ts DESC, id DESC LIMIT 1) WHERE count < ?2
+            ORDER BY sealed DESC, id
+            """)
+        try rows.bind([.integer(series), .integer(Int64(chunkPoints))])
+        var ids: [Int64] = []
+        var parts: [SeriesChunk] = []
+        while try rows.step() {
+            ids.append(rows.int64(0))
+            parts.append(try SeriesChunk(decoding: rows.blob(1)))
+            if rows.int64(2) == 0 { report.fragments += 1 } else { report.chunksRewritten += 1 }
+        }
+        rows.reset()
+        guard report.fragments > 0 else { return report }
+        let merged = SeriesChunk.merged(parts)
+        let delete = try db.statement("DELETE FROM chunks WHERE id = ?")
+        for id in ids { try delete.run([.integer(id)]) }
+        let insert = try db.statement("INSERT INTO chunks (series_id, first_ts, last_ts, count, sealed, committed, data) VALUES (?, ?, ?, ?, 1, ?, ?)")
+        for chunk in merged.split(size: chunkPoints) {
+            let committed = chunk.sources.map(\.committedAt).max() ?? 0
+            try insert.run([.integer(series), .integer(chunk.timestamps[0]), .integer(chunk.timestamps[chunk.count - 1]),
+                            .integer(Int64(chunk.count)), .integer(committed), .blob(try chunk.encoded())])
+            report.chunksWritten += 1
+        }
+        report.points = merged.count
+        return report
+    }
+
+    /// The chunks of one series that may hold points in `range`, merged into one in observation
+    /// order (points with equal times in the order the store received them).
+    static func points(series: Int64, in range: ClosedRange<Int64>, db: SQLiteConnection) throws -> SeriesChunk? {
+        let rows = try db.statement("SELECT data FROM chunks WHERE series_id = ? AND last_ts >= ? AND first_ts <= ? ORDER BY id")
+        try rows.bind([.integer(series), .integer(range.lowerBound), .integer(range.upperBound)])
+        var parts: [SeriesChunk] = []
+        while try rows.step() { parts.append(try SeriesChunk(decoding: rows.blob(0))) }
+        rows.reset()
+        guard !parts.isEmpty else { return nil }
+        return trimmed(SeriesChunk.merged(parts), to: range)
+    }
+
+    /// The newest `n` points of one series (by observation time), in observation order.
+    static func lastPoints(series: Int64, n: Int, before end: Int64 = .max, db: SQLiteConnection) throws -> SeriesChunk? {
+        let rows = try db.statement("SELECT data, first_ts, last_ts FROM chunks WHERE series_id = ? AND first_ts <= ? ORDER BY last_ts DESC, id DESC")
+        try rows.bind([.integer(series), .integer(end)])
+        var parts: [SeriesChunk] = []
+        var held = 0
+        var oldestHeld = Int64.max
+        while try rows.step() {
+            // Every later chunk ends before the points already held: enough once they are n.
+            if held >= n && rows.int64(2) < oldestHeld { break }
+            let chunk = try SeriesChunk(decoding: rows.blob(0))
+            parts.append(chunk)
+            held += chunk.timestamps.lazy.filter { $0 <= end }.count
+            oldestHeld = min(oldestHeld, rows.int64(1))
+        }
+        rows.reset()
+        guard !parts.isEmpty else { return nil }
+        var merged = trimmed(SeriesChunk.merged(parts.reversed()), to: Int64.min...end)
+        if merged.count > n { merged = merged.suffix(n) }
+        return merged.count == 0 ? nil : merged
+    }
+
+    static func trimmed(_ chunk: SeriesChunk, to range: ClosedRange<Int64>) -> SeriesChunk {
+        guard let first = chunk.timestamps.firstIndex(where: { $0 >= range.lowerBound }) else { return chunk.slice(0..<0) }
+        let end = chunk.timestamps[first...].firstIndex(where: { $0 > range.upperBound }) ?? chunk.count
+        if first == 0 && end == chunk.count { return chunk }
+        return chunk.slice(first..<end)
+    }
+
+    static func seriesID(agent: String, series: String, db: SQLiteConnection) throws -> Int64? {
+        try db.scalarInt("SELECT id FROM series WHERE agent_id = ? AND name = ?", [.text(agent), .text(series)])
+    }
+
+    /// One series' stored points with their lineage, in observation order, within `range`.
+    public func points(agent: String, series: String, in range: ClosedRange<Int64> = Int64.min...Int64.max) throws(AggregatorError) -> SeriesChunk? {
+        try read { db in
+            guard let id = try Self.seriesID(agent: agent, series: series, db: db) else { return nil }
+            return try Self.points(series: id, in: range, db: db)
+        }
+    }
+
+    /// The newest `n` points of one series at or before `end`, in observation order.
+    public func lastPoints(agent: String, series: String, n: Int, before end: Int64 = .max) throws(AggregatorError) -> SeriesChunk? {
+        try read { db in
+            guard let id = try Self.seriesID(agent: agent, series: series, db: db) else { return nil }
+            return try Self.lastPoints(series: id, n: n, before: end, db: db)
+        }
+    }
+
+    /// Bytes and rows of the history (for `/metrics`, benchmarks and `gemello twin`).
+    public func historyFootprint() throws(AggregatorError) -> (chunks: Int64, fragments: Int64, points: Int64, bytes: Int64) {
+        try read { db in
+            let row = try db.statement("SELECT count(*), coalesce(sum(sealed = 0), 0), coalesce(sum(count), 0), coalesce(sum(length(data)), 0) FROM chunks")
+            guard try row.step() else { return (0, 0, 0, 0) }
+            defer { row.reset() }
+            return (row.int64(0), row.int64(1), row.int64(2), row.int64(3))
+        }
+    }
+
+    /// Stores from before the columnar history kept one `history` row per reading: folded into
+    /// sealed chunks once, series by series, in one transaction (nothing lost: it commits whole
+    /// or not at all). Their lineage is unknown: source epoch 0, sequence 0, commit time 0.
+    /// Returns how many readings moved.
+    static func migrateRowHistory(_ db: SQLiteConnection, chunkPoints: Int = HistoryPolicy().chunkPoints) throws -> Int {
+        guard try db.scalarInt("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'history'") ?? 0 > 0 else { return 0 }
+        return try db.transaction { db -> Int in
+            try db.execute(historySchema)
+            var seriesIDs: [Int64] = []
+            let ids = try db.statement("SELECT DISTINCT series_id FROM history")
+            while try ids.step() { seriesIDs.append(ids.int64(0)) }
+            ids.reset()
+            let rows = try db.statement("SELECT ts, value FROM history WHERE series_id = ? ORDER BY ts, rowid")
+            let insert = try db.statement("INSERT INTO chunks (series_id, first_ts, last_ts, count, sealed, committed, data) VALUES (?, ?, ?, ?, 1, 0, ?)")
+            let unknown = SeriesChunk.Source(epoch: 0, sequence: 0, committedAt: 0)
+            var moved = 0
+            for series in seriesIDs {
+                try rows.bind([.integer(series)])
+                var timestamps: [Int64] = [], values: [Double] = []
+                while try rows.step() {
+                    timestamps.append(rows.int64(0))
+                    values.append(rows.double(1))
+                }
+                rows.reset()
+                guard !timestamps.isEmpty else { continue }
+                for chunk in SeriesChunk(timestamps: timestamps, values: values, source: unknown).split(size: chunkPoints) {
+                    try insert.run([.integer(series), .integer(chunk.timestamps[0]), .integer(chunk.timestamps[chunk.count - 1]),
+                                    .integer(Int64(chunk.count)), .blob(try chunk.encoded())])
+                }
+                moved += timestamps.count
+            }
+            guard moved == Int(try db.scalarInt("SELECT count(*) FROM history") ?? 0) else {
+                throw AggregatorError(.store, "history migration moved \(moved) readings, the old table holds a different count")
+            }
+            try db.execute("DROP INDEX IF EXISTS history_by_series_time; DROP TABLE history;")
+            return moved
+        }
+    }
+}
+
+extension SeriesChunk {
+    /// Points `range` of the chunk (sources kept as they are).
+    func slice(_ range: Range<Int>) -> SeriesChunk {
+        SeriesChunk(timestamps: Array(timestamps[range]), values: Array(values[range]), sources: sources,
+                    sourceIndex: Array(sourceIndex[range]))
+    }
+
+    func suffix(_ n: Int) -> SeriesChunk { slice((count - n)..<count) }
+}
