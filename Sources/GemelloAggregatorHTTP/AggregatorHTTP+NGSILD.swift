@@ -28,9 +28,7 @@ extension AggregatorHTTP {
 
         route(.get, "/entities") { x, _ throws(NGSILDError) in
             var query = try entityQuery(x)
-            query.limit = try x.parameter("limit").map { v throws(NGSILDError) in try integer(v, "limit") }
-            query.offset = try x.parameter("offset").map { v throws(NGSILDError) in try integer(v, "offset") } ?? 0
-            query.count = x.parameter("count") == "true"
+            try page(x, &query)
             let (entities, total) = try broker.query(query)
             return try list(x, entities, total: total)
         }
@@ -120,12 +118,20 @@ extension AggregatorHTTP {
         addBatchRoutes(route: route, broker: broker)
         addDiscoveryRoutes(route: route, broker: broker)
         addSubscriptionRoutes(route: route, broker: broker)
+        addTemporalRoutes(route: route, broker: broker)
     }
 
     /// A path parameter, percent-decoded (ids are URIs: `urn%3Angsi-ld%3A...` is common).
     static func pathParameter(_ context: BasicRequestContext, _ name: String) -> String {
         let raw = context.parameters.get(name) ?? ""
         return raw.removingPercentEncoding ?? raw
+    }
+
+    /// `limit`, `offset` and `count` of a query request.
+    static func page(_ x: NGSILDExchange, _ query: inout EntityQuery) throws(NGSILDError) {
+        query.limit = try x.parameter("limit").map { v throws(NGSILDError) in try integer(v, "limit") }
+        query.offset = try x.parameter("offset").map { v throws(NGSILDError) in try integer(v, "offset") } ?? 0
+        query.count = x.parameter("count") == "true"
     }
 
     static func integer(_ text: String, _ name: String) throws(NGSILDError) -> Int {

@@ -63,6 +63,15 @@ extension AggregatorHTTP {
             return reply(result, parseErrors: []) { NGSILDExchange.noContent() }
         }
         route(.post, "/entityOperations/query", true) { x, _ throws(NGSILDError) in
+            var query = try bodyQuery(x)
+            try page(x, &query)
+            let (found, total) = try broker.query(query)
+            return try list(x, found, total: total)
+        }
+    }
+
+    /// The entity selection of a `Query` body (clause 5.2.23): entities, attrs, q, geoQ.
+    static func bodyQuery(_ x: NGSILDExchange) throws(NGSILDError) -> EntityQuery {
             let body = x.body!
             guard body["type"]?.stringValue == "Query" else { throw .badRequest("the body must be a Query (\"type\": \"Query\")") }
             var query = EntityQuery()
@@ -89,12 +98,7 @@ extension AggregatorHTTP {
                 query.geo = try GeoQuery.parse(georel: georel, geometry: geometry, coordinates: coords,
                                                property: context.expand(geo["geoproperty"]?.stringValue ?? "location"))
             }
-            query.limit = try x.parameter("limit").map { v throws(NGSILDError) in try integer(v, "limit") }
-            query.offset = try x.parameter("offset").map { v throws(NGSILDError) in try integer(v, "offset") } ?? 0
-            query.count = x.parameter("count") == "true"
-            let (found, total) = try broker.query(query)
-            return try list(x, found, total: total)
-        }
+        return query
     }
 
     static func addDiscoveryRoutes(route: NGSILDRoute, broker: ContextBroker) {

@@ -17,7 +17,8 @@ import GemelloMosquitto
 /// - `contexts`: `folder` [none: JSON-LD contexts preloaded for offline sites, listed in its
 ///   `index.txt` as `<URL> <file>` lines], `fetch` [true: fetch other contexts over HTTP(S)],
 ///   `cache-size` [128 documents], `cache-ttl` [1h], `fetch-timeout` [5s]
-/// - `ngsi-ld`: `default-limit` [20], `max-limit` [1000], `max-batch` [10000 entities]
+/// - `ngsi-ld`: `default-limit` [20], `max-limit` [1000], `max-batch` [10000 entities],
+///   `max-instances` [10000 instances per attribute in a temporal reply; longer ones are paged]
 /// - `history`: `chunk-points` [4096 readings per sealed chunk], `seal-after` [10m: a series'
 ///   newest readings are sealed into a chunk after this long even if it is not full],
 ///   `compact-every` [5s between compaction passes]
@@ -42,6 +43,7 @@ public struct AggregatorConfiguration: Sendable {
     public var ngsiDefaultLimit = 20
     public var ngsiMaxLimit = 1000
     public var ngsiMaxBatch = 10_000
+    public var ngsiMaxInstances = 10_000
     public var outboxLimit = 1_000_000
     /// How the history is sealed into compressed chunks.
     public var history = TwinStore.HistoryPolicy()
@@ -108,6 +110,7 @@ public struct AggregatorConfiguration: Sendable {
             throw ngsi.error("default-limit", "must not be above max-limit", value: String(c.ngsiDefaultLimit), fix: "lower default-limit or raise max-limit")
         }
         c.ngsiMaxBatch = try ngsi.int("max-batch", default: c.ngsiMaxBatch, range: 1...1_000_000)
+        c.ngsiMaxInstances = try ngsi.int("max-instances", default: c.ngsiMaxInstances, range: 10...1_000_000)
         try ngsi.rejectUnknownKeys()
         let subscriptions = try root.sectionOrEmpty("subscriptions")
         c.outboxLimit = try subscriptions.int("outbox-limit", default: c.outboxLimit, range: 100...100_000_000)

@@ -18,11 +18,15 @@ public final class ContextBroker: Sendable {
         public var maxLimit = 1000
         /// Entities in one batch operation at most.
         public var maxBatch = 10_000
+        /// Instances per attribute in one temporal reply at most (longer histories are paged).
+        public var maxInstances = 10_000
         public init() {}
     }
 
     let index = EntityIndex()
     let documents: EntityDocuments
+    /// The telemetry history behind the temporal API.
+    let history: any TwinHistory
     /// Subscriptions and their outbox (nil only before ``attach(_:)``).
     var subscriptions: SubscriptionManager? { subscriptionsBox.withLock { $0 } }
     private let subscriptionsBox = Mutex<SubscriptionManager?>(nil)
@@ -35,6 +39,7 @@ public final class ContextBroker: Sendable {
     public init(store: TwinStore, contexts: ContextResolver, limits: Limits = Limits(),
                 clock: any WallClock = SystemWallClock()) throws(AggregatorError) {
         self.documents = try EntityDocuments(store: store)
+        self.history = store
         self.contexts = contexts
         self.limits = limits
         self.clock = clock

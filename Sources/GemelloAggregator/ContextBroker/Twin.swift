@@ -35,6 +35,7 @@ public struct Twin: Sendable {
         limits.defaultLimit = configuration.ngsiDefaultLimit
         limits.maxLimit = configuration.ngsiMaxLimit
         limits.maxBatch = configuration.ngsiMaxBatch
+        limits.maxInstances = configuration.ngsiMaxInstances
         let broker = try ContextBroker(store: store, contexts: resolver, limits: limits, clock: clock)
         let subscriptions = try await SubscriptionManager(documents: broker.documents, contexts: resolver,
                                                           outboxLimit: configuration.outboxLimit, metrics: metrics)

@@ -187,6 +187,50 @@ extension TwinStore {
         }
     }
 
+    public func deletePoint(agent: String, series: String, time: Int64, epoch: UInt64, sequence: UInt64, ordinal: Int) throws(AggregatorError) -> Bool {
+        try writing { db -> Bool in
+            guard let id = try Self.seriesID(agent: agent, series: series, db: db) else { return false }
+            let rows = try db.statement("SELECT id, sealed, data FROM chunks WHERE series_id = ? AND last_ts >= ? AND first_ts <= ? ORDER BY id")
+            try rows.bind([.integer(id), .integer(time), .integer(time)])
+            var found: (row: Int64, sealed: Int64, chunk: SeriesChunk, index: Int)?
+            var seen = 0
+            scan: while try rows.step() {
+                let chunk = try SeriesChunk(decoding: rows.blob(2))
+                for i in 0..<chunk.count where chunk.timestamps[i] == time {
+                    let source = chunk.source(of: i)
+                    guard source.epoch == epoch && source.sequence == sequence else { continue }
+                    if seen == ordinal { found = (rows.int64(0), rows.int64(1), chunk, i); break scan }
+                    seen += 1
+                }
+            }
+            rows.reset()
+            guard let found else { return false }
+            try Self.replace(chunk: found.row, sealed: found.sealed, series: id,
+                             with: found.chunk.removing(found.index), db: db)
+            try db.statement("UPDATE series SET count = count - 1 WHERE id = ?").run([.integer(id)])
+            return true
+        }
+    }
+
+    public func deleteHistory(agent: String, series: String) throws(AggregatorError) -> Int {
+        try writing { db -> Int in
+            guard let id = try Self.seriesID(agent: agent, series: series, db: db) else { return 0 }
+            let count = Int(try db.scalarInt("SELECT coalesce(sum(count), 0) FROM chunks WHERE series_id = ?", [.integer(id)]) ?? 0)
+            try db.statement("DELETE FROM chunks WHERE series_id = ?").run([.integer(id)])
+            try db.statement("UPDATE series SET count = 0 WHERE id = ?").run([.integer(id)])
+            return count
+        }
+    }
+
+    /// Replaces chunk row `row` by `chunk` (or deletes it when `chunk` is empty).
+    private static func replace(chunk row: Int64, sealed: Int64, series: Int64, with chunk: SeriesChunk, db: SQLiteConnection) throws {
+        try db.statement("DELETE FROM chunks WHERE id = ?").run([.integer(row)])
+        guard chunk.count > 0 else { return }
+        try db.statement("INSERT INTO chunks (series_id, first_ts, last_ts, count, sealed, committed, data) VALUES (?, ?, ?, ?, ?, ?, ?)")
+            .run([.integer(series), .integer(chunk.timestamps[0]), .integer(chunk.timestamps[chunk.count - 1]), .integer(Int64(chunk.count)),
+                  .integer(sealed), .integer(chunk.sources.map(\.committedAt).max() ?? 0), .blob(try chunk.encoded())])
+    }
+
     /// Bytes and rows of the history (for `/metrics`, benchmarks and `gemello twin`).
     public func historyFootprint() throws(AggregatorError) -> (chunks: Int64, fragments: Int64, points: Int64, bytes: Int64) {
         try read { db in
@@ -245,4 +289,19 @@ extension SeriesChunk {
     }
 
     func suffix(_ n: Int) -> SeriesChunk { slice((count - n)..<count) }
+
+    /// The chunk without point `i` (sources no point uses any more are dropped).
+    func removing(_ i: Int) -> SeriesChunk {
+        var rest = self
+        rest.timestamps.remove(at: i)
+        rest.values.remove(at: i)
+        rest.sourceIndex.remove(at: i)
+        let used = Array(Set(rest.sourceIndex)).sorted()
+        guard used.count < sources.count else { return rest }
+        var remap = [UInt32: UInt32]()
+        for (new, old) in used.enumerated() { remap[old] = UInt32(new) }
+        rest.sources = used.map { sources[Int($0)] }
+        rest.sourceIndex = rest.sourceIndex.map { remap[$0]! }
+        return rest
+    }
 }

@@ -1,0 +1,186 @@
+import GemelloCore
+import GemelloNGSILD
+
+/// The temporal evolution of entities (ETSI GS CIM 009 v1.8, clause 5.7.3–5.7.4): the history of
+/// every telemetry attribute comes from the twin's columnar history, with each instance's lineage;
+/// other attributes (client data, location, relationships) have no kept history and appear with
+/// their current instance.
+extension ContextBroker {
+    /// One attribute's instances in a temporal reply.
+    public struct AttributeHistory: Sendable {
+        /// Expanded name.
+        public var name: String
+        public var unitCode: String?
+        public var points: SeriesChunk
+        /// The agent whose batches carried the points, and its site.
+        public var agent: String
+        public var site: String?
+    }
+
+    public struct TemporalEntity: Sendable {
+        /// The entity now, without the attributes that have a history.
+        public var current: Entity
+        public var histories: [AttributeHistory]
+    }
+
+    /// Temporal entities, and when a history was longer than the instance limit, the time range
+    /// this reply covers (the client pages on from its end: clause 6.3.10, `Content-Range`).
+    public struct TemporalReply: Sendable {
+        public var entities: [TemporalEntity]
+        public var partial: ClosedRange<Int64>?
+        public var total: Int?
+    }
+
+    /// The agent and series behind an agent-owned attribute of a telemetry entity
+    /// (`urn:ngsi-ld:<type>:<agent>:<sensor>`, series `<sensor>/<Smart Data Models term>`).
+    func telemetrySeries(_ entity: Entity, _ name: String) -> (agent: String, series: String)? {
+        guard let owner = entity.attributes[name]?.first(where: { $0.owner != nil })?.owner,
+              entity.attributes[name]?.first?.kind == .property,
+              let marker = entity.id.range(of: ":\(owner):", options: .backwards) else { return nil }
+        let sensor = entity.id[marker.upperBound...]
+        guard !sensor.isEmpty else { return nil }
+        return (owner, "\(sensor)/\(contexts.smartDataModels.compact(name))")
+    }
+
+    /// GET /temporal/entities/{id}.
+    public func temporalEntity(id: String, attributes: Set<String>?, query: TemporalQuery) throws(NGSILDError) -> TemporalReply {
+        guard let entity = entity(id: id) else { throw .notFound("no entity with id \(id)") }
+        if let attributes, !attributes.isEmpty, !attributes.contains(where: { entity.attributes[$0] != nil }) {
+            throw .notFound("entity \(id) has none of the attributes \(attributes.map(contexts.core.compact).sorted().joined(separator: ", "))")
+        }
+        return try temporal([entity], attributes: attributes, query: query, total: nil)
+    }
+
+    /// GET /temporal/entities and POST /temporal/entityOperations/query: the entities the query
+    /// selects by their current state (type, id, q, geo-query, attrs), each with its evolution.
+    public func temporalQuery(_ selection: EntityQuery, query: TemporalQuery) throws(NGSILDError) -> TemporalReply {
+        let (entities, total) = try self.query(selection)
+        return try temporal(entities, attributes: selection.attributes, query: query, total: total)
+    }
+
+    private func temporal(_ entities: [Entity], attributes: Set<String>?, query: TemporalQuery, total: Int?) throws(NGSILDError) -> TemporalReply {
+        let limit = limits.maxInstances
+        var out: [TemporalEntity] = []
+        var cut: Int64?  // ascending: the last instant every attribute is complete up to
+        var earliest: Int64?  // lastN: the oldest instant returned when lastN was capped
+        var sites: [String: String?] = [:]
+        for entity in entities {
+            var current = entity
+            var histories: [AttributeHistory] = []
+            for name in entity.attributes.keys.sorted() {
+                if let attributes, !attributes.contains(name) { current.attributes[name] = nil; continue }
+                guard let (agent, series) = telemetrySeries(entity, name) else { continue }
+                let range = query.range
+                var points: SeriesChunk?
+                do {
+                    if query.timeProperty != .observedAt {
+                        points = try history.points(agent: agent, series: series, in: Int64.min...Int64.max)
+                            .map { Self.filterCommitted($0, in: range) }
+                        if let n = query.lastN, let p = points, p.count > n { points = p.suffix(n) }
+                    } else if let n = query.lastN {
+                        points = try history.lastPoints(agent: agent, series: series, n: min(n, limit), before: range.upperBound)
+                            .map { TwinStore.trimmed($0, to: range) }
+                        if n > limit, let p = points, p.count == limit { earliest = max(earliest ?? .min, p.timestamps[0]) }
+                    } else {
+                        points = try history.points(agent: agent, series: series, in: range)
+                    }
+                } catch {
+                    throw NGSILDError(.internalError, "cannot read the history of \(series) of \(agent): \(error.message)")
+                }
+                guard let p = points else { continue }
+                if query.lastN == nil, p.count > limit {
+                    // The page ends at an instant: all of it or none (the next page starts after it).
+                    let next = p.timestamps[limit]
+                    let first = p.timestamps.firstIndex(of: next)!
+                    cut = min(cut ?? .max, first > 0 ? p.timestamps[first - 1] : next)
+                }
+                if sites[agent] == nil { sites[agent] = (try? history.site(ofAgent: agent)) ?? nil }
+                histories.append(AttributeHistory(name: name, unitCode: entity.attributes[name]?.first?.unitCode, points: p,
+                                                  agent: agent, site: sites[agent] ?? nil))
+                current.attributes[name] = nil
+            }
+            out.append(TemporalEntity(current: current, histories: histories))
+        }
+        var partial: ClosedRange<Int64>?
+        if let cut {
+            // Every attribute up to `cut` inclusive; the next page starts after it.
+            for e in out.indices {
+                for h in out[e].histories.indices {
+                    let p = out[e].histories[h].points
+                    let end = p.timestamps.firstIndex(where: { $0 > cut }) ?? p.count
+                    out[e].histories[h].points = p.slice(0..<end)
+                }
+            }
+            let start = out.flatMap(\.histories).compactMap(\.points.timestamps.first).min() ?? cut
+            partial = min(start, cut)...cut
+        } else if let earliest {
+            for e in out.indices {
+                for h in out[e].histories.indices {
+                    let p = out[e].histories[h].points
+                    let start = p.timestamps.firstIndex(where: { $0 >= earliest }) ?? p.count
+                    out[e].histories[h].points = p.slice(start..<p.count)
+                }
+            }
+            let end = out.flatMap(\.histories).compactMap(\.points.timestamps.last).max() ?? earliest
+            partial = earliest...max(earliest, end)
+        }
+        return TemporalReply(entities: out, partial: partial, total: total)
+    }
+
+    /// DELETE /temporal/entities/{id}/attrs/{attr}/{instanceId}: one reading of an agent's series
+    /// (a correction: the reading is gone from the history; the attribute's latest value stays).
+    public func deleteInstance(entity id: String, attribute name: String, instanceID: String) throws(NGSILDError) {
+        guard let entity = entity(id: id) else { throw .notFound("no entity with id \(id)") }
+        guard entity.attributes[name] != nil else { throw .notFound("entity \(id) has no attribute \(contexts.core.compact(name))") }
+        guard let (agent, series) = telemetrySeries(entity, name) else {
+            throw .notFound("attribute \(contexts.core.compact(name)) of \(id) keeps no history, so it has no instance \(instanceID)")
+        }
+        let parts = instanceID.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 6 || parts.count == 7, instanceID.hasPrefix("urn:ngsi-ld:gemello:"),
+              let epoch = UInt64(parts[3]), let sequence = UInt64(parts[4]), let time = Int64(parts[5]),
+              let ordinal = parts.count == 7 ? Int(parts[6]) : 0 else {
+            throw .notFound("\(instanceID) is not an instance of this broker (urn:ngsi-ld:gemello:<epoch>:<batch>:<ms>[:<k>])")
+        }
+        let deleted: Bool
+        do { deleted = try history.deletePoint(agent: agent, series: series, time: time, epoch: epoch, sequence: sequence, ordinal: ordinal) } catch {
+            throw NGSILDError(.internalError, "cannot delete from the history of \(series) of \(agent): \(error.message)")
+        }
+        guard deleted else { throw .notFound("attribute \(contexts.core.compact(name)) of \(id) has no instance \(instanceID)") }
+    }
+
+    /// DELETE /temporal/entities/{id}/attrs/{attr}: the attribute's whole kept history.
+    public func deleteHistory(entity id: String, attribute name: String) throws(NGSILDError) {
+        guard let entity = entity(id: id) else { throw .notFound("no entity with id \(id)") }
+        guard entity.attributes[name] != nil else { throw .notFound("entity \(id) has no attribute \(contexts.core.compact(name))") }
+        guard let (agent, series) = telemetrySeries(entity, name) else {
+            throw NGSILDError(.operationNotSupported, "attribute \(contexts.core.compact(name)) of \(id) keeps no history; "
+                              + "delete the attribute itself with DELETE /ngsi-ld/v1/entities/{id}/attrs/{attr}")
+        }
+        do { _ = try history.deleteHistory(agent: agent, series: series) } catch {
+            throw NGSILDError(.internalError, "cannot delete the history of \(series) of \(agent): \(error.message)")
+        }
+    }
+
+    /// The points whose batch was committed within `range` (timeproperty createdAt/modifiedAt:
+    /// an instance of the twin's history is created, and last modified, when its batch commits).
+    static func filterCommitted(_ chunk: SeriesChunk, in range: ClosedRange<Int64>) -> SeriesChunk {
+        let keep = chunk.sources.map { range.contains($0.committedAt) }
+        let indexes = (0..<chunk.count).filter { keep[Int(chunk.sourceIndex[$0])] }
+        return SeriesChunk(timestamps: indexes.map { chunk.timestamps[$0] }, values: indexes.map { chunk.values[$0] },
+                           sources: chunk.sources, sourceIndex: indexes.map { chunk.sourceIndex[$0] })
+    }
+
+    /// The instanceId of point `i` of a history: `urn:ngsi-ld:gemello:<epoch>:<sequence>:<time ms>`,
+    /// with `:<k>` for the k-th further point of that batch at that instant. It names the batch
+    /// that delivered the value (lineage) and finds the point again for instance deletion.
+    public static func instanceID(_ points: SeriesChunk, _ i: Int) -> String {
+        let source = points.source(of: i)
+        var k = 0
+        var j = i - 1
+        while j >= 0, points.timestamps[j] == points.timestamps[i] {
+            if points.sourceIndex[j] == points.sourceIndex[i] { k += 1 }
+            j -= 1
+        }
+        return "urn:ngsi-ld:gemello:\(source.epoch):\(source.sequence):\(points.timestamps[i])" + (k > 0 ? ":\(k)" : "")
+    }
+}

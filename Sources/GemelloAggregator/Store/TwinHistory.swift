@@ -1,0 +1,28 @@
+import GemelloCore
+
+/// Reading the twin's history, as the temporal API needs it (one series at a time, with the
+/// lineage of every point). The twin store implements it (`TwinStore+History.swift`).
+public protocol TwinHistory: Sendable {
+    /// One series' points within `range` (ms, inclusive), in observation order; nil for an unknown series.
+    func points(agent: String, series: String, in range: ClosedRange<Int64>) throws(AggregatorError) -> SeriesChunk?
+    /// The newest `n` points at or before `end`, in observation order.
+    func lastPoints(agent: String, series: String, n: Int, before end: Int64) throws(AggregatorError) -> SeriesChunk?
+    /// Deletes the `ordinal`-th point (0-based, in stored order) observed at `time` and delivered
+    /// by batch (`epoch`, `sequence`); whether there was one.
+    func deletePoint(agent: String, series: String, time: Int64, epoch: UInt64, sequence: UInt64, ordinal: Int) throws(AggregatorError) -> Bool
+    /// Deletes every point of the series (its latest value stays); how many there were.
+    func deleteHistory(agent: String, series: String) throws(AggregatorError) -> Int
+    /// The site an agent announced in its birth.
+    func site(ofAgent agent: String) throws(AggregatorError) -> String?
+}
+
+extension TwinStore: TwinHistory {
+    public func site(ofAgent agent: String) throws(AggregatorError) -> String? {
+        try read { db in
+            let row = try db.statement("SELECT site_id FROM agents WHERE id = ?")
+            try row.bind([.text(agent)])
+            defer { row.reset() }
+            return try row.step() && !row.isNull(0) ? row.text(0) : nil
+        }
+    }
+}

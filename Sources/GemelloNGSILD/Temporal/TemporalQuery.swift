@@ -1,0 +1,254 @@
+import GemelloCore
+
+/// The temporal part of a temporal query (ETSI GS CIM 009 v1.8, clause 4.11 and the
+/// `/temporal/entities` parameters): which instants, how many, and in which representation.
+public struct TemporalQuery: Sendable, Equatable {
+    public enum Relation: String, Sendable {
+        case before, after, between
+    }
+
+    /// The temporal property the relation applies to.
+    public enum TimeProperty: String, Sendable {
+        case observedAt, createdAt, modifiedAt
+    }
+
+    public enum Representation: Sendable, Equatable {
+        /// Every instance as a full attribute (the default).
+        case normalized
+        /// `values: [[value, time], …]` (`options=temporalValues` or `format=temporalValues`).
+        case temporalValues
+        /// `<method>: [[value, start, end], …]` per period (`aggregatedValues`).
+        case aggregated(methods: [AggregationMethod], period: ISODuration)
+    }
+
+    public var relation: Relation?
+    /// Unix ms of `timeAt` and `endTimeAt`.
+    public var timeAt: Int64?
+    public var endTimeAt: Int64?
+    public var timeProperty = TimeProperty.observedAt
+    /// The newest N instances (within the relation) per attribute.
+    public var lastN: Int?
+    public var representation = Representation.normalized
+
+    public init() {}
+
+    /// The closed range of instants the relation selects (`between` is `[timeAt, endTimeAt)`).
+    public var range: ClosedRange<Int64> {
+        switch relation {
+        case .before?: Int64.min...(timeAt! - 1)
+        case .after?: (timeAt! + 1)...Int64.max
+        case .between?: timeAt!...(endTimeAt! - 1)
+        case nil: Int64.min...Int64.max
+        }
+    }
+
+    /// Parses the request parameters (`parameter(name)` is the raw value or nil).
+    /// `format` and `options` follow the non-temporal rules: `format` wins.
+    public static func parse(parameter: (String) -> String?, options: Set<String>) throws(NGSILDError) -> TemporalQuery {
+        var q = TemporalQuery()
+        if let timerel = parameter("timerel") {
+            guard let relation = Relation(rawValue: timerel) else { throw .badRequest("timerel=\(timerel) is not before, after or between") }
+            q.relation = relation
+        }
+        func time(_ name: String) throws(NGSILDError) -> Int64? {
+            guard let text = parameter(name) else { return nil }
+            guard let ms = DateTime.milliseconds(text) else { throw .badRequest("\(name)=\(text) is not an ISO 8601 date-time with a zone (e.g. 2024-03-01T00:00:00Z)") }
+            return ms
+        }
+        q.timeAt = try time("timeAt")
+        q.endTimeAt = try time("endTimeAt")
+        switch q.relation {
+        case nil:
+            guard q.timeAt == nil, q.endTimeAt == nil else { throw .badRequest("timeAt and endTimeAt need timerel") }
+        case .before?, .after?:
+            guard q.timeAt != nil else { throw .badRequest("timerel=\(q.relation!.rawValue) needs timeAt") }
+        case .between?:
+            guard let start = q.timeAt, let end = q.endTimeAt else { throw .badRequest("timerel=between needs timeAt and endTimeAt") }
+            guard start < end else { throw .badRequest("endTimeAt must be after timeAt") }
+        }
+        if let property = parameter("timeproperty") {
+            guard let p = TimeProperty(rawValue: property) else {
+                throw .badRequest("timeproperty=\(property) is not observedAt, createdAt or modifiedAt")
+            }
+            q.timeProperty = p
+        }
+        if let lastN = parameter("lastN") {
+            guard let n = Int(lastN), n > 0 else { throw .badRequest("lastN=\(lastN) is not a whole number above 0") }
+            q.lastN = n
+        }
+        let format = parameter("format")
+        let aggregated = format == "aggregatedValues" || (format == nil && options.contains("aggregatedValues"))
+        let temporalValues = format == "temporalValues" || (format == nil && options.contains("temporalValues"))
+        if let format, !["temporalValues", "aggregatedValues", "normalized"].contains(format) {
+            throw .badRequest("format=\(format) is not normalized, temporalValues or aggregatedValues")
+        }
+        if aggregated {
+            guard let methodsText = parameter("aggrMethods") else { throw .badRequest("aggregatedValues needs aggrMethods") }
+            var methods: [AggregationMethod] = []
+            for name in methodsText.split(separator: ",") {
+                guard let method = AggregationMethod(rawValue: String(name)) else {
+                    throw .badRequest("aggrMethods: \(name) is not one of \(AggregationMethod.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                if !methods.contains(method) { methods.append(method) }
+            }
+            guard !methods.isEmpty else { throw .badRequest("aggrMethods is empty") }
+            let period = try parameter("aggrPeriodDuration").map { text throws(NGSILDError) in try ISODuration.parse(text) } ?? .zero
+            q.representation = .aggregated(methods: methods, period: period)
+        } else if temporalValues {
+            q.representation = .temporalValues
+        } else if parameter("aggrMethods") != nil || parameter("aggrPeriodDuration") != nil {
+            throw .badRequest("aggrMethods and aggrPeriodDuration need options=aggregatedValues or format=aggregatedValues")
+        }
+        return q
+    }
+}
+
+/// An ISO 8601 duration `P[n]Y[n]M[n]DT[n]H[n]M[n]S` or `P[n]W`: calendar months (years are 12)
+/// and exact milliseconds (days are 24 h: times are UTC).
+public struct ISODuration: Sendable, Equatable {
+    public var months: Int
+    public var milliseconds: Int64
+
+    public static let zero = ISODuration(months: 0, milliseconds: 0)
+
+    public var isZero: Bool { months == 0 && milliseconds == 0 }
+
+    public static func parse(_ text: String) throws(NGSILDError) -> ISODuration {
+        let bad = NGSILDError.badRequest("aggrPeriodDuration=\(text) is not an ISO 8601 duration such as P1D, PT1H or P1Y2M")
+        var chars = Substring(text)
+        guard chars.first == "P", chars.count > 1 else { throw bad }
+        chars = chars.dropFirst()
+        var months = 0, ms: Int64 = 0
+        var inTime = false, number = "", sawComponent = false
+        var lastRank = -1
+        for c in chars {
+            if c == "T" {
+                guard !inTime, number.isEmpty else { throw bad }
+                inTime = true
+                continue
+            }
+            if c.isNumber || c == "." {
+                number.append(c)
+                continue
+            }
+            guard !number.isEmpty, let value = Double(number), value >= 0 else { throw bad }
+            let rank: Int
+            switch (inTime, c) {
+            case (false, "Y"): rank = 0; guard value == value.rounded() else { throw bad }; months += Int(value) * 12
+            case (false, "M"): rank = 1; guard value == value.rounded() else { throw bad }; months += Int(value)
+            case (false, "W"): rank = 2; ms += Int64(value * 7 * 86_400_000)
+            case (false, "D"): rank = 3; ms += Int64(value * 86_400_000)
+            case (true, "H"): rank = 4; ms += Int64(value * 3_600_000)
+            case (true, "M"): rank = 5; ms += Int64(value * 60_000)
+            case (true, "S"): rank = 6; ms += Int64((value * 1000).rounded())
+            default: throw bad
+            }
+            guard rank > lastRank else { throw bad }
+            lastRank = rank
+            number = ""
+            sawComponent = true
+        }
+        guard number.isEmpty, sawComponent, !(inTime && lastRank < 4) else { throw bad }
+        guard months <= 12 * 10_000, ms <= 86_400_000 * 366 * 10_000 else { throw bad }
+        return ISODuration(months: months, milliseconds: ms)
+    }
+
+    /// `time` advanced by this duration (months on the UTC calendar, day clamped to the month's end).
+    public func advance(_ time: Int64) -> Int64 {
+        var t = time
+        if months != 0 {
+            let days = t >= 0 ? t / 86_400_000 : (t - 86_399_999) / 86_400_000
+            let msOfDay = t - days * 86_400_000
+            let date = CivilDate.fromDays(days)
+            let total = date.year * 12 + (date.month - 1) + months
+            let year = total / 12, month = total % 12 + 1
+            var day = date.day
+            while day > 28 && !CivilDate.isValid(year: year, month: month, day: day) { day -= 1 }
+            t = CivilDate.days(year: year, month: month, day: day) * 86_400_000 + msOfDay
+        }
+        return t &+ milliseconds
+    }
+}
+
+/// The aggregation methods of clause 4.5.19.
+public enum AggregationMethod: String, Sendable, CaseIterable {
+    case totalCount, distinctCount, sum, avg, min, max, stddev, sumsq
+}
+
+/// Aggregates of one period's values.
+public struct PeriodAggregate: Sendable, Equatable {
+    public var start: Int64
+    public var end: Int64
+    public var count = 0
+    public var sum = 0.0
+    public var sumOfSquares = 0.0
+    public var min = Double.infinity
+    public var max = -Double.infinity
+    public var distinct: Set<UInt64> = []
+
+    public init(start: Int64, end: Int64) {
+        self.start = start
+        self.end = end
+    }
+
+    public mutating func add(_ value: Double, distinct trackDistinct: Bool) {
+        count += 1
+        sum += value
+        sumOfSquares += value * value
+        min = Swift.min(min, value)
+        max = Swift.max(max, value)
+        if trackDistinct { distinct.insert((value == 0 ? 0 : value).bitPattern) }
+    }
+
+    /// The value of `method` (population standard deviation for `stddev`).
+    public func value(_ method: AggregationMethod) -> Double {
+        switch method {
+        case .totalCount: Double(count)
+        case .distinctCount: Double(distinct.count)
+        case .sum: sum
+        case .avg: sum / Double(count)
+        case .min: min
+        case .max: max
+        case .sumsq: sumOfSquares
+        case .stddev: (Swift.max(0, sumOfSquares / Double(count) - (sum / Double(count)) * (sum / Double(count)))).squareRoot()
+        }
+    }
+
+    /// Buckets `points` (in time order) into periods of `period` starting at `origin`; a zero
+    /// period is one bucket over `[origin, end)`. Periods without points are left out.
+    public static func aggregate(times: [Int64], values: [Double], origin: Int64, end: Int64, period: ISODuration,
+                                 distinct: Bool) -> [PeriodAggregate] {
+        var out: [PeriodAggregate] = []
+        guard !times.isEmpty else { return out }
+        if period.isZero {
+            var one = PeriodAggregate(start: origin, end: end)
+            for v in values { one.add(v, distinct: distinct) }
+            return [one]
+        }
+        var start = origin
+        var next = period.advance(start)
+        // Skip empty periods before the first point quickly when the period is exact.
+        if period.months == 0, period.milliseconds > 0, times[0] >= next {
+            let skip = (times[0] - start) / period.milliseconds
+            start += skip * period.milliseconds
+            next = start + period.milliseconds
+        }
+        var current: PeriodAggregate?
+        for (t, v) in zip(times, values) {
+            while t >= next {
+                if let c = current { out.append(c); current = nil }
+                start = next
+                next = period.advance(start)
+                if period.months == 0, t >= next {
+                    let skip = (t - start) / period.milliseconds
+                    start += skip * period.milliseconds
+                    next = start + period.milliseconds
+                }
+            }
+            if current == nil { current = PeriodAggregate(start: start, end: next) }
+            current!.add(v, distinct: distinct)
+        }
+        if let c = current { out.append(c) }
+        return out
+    }
+}
