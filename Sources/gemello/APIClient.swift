@@ -9,7 +9,10 @@ import FoundationNetworking
 struct APIClient {
     let baseURL: String
 
-    func getData(_ path: String) async throws -> Data {
+    func getData(_ path: String) async throws -> Data { try await getResponse(path).data }
+
+    /// The body and the response headers (temporal replies page with `Content-Range`).
+    func getResponse(_ path: String) async throws -> (data: Data, headers: [String: String]) {
         let trimmed = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         guard let url = URL(string: trimmed + path), url.scheme == "http" || url.scheme == "https" else {
             throw ValidationError("'\(baseURL)' is not an http:// URL. Fix: pass --aggregator http://host:port")
@@ -36,7 +39,9 @@ struct APIClient {
             }
             throw CLIError("the aggregator answered \(http.statusCode) for \(path)\(detail)")
         }
-        return data
+        var headers: [String: String] = [:]
+        if let http = response as? HTTPURLResponse { for (k, v) in http.allHeaderFields { headers["\(k)".lowercased()] = "\(v)" } }
+        return (data, headers)
     }
 
     func get<T: Decodable>(_ path: String, as type: T.Type) async throws -> (Data, T) {

@@ -5,7 +5,7 @@ import GemelloCore
 struct TwinCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "twin", abstract: "Query the digital twin (NGSI-LD entities).",
-        subcommands: [EntitiesCommand.self, EntityCommand.self])
+        subcommands: [EntitiesCommand.self, EntityCommand.self, HistoryCommand.self, LineageCommand.self])
 }
 
 struct EntitiesCommand: AsyncParsableCommand {
@@ -38,18 +38,7 @@ struct EntityCommand: AsyncParsableCommand {
     var id: String
 
     func run() async throws {
-        var fullID = id
-        if !id.hasPrefix("urn:") {
-            let all = try await NGSIEntityView.all(options.client, selector: "idPattern=" + APIClient.escape(id), json: false)
-            let matches = all.filter { $0.id.hasSuffix(":" + id) || $0.id == id }
-            guard matches.count == 1 else {
-                let known = all.map(\.id).joined(separator: "\n  ")
-                throw ValidationError(matches.isEmpty
-                    ? "no entity id ends with '\(id)'. Known entities:\n  \(known)"
-                    : "'\(id)' matches \(matches.count) entities; give the full id")
-            }
-            fullID = matches[0].id
-        }
+        let fullID = try await NGSIEntityView.resolve(id, options.client)
         let data = try await options.client.getData("/ngsi-ld/v1/entities/\(APIClient.escape(fullID))")
         if options.json { print(String(decoding: data, as: UTF8.self)); return }
         let entity = try NGSIEntityView(data)
@@ -94,6 +83,20 @@ struct NGSIEntityView {
             return Attribute(name: key, value: rendered, unit: property["unitCode"] as? String ?? "",
                              observedAt: property["observedAt"] as? String ?? "-")
         }.sorted { $0.name < $1.name }
+    }
+
+    /// A full entity id for `id`, which may be the unique end of one (`replay-milano-arpa:arpa-senato`).
+    static func resolve(_ id: String, _ client: APIClient) async throws -> String {
+        if id.hasPrefix("urn:") { return id }
+        let all = try await all(client, selector: "idPattern=" + APIClient.escape(id), json: false)
+        let matches = all.filter { $0.id.hasSuffix(":" + id) || $0.id == id }
+        guard matches.count == 1 else {
+            let known = all.map(\.id).joined(separator: "\n  ")
+            throw ValidationError(matches.isEmpty
+                ? "no entity id ends with '\(id)'. Known entities:\n  \(known)"
+                : "'\(id)' matches \(matches.count) entities; give the full id")
+        }
+        return matches[0].id
     }
 
     /// Every entity the selector matches, page by page (the broker caps a page at 1000).
