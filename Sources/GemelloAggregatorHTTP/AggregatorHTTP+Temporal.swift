@@ -68,7 +68,7 @@ extension AggregatorHTTP {
             status = HTTPResponse.Status(code: 206)
             headers[.contentRange] = "date-time \(DateTime.string(milliseconds: range.lowerBound))-\(DateTime.string(milliseconds: range.upperBound))/*"
         }
-        return x.reply(list ? .array(bodies) : bodies[0], status: status, extraHeaders: headers)
+        return x.reply(objects: bodies, list: list, status: status, extraHeaders: headers)
     }
 }
 
@@ -92,8 +92,9 @@ struct TemporalRenderer {
 
     var context: LDContext { entities.context }
 
-    func render(_ entity: ContextBroker.TemporalEntity, query: TemporalQuery) -> JSON {
-        guard case .object(var out) = entities.render(entity.current) else { return .null }
+    /// One temporal entity as JSON text (without `@context`).
+    func render(_ entity: ContextBroker.TemporalEntity, query: TemporalQuery) -> [UInt8] {
+        guard case .object(var out) = entities.render(entity.current) else { return Array("{}".utf8) }
         // Attributes without a kept history: their current instance.
         for (name, value) in out where !["id", "type", "createdAt", "modifiedAt"].contains(name) {
             let instances = value.arrayValue ?? [value]
@@ -107,50 +108,115 @@ struct TemporalRenderer {
                 })]
             }
         }
-        for history in entity.histories {
-            out[context.compact(history.name)] = render(history, query: query)
+        var text = JSONText(capacity: 256 + entity.histories.reduce(0) { $0 + $1.points.count * 40 })
+        text.byte(UInt8(ascii: "{"))
+        var first = true
+        func member(_ name: String) {
+            if !first { text.byte(UInt8(ascii: ",")) }
+            first = false
+            text.key(name)
         }
-        return .object(out)
+        for name in out.keys.sorted() {
+            member(name)
+            text.json(out[name]!)
+        }
+        for history in entity.histories {
+            member(context.compact(history.name))
+            write(history, query: query, into: &text)
+        }
+        text.byte(UInt8(ascii: "}"))
+        return text.bytes
     }
 
-    func render(_ history: ContextBroker.AttributeHistory, query: TemporalQuery) -> JSON {
+    func write(_ history: ContextBroker.AttributeHistory, query: TemporalQuery, into text: inout JSONText) {
         let p = history.points
         switch query.representation {
         case .normalized:
-            return .array((0..<p.count).map { i -> JSON in
-                var o: [String: JSON] = ["type": "Property", "value": .number(p.values[i]),
-                                         "observedAt": .string(DateTime.string(milliseconds: p.timestamps[i])),
-                                         "instanceId": .string(ContextBroker.instanceID(p, i))]
-                if let unit = history.unitCode { o["unitCode"] = .string(unit) }
+            let lineageName = lineage ? context.compact(Self.lineageTerm) : ""
+            var lineageValues: [Int: JSON] = [:]  // per source: the sub-property, written once
+            text.byte(UInt8(ascii: "["))
+            for i in 0..<p.count {
+                if i > 0 { text.byte(UInt8(ascii: ",")) }
                 let source = p.source(of: i)
+                text.raw("{")
                 if entities.sysAttrs, source.committedAt > 0 {
-                    o["createdAt"] = .string(DateTime.string(milliseconds: source.committedAt))
-                    o["modifiedAt"] = o["createdAt"]
+                    text.raw("\"createdAt\":")
+                    text.time(source.committedAt)
+                    text.raw(",")
                 }
-                if lineage { o[context.compact(Self.lineageTerm)] = lineageValue(history, source) }
-                return .object(o)
-            })
+                text.raw("\"instanceId\":")
+                text.string(ContextBroker.instanceID(p, i))
+                if lineage {
+                    text.byte(UInt8(ascii: ","))
+                    text.key(lineageName)
+                    let s = Int(p.sourceIndex[i])
+                    if lineageValues[s] == nil { lineageValues[s] = lineageValue(history, source) }
+                    text.json(lineageValues[s]!)
+                }
+                if entities.sysAttrs, source.committedAt > 0 {
+                    text.raw(",\"modifiedAt\":")
+                    text.time(source.committedAt)
+                }
+                text.raw(",\"observedAt\":")
+                text.time(p.timestamps[i])
+                text.raw(",\"type\":\"Property\"")
+                if let unit = history.unitCode {
+                    text.raw(",\"unitCode\":")
+                    text.string(unit)
+                }
+                text.raw(",\"value\":")
+                text.number(p.values[i])
+                text.raw("}")
+            }
+            text.byte(UInt8(ascii: "]"))
         case .temporalValues:
-            return ["type": "Property", "values": .array((0..<p.count).map { i in
-                [.number(p.values[i]), .string(DateTime.string(milliseconds: p.timestamps[i]))]
-            })]
+            text.raw("{\"type\":\"Property\",\"values\":[")
+            for i in 0..<p.count {
+                text.raw(i > 0 ? ",[" : "[")
+                text.number(p.values[i])
+                text.byte(UInt8(ascii: ","))
+                text.time(p.timestamps[i])
+                text.byte(UInt8(ascii: "]"))
+            }
+            text.raw("]}")
         case .aggregated(let methods, let period):
-            var o: [String: JSON] = ["type": "Property"]
-            guard p.count > 0 else {
-                for m in methods { o[m.rawValue] = [] }
-                return .object(o)
-            }
-            let origin: Int64 = query.relation == .after || query.relation == .between ? query.range.lowerBound : p.timestamps[0]
-            let end: Int64 = query.relation == .between || query.relation == .before ? query.range.upperBound + 1 : p.timestamps[p.count - 1] + 1
-            let periods = PeriodAggregate.aggregate(times: p.timestamps, values: p.values, origin: origin, end: end, period: period,
+            text.raw("{")
+            var periods: [PeriodAggregate] = []
+            if p.count > 0 {
+                let origin: Int64 = query.relation == .after || query.relation == .between ? query.range.lowerBound : p.timestamps[0]
+                let end: Int64 = query.relation == .between || query.relation == .before ? query.range.upperBound + 1 : p.timestamps[p.count - 1] + 1
+                periods = PeriodAggregate.aggregate(times: p.timestamps, values: p.values, origin: origin, end: end, period: period,
                                                     distinct: methods.contains(.distinctCount))
-            for m in methods {
-                o[m.rawValue] = .array(periods.map { a in
-                    [.number(a.value(m)), .string(DateTime.string(milliseconds: a.start)), .string(DateTime.string(milliseconds: a.end))]
-                })
             }
-            if let unit = history.unitCode { o["unitCode"] = .string(unit) }
-            return .object(o)
+            // Each period's bounds written once, reused by every method.
+            var bounds: [[UInt8]] = []
+            bounds.reserveCapacity(periods.count)
+            for a in periods {
+                var b = JSONText(capacity: 56)
+                b.byte(UInt8(ascii: ","))
+                b.time(a.start)
+                b.byte(UInt8(ascii: ","))
+                b.time(a.end)
+                b.byte(UInt8(ascii: "]"))
+                bounds.append(b.bytes)
+            }
+            for (k, m) in methods.sorted(by: { $0.rawValue < $1.rawValue }).enumerated() {
+                if k > 0 { text.byte(UInt8(ascii: ",")) }
+                text.key(m.rawValue)
+                text.byte(UInt8(ascii: "["))
+                for (i, a) in periods.enumerated() {
+                    text.raw(i > 0 ? ",[" : "[")
+                    text.number(a.value(m))
+                    text.append(bounds[i])
+                }
+                text.byte(UInt8(ascii: "]"))
+            }
+            text.raw(",\"type\":\"Property\"")
+            if let unit = history.unitCode {
+                text.raw(",\"unitCode\":")
+                text.string(unit)
+            }
+            text.raw("}")
         }
     }
 

@@ -171,6 +171,40 @@ struct NGSILDExchange {
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: payload.serialized)))
     }
 
+    /// A reply of objects already written as JSON text (each starting with `{`): one, or a list.
+    /// For JSON-LD each gets the `@context` member; for JSON the Link header, as ``reply(_:status:extraHeaders:)``.
+    func reply(objects: [[UInt8]], list: Bool, status: HTTPResponse.Status = .ok, extraHeaders: HTTPFields = [:]) -> Response {
+        var headers = extraHeaders
+        let contextValue: JSON = contextReference ?? .string(ContextResolver.coreContextURL)
+        var contextMember: [UInt8] = []
+        switch accepted {
+        case .jsonLD, .geoJSON:
+            headers[.contentType] = "application/ld+json"
+            contextMember = Array("\"@context\":\(contextValue.serialized)".utf8)
+        case .json:
+            headers[.contentType] = "application/json"
+            if case .string(let url) = contextValue {
+                headers[HTTPField.Name("Link")!] = "<\(url)>; rel=\"\(Self.linkRelation)\"; type=\"application/ld+json\""
+            }
+        }
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(objects.reduce(2) { $0 + $1.count + contextMember.count + 2 })
+        if list { buffer.writeInteger(UInt8(ascii: "[")) }
+        for (i, object) in objects.enumerated() {
+            if i > 0 { buffer.writeInteger(UInt8(ascii: ",")) }
+            if contextMember.isEmpty || object.count < 2 {
+                buffer.writeBytes(object)
+            } else {
+                buffer.writeInteger(UInt8(ascii: "{"))
+                buffer.writeBytes(contextMember)
+                if object[1] != UInt8(ascii: "}") { buffer.writeInteger(UInt8(ascii: ",")) }
+                buffer.writeBytes(object[1...])
+            }
+        }
+        if list { buffer.writeInteger(UInt8(ascii: "]")) }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: buffer))
+    }
+
     static func withContext(_ value: JSON, _ context: JSON) -> JSON {
         switch value {
         case .object(var o):

@@ -10,13 +10,13 @@ import GemelloCore
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gemello-bench", abstract: "Gemello benchmarks on the shared datasets.",
-        subcommands: [IngestBench.self, WireBench.self, DrainBench.self, TwinLoadBench.self])
+        subcommands: [IngestBench.self, WireBench.self, DrainBench.self, TwinLoadBench.self, HistoryLoadBench.self])
 }
 
 struct IngestBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ingest",
-        abstract: "Aggregator ingest: decode wire batches and commit them to a fresh twin store (median of N runs).")
+        abstract: "Aggregator ingest: decode wire batches and commit them durably to a fresh twin store (median of N runs), then seal the history and measure its bytes on disk per reading.")
 
     @Option(help: "Repetitions; the median is reported.")
     var runs = 5
@@ -24,24 +24,40 @@ struct IngestBench: AsyncParsableCommand {
     @Option(help: "Readings per batch (the agent's default is 1000).")
     var batchSize = 1000
 
+    @Option(help: "Copies of the corpus, each as distinct agents and sites (1: the datasets once).")
+    var copies = 1
+
+    @Option(help: "Points per sealed history chunk (the aggregator's history.chunk-points).")
+    var chunkPoints = TwinStore.HistoryPolicy().chunkPoints
+
+    @Option(help: "The twin store backend (sqlite).")
+    var store = "sqlite"
+
     @Option(help: "Folder for the temporary twin stores.")
     var scratch = FileManager.default.temporaryDirectory.path
 
     func run() async throws {
+        guard store == "sqlite" else { throw ValidationError("--store \(store): this build has the sqlite backend only") }
+        guard copies >= 1 else { throw ValidationError("--copies must be 1 or more") }
         var payloads: [[UInt8]] = []
         var readings = 0
-        for dataset in try await SharedDataset.loadAll() {
-            for batch in dataset.batches(target: batchSize) {
-                payloads.append(try WireFormat.encode(batch))
-                readings += batch.count
+        let datasets = try await SharedDataset.loadAll()
+        for copy in 0..<copies {
+            for dataset in datasets {
+                for var batch in dataset.batches(target: batchSize) {
+                    if copy > 0 { batch.agentID += "-copy-\(copy)" }
+                    payloads.append(try WireFormat.encode(batch))
+                    readings += batch.count
+                }
+                if copy == 0 { print("loaded \(dataset.name): \(dataset.readings.count) readings") }
             }
-            print("loaded \(dataset.name): \(dataset.readings.count) readings")
         }
         let bytes = payloads.reduce(0) { $0 + $1.count }
-        print("batches \(payloads.count), readings \(readings), wire bytes \(bytes) (\(String(format: "%.2f", Double(bytes) / Double(readings))) B/reading)")
+        print("batches \(payloads.count), readings \(readings) (\(copies) \(copies == 1 ? "copy" : "copies") of the corpus), wire bytes \(bytes) (\(String(format: "%.2f", Double(bytes) / Double(readings))) B/reading)")
 
         var decodeRates: [Double] = []
         var ingestRates: [Double] = []
+        var disk: [Double] = []
         for run in 1...runs {
             let clock = ContinuousClock()
             var decoded: [Batch] = []
@@ -49,15 +65,22 @@ struct IngestBench: AsyncParsableCommand {
             let decodeTime = try clock.measure { for payload in payloads { decoded.append(try WireFormat.decode(payload)) } }
             let path = "\(scratch)/gemello-bench-\(getpid())-\(run).sqlite"
             defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
-            let store = try TwinStore(path: path)
-            let ingestTime = try clock.measure { for batch in decoded { _ = try store.ingest(batch, receivedAt: 0) } }
-            guard try store.totals().readings == Int64(readings) else { throw ValidationError("store lost readings") }
+            let twin = try TwinStore(path: path)
+            let ingestTime = try clock.measure { for batch in decoded { _ = try twin.ingest(batch, receivedAt: 1) } }
+            guard try twin.totals().readings == Int64(readings) else { throw ValidationError("store lost readings") }
             decodeRates.append(Double(readings) / decodeTime.seconds)
             ingestRates.append(Double(readings) / ingestTime.seconds)
-            print("run \(run): decode \(Int(decodeRates.last!)) readings/s, store \(Int(ingestRates.last!)) readings/s")
+            // Sealing is the background compactor's work, measured apart from ingest.
+            let sealTime = try clock.measure { try twin.compactHistory(now: .max / 2, policy: .init(chunkPoints: chunkPoints), force: true) }
+            let footprint = try twin.historyFootprint()
+            guard footprint.points == Int64(readings), footprint.fragments == 0 else { throw ValidationError("history lost readings when sealed") }
+            let fileBytes = try twin.compactFile()
+            disk.append(Double(fileBytes) / Double(readings))
+            print("run \(run): decode \(Int(decodeRates.last!)) readings/s, store \(Int(ingestRates.last!)) readings/s; sealed \(footprint.chunks) chunks in \(String(format: "%.1f", sealTime.seconds)) s (\(Int(Double(readings) / sealTime.seconds)) readings/s), chunk bytes \(String(format: "%.3f", Double(footprint.bytes) / Double(readings))) B/reading, file \(fileBytes) bytes")
         }
         let decode = median(decodeRates), ingest = median(ingestRates)
         let endToEnd = 1 / (1 / decode + 1 / ingest)
         print("ingest: decode \(Int(decode)) readings/s, store \(Int(ingest)) readings/s, decode+store \(Int(endToEnd)) readings/s (median of \(runs), \(payloads.count) batches of ≤\(batchSize))")
+        print("ingest: backend \(store), decode+store \(Int(endToEnd)) readings/s, disk \(String(format: "%.3f", median(disk))) B/reading")
     }
 }

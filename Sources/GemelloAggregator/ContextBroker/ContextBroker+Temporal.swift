@@ -59,7 +59,10 @@ extension ContextBroker {
     }
 
     private func temporal(_ entities: [Entity], attributes: Set<String>?, query: TemporalQuery, total: Int?) throws(NGSILDError) -> TemporalReply {
-        let limit = limits.maxInstances
+        // Aggregation reads up to a hundred times more raw instances than a reply may hold (its
+        // periods are fewer); past that it pages like raw instances do.
+        var limit = limits.maxInstances
+        if case .aggregated = query.representation { limit = limits.maxInstances * 100 }
         var out: [TemporalEntity] = []
         var cut: Int64?  // ascending: the last instant every attribute is complete up to
         var earliest: Int64?  // lastN: the oldest instant returned when lastN was capped

@@ -231,6 +231,23 @@ extension TwinStore {
                   .integer(sealed), .integer(chunk.sources.map(\.committedAt).max() ?? 0), .blob(try chunk.encoded())])
     }
 
+    /// Checkpoints the log and rebuilds the file without free pages (`VACUUM`); its size in bytes.
+    /// For benchmarks and `gemello-aggregator --compact-store`, never during ingest.
+    public func compactFile() throws(AggregatorError) -> Int64 {
+        do {
+            try writer.withLock { state in
+                try state.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                try state.db.execute("VACUUM")
+                try state.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            }
+        } catch {
+            throw AggregatorError(.store, "cannot compact \(path): \(error)")
+        }
+        return try read { db in
+            (try db.scalarInt("PRAGMA page_count") ?? 0) * (try db.scalarInt("PRAGMA page_size") ?? 0)
+        }
+    }
+
     /// Bytes and rows of the history (for `/metrics`, benchmarks and `gemello twin`).
     public func historyFootprint() throws(AggregatorError) -> (chunks: Int64, fragments: Int64, points: Int64, bytes: Int64) {
         try read { db in

@@ -16,7 +16,7 @@ public final class TwinStore: Sendable {
         var seriesIDs: [String: [String: Int64]] = [:]
     }
 
-    private let writer: Mutex<Writer>
+    let writer: Mutex<Writer>
     let reader: Mutex<SQLiteConnection>
     public let path: String
     /// Readings moved from a pre-columnar store's `history` table when it was opened (0: none).

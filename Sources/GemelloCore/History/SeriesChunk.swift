@@ -51,6 +51,33 @@ public struct SeriesChunk: Sendable, Equatable {
     /// `chunks` (arrival order, when the caller passes them so), then their order within a chunk.
     public static func merged(_ chunks: [SeriesChunk]) -> SeriesChunk {
         if chunks.count == 1 { return chunks[0] }
+        if chunks.isEmpty { return SeriesChunk(timestamps: [], values: [], sources: [], sourceIndex: []) }
+        // Chunks that follow each other in time (the common case: sealed history) concatenate.
+        if zip(chunks, chunks.dropFirst()).allSatisfy({ $0.timestamps.last! < $1.timestamps.first! }) {
+            var out = SeriesChunk(timestamps: [], values: [], sources: [], sourceIndex: [])
+            let total = chunks.reduce(0) { $0 + $1.count }
+            out.timestamps.reserveCapacity(total)
+            out.values.reserveCapacity(total)
+            out.sourceIndex.reserveCapacity(total)
+            var sourceIDs: [Source: UInt32] = [:]
+            for chunk in chunks {
+                let remap = chunk.sources.map { source -> UInt32 in
+                    if let id = sourceIDs[source] { return id }
+                    let id = UInt32(out.sources.count)
+                    out.sources.append(source)
+                    sourceIDs[source] = id
+                    return id
+                }
+                out.timestamps.append(contentsOf: chunk.timestamps)
+                out.values.append(contentsOf: chunk.values)
+                if remap.enumerated().allSatisfy({ $0.offset == Int($0.element) }) {
+                    out.sourceIndex.append(contentsOf: chunk.sourceIndex)
+                } else {
+                    out.sourceIndex.append(contentsOf: chunk.sourceIndex.lazy.map { remap[Int($0)] })
+                }
+            }
+            return out
+        }
         var sources: [Source] = []
         var sourceIDs: [Source: UInt32] = [:]
         var points: [(t: Int64, v: Double, s: UInt32)] = []

@@ -22,17 +22,34 @@ public struct SystemWallClock: WallClock {
 /// ISO 8601 UTC rendering of Unix milliseconds (`2021-03-04T05:06:07.000Z`), Foundation-free.
 public enum Timestamp {
     public static func iso8601(milliseconds: Int64) -> String {
+        String(unsafeUninitializedCapacity: 24) { buffer in
+            write(milliseconds: milliseconds, into: UnsafeMutableRawBufferPointer(buffer))
+            return 24
+        }
+    }
+
+    /// Writes the 24 ASCII bytes of ``iso8601(milliseconds:)`` at the start of `out` (years 0…9999).
+    @inline(__always)
+    public static func write(milliseconds: Int64, into out: UnsafeMutableRawBufferPointer) {
         let seconds = milliseconds >= 0 ? milliseconds / 1000 : (milliseconds - 999) / 1000
         let millis = Int(milliseconds - seconds * 1000)
         let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
         let secondOfDay = Int(seconds - days * 86_400)
         let (year, month, day) = CivilDate.fromDays(days)
-        func pad(_ v: Int, _ width: Int) -> String {
-            let s = String(v)
-            return String(repeating: "0", count: max(0, width - s.count)) + s
+        @inline(__always) func digits(_ value: Int, _ count: Int, at offset: Int) {
+            var v = Swift.max(0, value)
+            for i in stride(from: offset + count - 1, through: offset, by: -1) {
+                out[i] = UInt8(truncatingIfNeeded: 0x30 + v % 10)
+                v /= 10
+            }
         }
-        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(secondOfDay / 3600, 2)):"
-            + "\(pad(secondOfDay / 60 % 60, 2)):\(pad(secondOfDay % 60, 2)).\(pad(millis, 3))Z"
+        digits(year, 4, at: 0); out[4] = 0x2D
+        digits(month, 2, at: 5); out[7] = 0x2D
+        digits(day, 2, at: 8); out[10] = 0x54  // T
+        digits(secondOfDay / 3600, 2, at: 11); out[13] = 0x3A
+        digits(secondOfDay / 60 % 60, 2, at: 14); out[16] = 0x3A
+        digits(secondOfDay % 60, 2, at: 17); out[19] = 0x2E
+        digits(millis, 3, at: 20); out[23] = 0x5A  // Z
     }
 }
 

@@ -227,28 +227,44 @@ public struct PeriodAggregate: Sendable, Equatable {
         }
         var start = origin
         var next = period.advance(start)
-        // Skip empty periods before the first point quickly when the period is exact.
-        if period.months == 0, period.milliseconds > 0, times[0] >= next {
-            let skip = (times[0] - start) / period.milliseconds
-            start += skip * period.milliseconds
-            next = start + period.milliseconds
+        // Running totals of the current period, kept in locals (no copies of the struct per point).
+        var count = 0, sum = 0.0, squares = 0.0, low = Double.infinity, high = -Double.infinity
+        var seen = Set<UInt64>()
+        var periodStart = start, periodEnd = next
+        func close() {
+            guard count > 0 else { return }
+            var a = PeriodAggregate(start: periodStart, end: periodEnd)
+            a.count = count; a.sum = sum; a.sumOfSquares = squares; a.min = low; a.max = high
+            if distinct { a.distinct = seen; seen.removeAll(keepingCapacity: true) }
+            out.append(a)
+            count = 0; sum = 0; squares = 0; low = .infinity; high = -.infinity
         }
-        var current: PeriodAggregate?
-        for (t, v) in zip(times, values) {
-            while t >= next {
-                if let c = current { out.append(c); current = nil }
-                start = next
-                next = period.advance(start)
-                if period.months == 0, t >= next {
+        for i in times.indices {
+            let t = times[i], v = values[i]
+            if t >= next {
+                close()
+                if period.months == 0 {
+                    // Exact periods: jump straight to the one holding t (empty ones are left out).
                     let skip = (t - start) / period.milliseconds
                     start += skip * period.milliseconds
                     next = start + period.milliseconds
+                } else {
+                    while t >= next {
+                        start = next
+                        next = period.advance(start)
+                    }
                 }
+                periodStart = start
+                periodEnd = next
             }
-            if current == nil { current = PeriodAggregate(start: start, end: next) }
-            current!.add(v, distinct: distinct)
+            count += 1
+            sum += v
+            squares += v * v
+            if v < low { low = v }
+            if v > high { high = v }
+            if distinct { seen.insert((v == 0 ? 0 : v).bitPattern) }
         }
-        if let c = current { out.append(c) }
+        close()
         return out
     }
 }
