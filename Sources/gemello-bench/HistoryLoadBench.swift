@@ -21,21 +21,7 @@ struct HistoryLoadBench: AsyncParsableCommand {
         let started = ContinuousClock.now
         let datasets = try await SharedDataset.loadAll()
         let twin = try TwinStore(path: store)
-        var readings = 0
-        for copy in 0..<copies {
-            for dataset in datasets {
-                let agent = copy == 0 ? dataset.agentID : "\(dataset.agentID)-copy-\(copy)"
-                var site = dataset.site
-                if copy > 0 { site.id += "-\(copy)" }
-                _ = try twin.recordBirth(AgentBirth(agentID: agent, bootEpoch: 1, version: GemelloVersion.current, site: site,
-                                                    sensors: [dataset.sensor], time: 0), now: 0)
-                for var batch in dataset.batches(target: 1000) {
-                    batch.agentID = agent
-                    _ = try twin.ingest(batch, receivedAt: 1_700_000_000_000)
-                }
-                readings += dataset.readings.count
-            }
-        }
+        let readings = try SharedDataset.ingest(datasets, into: twin, copies: copies, receivedAt: 1_700_000_000_000)
         let ingested = ContinuousClock.now
         let report = try twin.compactHistory(now: .max / 2, force: true)
         let bytes = try twin.compactFile()

@@ -1,5 +1,6 @@
 import Foundation
 import GemelloAgent
+import GemelloAggregator
 import GemelloCore
 
 /// The four shared datasets, read through the agent's own csv-replay input (the same parser, column
@@ -61,6 +62,29 @@ struct SharedDataset {
             start = end
         }
         return result
+    }
+}
+
+extension SharedDataset {
+    /// Births and every batch of `datasets` into `twin`, `copies` times (copy k > 0 as agents
+    /// `<agent>-copy-<k>` at sites `<site>-<k>`); the readings ingested.
+    static func ingest(_ datasets: [SharedDataset], into twin: TwinStore, copies: Int = 1, receivedAt: Int64 = 0) throws -> Int {
+        var readings = 0
+        for copy in 0..<copies {
+            for dataset in datasets {
+                let agent = copy == 0 ? dataset.agentID : "\(dataset.agentID)-copy-\(copy)"
+                var site = dataset.site
+                if copy > 0 { site.id += "-\(copy)" }
+                _ = try twin.recordBirth(AgentBirth(agentID: agent, bootEpoch: 1, version: GemelloVersion.current, site: site,
+                                                    sensors: [dataset.sensor], time: 0), now: 0)
+                for var batch in dataset.batches(target: 1000) {
+                    batch.agentID = agent
+                    _ = try twin.ingest(batch, receivedAt: receivedAt)
+                }
+                readings += dataset.readings.count
+            }
+        }
+        return readings
     }
 }
 

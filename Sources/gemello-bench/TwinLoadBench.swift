@@ -23,13 +23,7 @@ struct TwinLoadBench: AsyncParsableCommand {
         let started = ContinuousClock.now
         let datasets = try await SharedDataset.loadAll()
         let twin = try TwinStore(path: store)
-        var readings = 0
-        for dataset in datasets {
-            _ = try twin.recordBirth(AgentBirth(agentID: dataset.agentID, bootEpoch: 1, version: GemelloVersion.current, site: dataset.site,
-                                                sensors: [dataset.sensor], time: 0), now: 0)
-            for batch in dataset.batches(target: 1000) { _ = try twin.ingest(batch, receivedAt: 0) }
-            readings += dataset.readings.count
-        }
+        let readings = try SharedDataset.ingest(datasets, into: twin)
         print("twin-load: \(readings) readings of \(datasets.count) datasets in \(String(format: "%.1f", (ContinuousClock.now - started).seconds)) s")
 
         // The latest value of each series of each dataset: what a replica site reports.
