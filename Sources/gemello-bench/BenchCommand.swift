@@ -10,7 +10,7 @@ import GemelloCore
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gemello-bench", abstract: "Gemello benchmarks on the shared datasets.",
-        subcommands: [IngestBench.self, WireBench.self, DrainBench.self, TwinLoadBench.self, HistoryLoadBench.self])
+        subcommands: [IngestBench.self, VictoriaBench.self, WireBench.self, DrainBench.self, TwinLoadBench.self, HistoryLoadBench.self])
 }
 
 struct IngestBench: AsyncParsableCommand {
