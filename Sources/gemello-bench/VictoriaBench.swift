@@ -84,7 +84,7 @@ struct VictoriaBench: AsyncParsableCommand {
         let enumerator = FileManager.default.enumerator(at: URL(fileURLWithPath: path), includingPropertiesForKeys: [.totalFileSizeKey])
         var total = 0
         while let file = enumerator?.nextObject() as? URL {
-            total += (try? file.resourceValues(forKeys: [.totalFileSizeKey]).fileAllocatedSize) ?? 0
+            total += (try? file.resourceValues(forKeys: [.totalFileSizeKey]).totalFileSize) ?? 0
         }
         return total
     }
