@@ -182,11 +182,12 @@ struct TemporalRenderer {
         case .aggregated(let methods, let period):
             text.raw("{")
             var periods: [PeriodAggregate] = []
-            if p.count > 0 {
-                let origin: Int64 = query.relation == .after || query.relation == .between ? query.range.lowerBound : p.timestamps[0]
-                let end: Int64 = query.relation == .between || query.relation == .before ? query.range.upperBound + 1 : p.timestamps[p.count - 1] + 1
-                periods = PeriodAggregate.aggregate(times: p.timestamps, values: p.values, origin: origin, end: end, period: period,
-                                                    distinct: methods.contains(.distinctCount))
+            let summaries = history.summaries
+            if let first = summaries.first?.time ?? p.timestamps.first, let last = p.timestamps.last ?? summaries.last.map({ $0.time + 3_599_999 }) {
+                let origin: Int64 = query.relation == .after || query.relation == .between ? query.range.lowerBound : first
+                let end: Int64 = query.relation == .between || query.relation == .before ? query.range.upperBound + 1 : last + 1
+                periods = PeriodAggregate.aggregate(times: p.timestamps, values: p.values, summaries: summaries, origin: origin, end: end,
+                                                    period: period, distinct: methods.contains(.distinctCount))
             }
             // Each period's bounds written once, reused by every method.
             var bounds: [[UInt8]] = []

@@ -107,6 +107,32 @@ import Testing
         }
     }
 
+    /// Raw readings past their type's retention are dropped; aggregation answers from the hourly
+    /// rollups as it did from the raw readings (but for distinctCount, which they cannot know).
+    @Test func aggregatesSurviveRetentionThroughRollups() async throws {
+        try await TwinAPI.with { api in
+            try Self.seed(api)
+            let path = "/temporal/entities/\(Self.weather)?attrs=temperature&format=aggregatedValues&aggrMethods=totalCount,sum,min,max,avg,stddev,distinctCount&aggrPeriodDuration=P1D&timerel=between&timeAt=\(Self.iso(Self.t0))&endTimeAt=\(Self.iso(Self.t0 + 72 * Self.hour))"
+            let before = try #require(try await api.get(path, link: TwinAPI.sdmLink).body?["temperature"])
+            let report = try api.store.applyRetention(now: Self.t0 + 80 * Self.hour, policy: .init(retention: ["WeatherObserved": .seconds(24 * 3600)]))
+            #expect(report.chunks > 0 && report.points >= 48)
+            let raw = try api.store.history(agent: "tower-duomo", series: "weather/temperature")
+            // Every reading from the limit on is kept (a chunk reaching across the limit keeps older ones until it is wholly past).
+            #expect(raw.count < 72 && raw.filter { $0.timestamp >= Self.t0 + 56 * Self.hour }.count == 16)
+            #expect(try api.store.history(agent: "tower-duomo", series: "weather/relativeHumidity").count < 72)
+            let after = try #require(try await api.get(path, link: TwinAPI.sdmLink).body?["temperature"])
+            for method in ["totalCount", "sum", "min", "max", "avg", "stddev"] {
+                let a = after[method]?.arrayValue?.map { $0.arrayValue?[0].numberValue ?? .nan } ?? []
+                let b = before[method]?.arrayValue?.map { $0.arrayValue?[0].numberValue ?? .nan } ?? []
+                #expect(a.count == 3 && zip(a, b).allSatisfy { abs($0 - $1) < 1e-9 }, "\(method): \(a) vs \(b)")
+            }
+            #expect(after["distinctCount"]?.arrayValue?[0].arrayValue?[0] == .null)  // day 0 is rollups only
+            // An unknown type keeps everything; rollups past their own retention go.
+            #expect(try api.store.applyRetention(now: Self.t0 + 80 * Self.hour, policy: .init(retention: ["Other": .seconds(3600)])).chunks == 0)
+            #expect(try api.store.applyRetention(now: Self.t0 + 80 * Self.hour + 86_400_000, policy: .init(rollupRetention: .seconds(86_400))).rollups > 0)
+        }
+    }
+
     /// A history longer than max-instances comes in pages: 206 with the times covered, and the
     /// next page asked from the end of the last one; together they are the whole history.
     @Test func longHistoriesArePagedByTime() async throws {
@@ -139,6 +165,11 @@ import Testing
             #expect(history.count == 71 && !history.contains { $0.timestamp == Self.t0 + 5 * Self.hour })
             #expect(try api.store.seriesCounts(agent: "tower-duomo")["weather/temperature"] == 71)
             #expect(try await api.call("DELETE", "/temporal/entities/\(Self.weather)/attrs/temperature/urn:x:y", headers: ["Link": TwinAPI.sdmLink]).status == 404)
+            // The hour's rollup follows: after the raw readings expire, day 0 still counts 23.
+            try api.store.applyRetention(now: Self.t0 + 72 * Self.hour, policy: .init(retention: ["WeatherObserved": .seconds(3600)]))
+            let daily = try await api.get("/temporal/entities/\(Self.weather)?attrs=temperature&format=aggregatedValues&aggrMethods=totalCount&aggrPeriodDuration=P1D&timerel=after&timeAt=\(Self.iso(Self.t0 - 1))",
+                                          link: TwinAPI.sdmLink)
+            #expect(daily.body?["temperature"]?["totalCount"]?.arrayValue?.map { $0.arrayValue?[0] } == [23, 24, 24])
         }
     }
 

@@ -21,7 +21,9 @@ import GemelloMosquitto
 ///   `max-instances` [10000 instances per attribute in a temporal reply; longer ones are paged]
 /// - `history`: `chunk-points` [4096 readings per sealed chunk], `seal-after` [10m: a series'
 ///   newest readings are sealed into a chunk after this long even if it is not full],
-///   `compact-every` [5s between compaction passes]
+///   `compact-every` [5s between compaction passes], `retention` [none: raw readings kept forever;
+///   a mapping of entity type → duration, `"*"` for every other type], `rollup-retention` [none:
+///   the hourly rollups (count, sum, sum of squares, min, max) are kept forever]
 /// - `subscriptions`: `outbox-limit` [1000000 queued notifications; past it the oldest are
 ///   dropped, counted in `/metrics`]
 public struct AggregatorConfiguration: Sendable {
@@ -119,6 +121,15 @@ public struct AggregatorConfiguration: Sendable {
         c.history.chunkPoints = try history.int("chunk-points", default: c.history.chunkPoints, range: 64...65_536)
         c.history.sealAfter = try history.duration("seal-after", default: c.history.sealAfter, range: .seconds(1)...(.seconds(86_400)))
         c.compactEvery = try history.duration("compact-every", default: c.compactEvery, range: .milliseconds(100)...(.seconds(3600)))
+        if let retention = try history.section("retention") {
+            for type in retention.keys {
+                c.history.retention[type] = try retention.duration(type, default: .seconds(0), range: .seconds(3600)...(.seconds(100 * 366 * 86_400)))
+            }
+            try retention.rejectUnknownKeys()
+        }
+        if history.has("rollup-retention") {
+            c.history.rollupRetention = try history.duration("rollup-retention", default: .seconds(0), range: .seconds(86_400)...(.seconds(100 * 366 * 86_400)))
+        }
         try history.rejectUnknownKeys()
         try root.rejectUnknownKeys()
         return c

@@ -12,6 +12,8 @@ extension ContextBroker {
         public var name: String
         public var unitCode: String?
         public var points: SeriesChunk
+        /// For aggregation: hourly rollups before the first raw point (readings past their retention).
+        public var summaries: [PeriodAggregate.Summary] = []
         /// The agent whose batches carried the points, and its site.
         public var agent: String
         public var site: String?
@@ -90,7 +92,23 @@ extension ContextBroker {
                 } catch {
                     throw NGSILDError(.internalError, "cannot read the history of \(series) of \(agent): \(error.message)")
                 }
-                guard let p = points else { continue }
+                var summaries: [PeriodAggregate.Summary] = []
+                if case .aggregated = query.representation, query.lastN == nil, query.timeProperty == .observedAt {
+                    // Raw readings past their retention live on as hourly rollups: before the series' horizon
+                    // the rollups answer, from it the raw readings.
+                    do {
+                        if let horizon = try history.rawHorizon(agent: agent, series: series), horizon > range.lowerBound {
+                            summaries = try history.rollups(agent: agent, series: series, in: range.lowerBound...min(range.upperBound, horizon - 1)).map {
+                                PeriodAggregate.Summary(time: $0.hour, count: Int($0.count), sum: $0.sum, sumOfSquares: $0.sumOfSquares,
+                                                        min: $0.min, max: $0.max)
+                            }
+                            if let p = points { points = TwinStore.trimmed(p, to: horizon...Int64.max) }
+                        }
+                    } catch {
+                        throw NGSILDError(.internalError, "cannot read the rollups of \(series) of \(agent): \(error.message)")
+                    }
+                }
+                guard let p = points ?? (summaries.isEmpty ? nil : SeriesChunk(timestamps: [], values: [], sources: [], sourceIndex: [])) else { continue }
                 if query.lastN == nil, p.count > limit {
                     // The page ends at an instant: all of it or none (the next page starts after it).
                     let next = p.timestamps[limit]
@@ -99,7 +117,7 @@ extension ContextBroker {
                 }
                 if sites[agent] == nil { sites[agent] = (try? history.site(ofAgent: agent)) ?? nil }
                 histories.append(AttributeHistory(name: name, unitCode: entity.attributes[name]?.first?.unitCode, points: p,
-                                                  agent: agent, site: sites[agent] ?? nil))
+                                                  summaries: summaries, agent: agent, site: sites[agent] ?? nil))
                 current.attributes[name] = nil
             }
             out.append(TemporalEntity(current: current, histories: histories))

@@ -3,7 +3,8 @@ import Logging
 import ServiceLifecycle
 
 /// Seals the history in the background (`TwinStore+History.swift`): every `interval` it merges
-/// the fragments that are due into compressed chunks. Fragments are durable from the moment their
+/// the fragments that are due into compressed chunks; once a minute it drops raw readings and
+/// rollups past their retention. Fragments are durable from the moment their
 /// batch commits, so stopping between passes loses nothing; the next start carries on.
 public final class HistoryCompactor: Service {
     private let store: TwinStore
@@ -22,9 +23,28 @@ public final class HistoryCompactor: Service {
     }
 
     public func run() async throws {
+        var lastRetention: Int64 = 0
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             pass()
+            let now = clock.nowMilliseconds()
+            if now - lastRetention >= 60_000 {
+                lastRetention = now
+                retain(now: now)
+            }
             do { try await Task.sleep(for: interval) } catch { break }
+        }
+    }
+
+    /// Drops what is past its retention (once a minute).
+    func retain(now: Int64) {
+        do {
+            let report = try store.applyRetention(now: now, policy: policy)
+            if report.chunks > 0 || report.rollups > 0 {
+                logger.info("history past its retention dropped", metadata: [
+                    "chunks": "\(report.chunks)", "readings": "\(report.points)", "rollups": "\(report.rollups)"])
+            }
+        } catch {
+            logger.error("history retention failed; retrying in a minute", metadata: ["error": "\(error)"])
         }
     }
 

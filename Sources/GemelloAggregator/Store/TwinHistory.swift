@@ -12,6 +12,10 @@ public protocol TwinHistory: Sendable {
     func deletePoint(agent: String, series: String, time: Int64, epoch: UInt64, sequence: UInt64, ordinal: Int) throws(AggregatorError) -> Bool
     /// Deletes every point of the series (its latest value stays); how many there were.
     func deleteHistory(agent: String, series: String) throws(AggregatorError) -> Int
+    /// From when on the raw readings are complete (retention dropped older ones); nil: all kept.
+    func rawHorizon(agent: String, series: String) throws(AggregatorError) -> Int64?
+    /// Hourly rollups (hours starting within `range`), kept for years after raw readings expire.
+    func rollups(agent: String, series: String, in range: ClosedRange<Int64>) throws(AggregatorError) -> [HourRollup]
     /// The site an agent announced in its birth.
     func site(ofAgent agent: String) throws(AggregatorError) -> String?
 }
@@ -25,4 +29,15 @@ extension TwinStore: TwinHistory {
             return try row.step() && !row.isNull(0) ? row.text(0) : nil
         }
     }
+}
+
+/// One hour of one series: what aggregation needs once the raw readings are gone.
+public struct HourRollup: Sendable, Equatable {
+    /// The hour's start (ms since the Unix epoch, a multiple of 3,600,000).
+    public var hour: Int64
+    public var count: Int64
+    public var sum: Double
+    public var sumOfSquares: Double
+    public var min: Double
+    public var max: Double
 }

@@ -25,13 +25,16 @@ extension TwinStore {
         ("keepalive_s", "INTEGER"), ("reported_dropped", "INTEGER"), ("last_health", "TEXT"),
     ]
 
-    static func addFleetColumns(_ db: SQLiteConnection) throws {
+    static func addFleetColumns(_ db: SQLiteConnection) throws { try addColumns(table: "agents", fleetColumns, db) }
+
+    /// Adds the columns a table lacks (stores made by earlier releases).
+    static func addColumns(table: String, _ columns: [(name: String, type: String)], _ db: SQLiteConnection) throws {
         var existing: Set<String> = []
-        let columns = try db.statement("PRAGMA table_info(agents)")
-        while try columns.step() { existing.insert(columns.text(1)) }
+        let rows = try db.statement("PRAGMA table_info(\(table))")
+        while try rows.step() { existing.insert(rows.text(1)) }
         db.resetStatements()
-        for column in fleetColumns where !existing.contains(column.name) {
-            try db.execute("ALTER TABLE agents ADD COLUMN \(column.name) \(column.type)")
+        for column in columns where !existing.contains(column.name) {
+            try db.execute("ALTER TABLE \(table) ADD COLUMN \(column.name) \(column.type)")
         }
     }
 

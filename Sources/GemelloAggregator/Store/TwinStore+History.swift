@@ -20,6 +20,9 @@ extension TwinStore {
             last_ts INTEGER NOT NULL, count INTEGER NOT NULL, sealed INTEGER NOT NULL, committed INTEGER NOT NULL, data BLOB NOT NULL);
         CREATE INDEX IF NOT EXISTS chunks_by_series ON chunks (series_id, last_ts);
         CREATE INDEX IF NOT EXISTS chunks_unsealed ON chunks (sealed, series_id) WHERE sealed = 0;
+        CREATE TABLE IF NOT EXISTS rollups (series_id INTEGER NOT NULL, hour INTEGER NOT NULL, count INTEGER NOT NULL,
+            sum REAL NOT NULL, sumsq REAL NOT NULL, min REAL NOT NULL, max REAL NOT NULL,
+            PRIMARY KEY (series_id, hour)) WITHOUT ROWID;
         """
 
     /// How compaction shapes the history.
@@ -28,11 +31,21 @@ extension TwinStore {
         public var chunkPoints = 4096
         /// A series' fragments are sealed once they hold `chunkPoints` points or the oldest is this old.
         public var sealAfter: Duration = .seconds(600)
+        /// How long raw readings are kept, per entity type (`"*"`: every other type); absent: forever.
+        public var retention: [String: Duration] = [:]
+        /// How long the hourly rollups are kept; nil: forever.
+        public var rollupRetention: Duration?
 
-        public init(chunkPoints: Int = 4096, sealAfter: Duration = .seconds(600)) {
+        public init(chunkPoints: Int = 4096, sealAfter: Duration = .seconds(600), retention: [String: Duration] = [:],
+                    rollupRetention: Duration? = nil) {
             self.chunkPoints = chunkPoints
             self.sealAfter = sealAfter
+            self.retention = retention
+            self.rollupRetention = rollupRetention
         }
+
+        /// The raw retention of an entity type, if any.
+        public func retention(of type: String) -> Duration? { retention[type] ?? retention["*"] }
     }
 
     /// Writes one fragment per series of `batch` (inside the ingest transaction).
@@ -105,13 +118,17 @@ extension TwinStore {
         try rows.bind([.integer(series), .integer(Int64(chunkPoints))])
         var ids: [Int64] = []
         var parts: [SeriesChunk] = []
+        var fresh: [SeriesChunk] = []
         while try rows.step() {
             ids.append(rows.int64(0))
-            parts.append(try SeriesChunk(decoding: rows.blob(1)))
-            if rows.int64(2) == 0 { report.fragments += 1 } else { report.chunksRewritten += 1 }
+            let part = try SeriesChunk(decoding: rows.blob(1))
+            parts.append(part)
+            if rows.int64(2) == 0 { report.fragments += 1; fresh.append(part) } else { report.chunksRewritten += 1 }
         }
         rows.reset()
         guard report.fragments > 0 else { return report }
+        // A fragment is sealed exactly once: its points enter the hourly rollups now, and only now.
+        try addRollups(series: series, fresh, db: db)
         let merged = SeriesChunk.merged(parts)
         let delete = try db.statement("DELETE FROM chunks WHERE id = ?")
         for id in ids { try delete.run([.integer(id)]) }
@@ -126,10 +143,116 @@ extension TwinStore {
         return report
     }
 
+    static let hour: Int64 = 3_600_000
+
+    /// Adds points to the hourly rollups (count, sum, sum of squares, min, max per series and hour).
+    static func addRollups(series: Int64, _ chunks: [SeriesChunk], db: SQLiteConnection) throws {
+        var buckets: [Int64: (count: Int64, sum: Double, squares: Double, min: Double, max: Double)] = [:]
+        for chunk in chunks {
+            for (t, v) in zip(chunk.timestamps, chunk.values) where v.isFinite {
+                let h = t >= 0 ? t / hour * hour : (t - hour + 1) / hour * hour
+                if let b = buckets[h] {
+                    buckets[h] = (b.count + 1, b.sum + v, b.squares + v * v, Swift.min(b.min, v), Swift.max(b.max, v))
+                } else {
+                    buckets[h] = (1, v, v * v, v, v)
+                }
+            }
+        }
+        let upsert = try db.statement("""
+            INSERT INTO rollups (series_id, hour, count, sum, sumsq, min, max) VALUES (?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (series_id, hour) DO UPDATE SET count = count + excluded.count, sum = sum + excluded.sum,
+                sumsq = sumsq + excluded.sumsq, min = min(min, excluded.min), max = max(max, excluded.max)
+            """)
+        for (h, b) in buckets {
+            try upsert.run([.integer(series), .integer(h), .integer(b.count), .real(b.sum), .real(b.squares), .real(b.min), .real(b.max)])
+        }
+    }
+
+    /// One hour of a series' rollup, from its raw points (after a reading of that hour was deleted).
+    static func recomputeRollup(series: Int64, hour h: Int64, db: SQLiteConnection) throws {
+        try db.statement("DELETE FROM rollups WHERE series_id = ? AND hour = ?").run([.integer(series), .integer(h)])
+        guard let raw = try points(series: series, in: h...(h + hour - 1), sealedOnly: true, db: db), raw.count > 0 else { return }
+        try addRollups(series: series, [raw], db: db)
+    }
+
+    /// From when on the raw readings of a series are complete (before it, retention dropped some:
+    /// only the rollups have them); nil when nothing was dropped.
+    public func rawHorizon(agent: String, series: String) throws(AggregatorError) -> Int64? {
+        try read { db in try db.scalarInt("SELECT raw_from FROM series WHERE agent_id = ? AND name = ?", [.text(agent), .text(series)]) }
+    }
+
+    /// Hourly rollups of one series within `range` (hours whose start lies in it), in time order.
+    public func rollups(agent: String, series: String, in range: ClosedRange<Int64>) throws(AggregatorError) -> [HourRollup] {
+        try read { db in
+            guard let id = try Self.seriesID(agent: agent, series: series, db: db) else { return [] }
+            let rows = try db.statement("SELECT hour, count, sum, sumsq, min, max FROM rollups WHERE series_id = ? AND hour BETWEEN ? AND ? ORDER BY hour")
+            try rows.bind([.integer(id), .integer(range.lowerBound), .integer(range.upperBound)])
+            var out: [HourRollup] = []
+            while try rows.step() {
+                out.append(HourRollup(hour: rows.int64(0), count: rows.int64(1), sum: rows.double(2), sumOfSquares: rows.double(3),
+                                      min: rows.double(4), max: rows.double(5)))
+            }
+            rows.reset()
+            return out
+        }
+    }
+
+    /// What retention removed.
+    public struct RetentionReport: Sendable, Equatable {
+        public var chunks = 0
+        public var points = 0
+        public var rollups = 0
+    }
+
+    /// Drops sealed chunks wholly older than their entity type's retention, and rollups older
+    /// than the rollup retention. A chunk that straddles the limit stays until it is wholly past.
+    @discardableResult
+    public func applyRetention(now: Int64, policy: HistoryPolicy) throws(AggregatorError) -> RetentionReport {
+        var report = RetentionReport()
+        guard !policy.retention.isEmpty || policy.rollupRetention != nil else { return report }
+        try writing { db in
+            if !policy.retention.isEmpty {
+                // Each series' entity type: its sensor's, from the agent's birth (DeviceMeasurement if unknown).
+                let rows = try db.statement("""
+                    SELECT s.id, coalesce(x.entity_type, 'DeviceMeasurement') FROM series s
+                    LEFT JOIN sensors x ON x.agent_id = s.agent_id AND x.sensor_id = substr(s.name, 1, instr(s.name, '/') - 1)
+                    """)
+                var limits: [(Int64, Int64)] = []
+                while try rows.step() {
+                    if let keep = policy.retention(of: rows.text(1)) { limits.append((rows.int64(0), now - keep.wholeMilliseconds)) }
+                }
+                rows.reset()
+                let expired = try db.statement("SELECT coalesce(sum(count), 0), count(*) FROM chunks WHERE series_id = ? AND sealed = 1 AND last_ts < ?")
+                let drop = try db.statement("DELETE FROM chunks WHERE series_id = ? AND sealed = 1 AND last_ts < ?")
+                // Raw readings are complete from the limit on (no dropped chunk reaches it): from the
+                // next whole hour, aggregation reads them; before it, the rollups.
+                let horizon = try db.statement("UPDATE series SET raw_from = max(coalesce(raw_from, ?1), ?1) WHERE id = ?2")
+                for (series, limit) in limits {
+                    try expired.bind([.integer(series), .integer(limit)])
+                    var dropped = 0
+                    if try expired.step() { report.points += expired.int(0); dropped = expired.int(1) }
+                    expired.reset()
+                    guard dropped > 0 else { continue }
+                    report.chunks += dropped
+                    try drop.run([.integer(series), .integer(limit)])
+                    let hour = Self.hour
+                    let next = limit >= 0 ? (limit + hour - 1) / hour * hour : limit / hour * hour
+                    try horizon.run([.integer(next), .integer(series)])
+                }
+            }
+            if let keep = policy.rollupRetention {
+                try db.statement("DELETE FROM rollups WHERE hour < ?").run([.integer(now - keep.wholeMilliseconds)])
+                report.rollups = db.changes
+            }
+        }
+        return report
+    }
+
     /// The chunks of one series that may hold points in `range`, merged into one in observation
     /// order (points with equal times in the order the store received them).
-    static func points(series: Int64, in range: ClosedRange<Int64>, db: SQLiteConnection) throws -> SeriesChunk? {
-        let rows = try db.statement("SELECT data FROM chunks WHERE series_id = ? AND last_ts >= ? AND first_ts <= ? ORDER BY id")
+    static func points(series: Int64, in range: ClosedRange<Int64>, sealedOnly: Bool = false, db: SQLiteConnection) throws -> SeriesChunk? {
+        let rows = try db.statement("SELECT data FROM chunks WHERE series_id = ? AND last_ts >= ? AND first_ts <= ?"
+                                    + (sealedOnly ? " AND sealed = 1" : "") + " ORDER BY id")
         try rows.bind([.integer(series), .integer(range.lowerBound), .integer(range.upperBound)])
         var parts: [SeriesChunk] = []
         while try rows.step() { parts.append(try SeriesChunk(decoding: rows.blob(0))) }
@@ -208,6 +331,8 @@ extension TwinStore {
             try Self.replace(chunk: found.row, sealed: found.sealed, series: id,
                              with: found.chunk.removing(found.index), db: db)
             try db.statement("UPDATE series SET count = count - 1 WHERE id = ?").run([.integer(id)])
+            // A sealed point is in its hour's rollup: recount that hour (a fragment's is not yet).
+            if found.sealed == 1 { try Self.recomputeRollup(series: id, hour: time >= 0 ? time / Self.hour * Self.hour : (time - Self.hour + 1) / Self.hour * Self.hour, db: db) }
             return true
         }
     }
@@ -217,6 +342,7 @@ extension TwinStore {
             guard let id = try Self.seriesID(agent: agent, series: series, db: db) else { return 0 }
             let count = Int(try db.scalarInt("SELECT coalesce(sum(count), 0) FROM chunks WHERE series_id = ?", [.integer(id)]) ?? 0)
             try db.statement("DELETE FROM chunks WHERE series_id = ?").run([.integer(id)])
+            try db.statement("DELETE FROM rollups WHERE series_id = ?").run([.integer(id)])
             try db.statement("UPDATE series SET count = 0 WHERE id = ?").run([.integer(id)])
             return count
         }
@@ -283,7 +409,9 @@ extension TwinStore {
                 }
                 rows.reset()
                 guard !timestamps.isEmpty else { continue }
-                for chunk in SeriesChunk(timestamps: timestamps, values: values, source: unknown).split(size: chunkPoints) {
+                let whole = SeriesChunk(timestamps: timestamps, values: values, source: unknown)
+                try addRollups(series: series, [whole], db: db)
+                for chunk in whole.split(size: chunkPoints) {
                     try insert.run([.integer(series), .integer(chunk.timestamps[0]), .integer(chunk.timestamps[chunk.count - 1]),
                                     .integer(Int64(chunk.count)), .blob(try chunk.encoded())])
                 }

@@ -56,6 +56,9 @@ public final class ConfigSection {
 
     public func has(_ key: String) -> Bool { entries.contains { $0.key == key } }
 
+    /// The keys of this section, in file order (for sections whose keys are names, not settings).
+    public var keys: [String] { entries.map(\.key) }
+
     /// An error about `key` of this section (for checks the caller makes itself).
     public func error(_ key: String, _ message: String, value: String? = nil, fix: String? = nil) -> CoreError {
         CoreError(.invalidConfiguration, message, file: file, line: entries.first { $0.key == key }?.line ?? line,

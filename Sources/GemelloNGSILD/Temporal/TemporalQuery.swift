@@ -185,6 +185,8 @@ public struct PeriodAggregate: Sendable, Equatable {
     public var min = Double.infinity
     public var max = -Double.infinity
     public var distinct: Set<UInt64> = []
+    /// Some of the period's readings came as summaries: its distinct count is unknown.
+    public var summarized = false
 
     public init(start: Int64, end: Int64) {
         self.start = start
@@ -204,7 +206,7 @@ public struct PeriodAggregate: Sendable, Equatable {
     public func value(_ method: AggregationMethod) -> Double {
         switch method {
         case .totalCount: Double(count)
-        case .distinctCount: Double(distinct.count)
+        case .distinctCount: summarized ? .nan : Double(distinct.count)
         case .sum: sum
         case .avg: sum / Double(count)
         case .min: min
@@ -214,49 +216,75 @@ public struct PeriodAggregate: Sendable, Equatable {
         }
     }
 
-    /// Buckets `points` (in time order) into periods of `period` starting at `origin`; a zero
-    /// period is one bucket over `[origin, end)`. Periods without points are left out.
-    public static func aggregate(times: [Int64], values: [Double], origin: Int64, end: Int64, period: ISODuration,
-                                 distinct: Bool) -> [PeriodAggregate] {
-        var out: [PeriodAggregate] = []
-        guard !times.isEmpty else { return out }
-        if period.isZero {
-            var one = PeriodAggregate(start: origin, end: end)
-            for v in values { one.add(v, distinct: distinct) }
-            return [one]
+    /// Readings already summed up (an hour of a series whose raw readings expired).
+    public struct Summary: Sendable, Equatable {
+        public var time: Int64
+        public var count: Int
+        public var sum, sumOfSquares, min, max: Double
+        public init(time: Int64, count: Int, sum: Double, sumOfSquares: Double, min: Double, max: Double) {
+            self.time = time
+            self.count = count
+            self.sum = sum
+            self.sumOfSquares = sumOfSquares
+            self.min = min
+            self.max = max
         }
+    }
+
+    /// Buckets `summaries` then `points` (each in time order, the summaries all before the
+    /// points) into periods of `period` starting at `origin`; a zero period is one bucket over
+    /// `[origin, end)`. Periods without points are left out. A period fed by summaries has no
+    /// distinct count (NaN: the values behind a summary are gone).
+    public static func aggregate(times: [Int64], values: [Double], summaries: [Summary] = [], origin: Int64, end: Int64,
+                                 period: ISODuration, distinct: Bool) -> [PeriodAggregate] {
+        var out: [PeriodAggregate] = []
+        guard !times.isEmpty || !summaries.isEmpty else { return out }
+        let period = period.isZero ? ISODuration(months: 0, milliseconds: Swift.max(1, end - origin)) : period
         var start = origin
         var next = period.advance(start)
         // Running totals of the current period, kept in locals (no copies of the struct per point).
         var count = 0, sum = 0.0, squares = 0.0, low = Double.infinity, high = -Double.infinity
         var seen = Set<UInt64>()
+        var summarized = false
         var periodStart = start, periodEnd = next
         func close() {
             guard count > 0 else { return }
             var a = PeriodAggregate(start: periodStart, end: periodEnd)
             a.count = count; a.sum = sum; a.sumOfSquares = squares; a.min = low; a.max = high
+            a.summarized = summarized
             if distinct { a.distinct = seen; seen.removeAll(keepingCapacity: true) }
             out.append(a)
-            count = 0; sum = 0; squares = 0; low = .infinity; high = -.infinity
+            count = 0; sum = 0; squares = 0; low = .infinity; high = -.infinity; summarized = false
+        }
+        func move(to t: Int64) {
+            guard t >= next else { return }
+            close()
+            if period.months == 0 {
+                // Exact periods: jump straight to the one holding t (empty ones are left out).
+                let skip = (t - start) / period.milliseconds
+                start += skip * period.milliseconds
+                next = start + period.milliseconds
+            } else {
+                while t >= next {
+                    start = next
+                    next = period.advance(start)
+                }
+            }
+            periodStart = start
+            periodEnd = next
+        }
+        for s in summaries where s.count > 0 && s.time >= origin {
+            move(to: s.time)
+            count += s.count
+            sum += s.sum
+            squares += s.sumOfSquares
+            if s.min < low { low = s.min }
+            if s.max > high { high = s.max }
+            summarized = true
         }
         for i in times.indices {
             let t = times[i], v = values[i]
-            if t >= next {
-                close()
-                if period.months == 0 {
-                    // Exact periods: jump straight to the one holding t (empty ones are left out).
-                    let skip = (t - start) / period.milliseconds
-                    start += skip * period.milliseconds
-                    next = start + period.milliseconds
-                } else {
-                    while t >= next {
-                        start = next
-                        next = period.advance(start)
-                    }
-                }
-                periodStart = start
-                periodEnd = next
-            }
+            if t >= next { move(to: t) }
             count += 1
             sum += v
             squares += v * v
