@@ -2,6 +2,8 @@
 /// room without internet). It polls `GET /fleet` every 2 s and draws the sites on an inline SVG
 /// (equirectangular projection of the fleet's own bounding box) and the fleet table. Each table
 /// row carries `data-agent` so a headless browser check (ops/check-dashboard) can count them.
+/// Clicking an agent shows its twin entities: each measured attribute's latest value and a
+/// sparkline of its newest 96 readings from the temporal API (`data-sparkline` on each).
 enum DashboardPage {
     static let html = #"""
     <!doctype html>
@@ -33,6 +35,9 @@ enum DashboardPage {
       .status-offline { color: var(--offline); }
       .tablewrap { max-height: 75vh; overflow: auto; }
       #error { display: none; padding: .6rem 1.2rem; background: var(--offline); color: #fff; }
+      tbody tr { cursor: pointer; } tbody tr.selected { background: #e8f0fe; }
+      #twin { grid-column: 1 / -1; } #twin table td svg { width: 180px; height: 28px; background: none; vertical-align: middle; }
+      .spark { fill: none; stroke: #2563eb; stroke-width: 1.5; }
       input[type=search] { width: 100%; padding: .35rem .5rem; margin-bottom: .5rem; border: 1px solid #d1d5db; border-radius: 4px; }
     </style>
     </head>
@@ -62,6 +67,13 @@ enum DashboardPage {
           </table>
         </div>
       </section>
+      <section id="twin">
+        <h2 id="twintitle">Twin: click an agent to see its entities and their history</h2>
+        <div class="tablewrap"><table>
+          <thead><tr><th>Entity</th><th>Attribute</th><th>Latest</th><th>Observed</th><th>History (newest 96 readings)</th><th>Range</th></tr></thead>
+          <tbody id="entities"></tbody>
+        </table></div>
+      </section>
     </main>
     <script>
     "use strict";
@@ -71,6 +83,42 @@ enum DashboardPage {
     const mb = b => b == null ? "-" : (b / 1048576).toFixed(1) + " MB";
     const secs = s => s == null ? "-" : s < 90 ? Math.round(s) + " s" : s < 5400 ? Math.round(s / 60) + " min" : (s / 3600).toFixed(1) + " h";
     let fleet = [];
+    let selected = null;
+    const sdm = '<https://raw.githubusercontent.com/smart-data-models/data-models/master/context.jsonld>; rel="http://www.w3.org/ns/json-ld#context"; type="application/ld+json"';
+
+    function sparkline(values) {
+      if (values.length < 2) return "";
+      const lo = Math.min(...values), hi = Math.max(...values), w = 180, h = 28;
+      const pts = values.map((v, i) => `${(i * (w - 2) / (values.length - 1) + 1).toFixed(1)},${(h - 2 - (hi > lo ? (v - lo) / (hi - lo) : 0.5) * (h - 4)).toFixed(1)}`);
+      return `<svg viewBox="0 0 ${w} ${h}"><polyline class="spark" points="${pts.join(" ")}"/></svg>`;
+    }
+
+    async function showAgent(id) {
+      selected = id;
+      drawTable();
+      document.getElementById("twintitle").textContent = "Twin: entities of " + id;
+      const body = document.getElementById("entities");
+      try {
+        const q = encodeURIComponent(`refDevice=="urn:ngsi-ld:Device:${id}"`);
+        const r = await fetch(`ngsi-ld/v1/entities?q=${q}&limit=100`, { headers: { Link: sdm }, cache: "no-store" });
+        if (!r.ok) throw new Error("HTTP " + r.status);
+        const rows = [];
+        for (const e of await r.json()) {
+          for (const [name, a] of Object.entries(e)) {
+            if (!a || a.type !== "Property" || typeof a.value !== "number") continue;
+            const t = await fetch(`ngsi-ld/v1/temporal/entities/${encodeURIComponent(e.id)}?attrs=${encodeURIComponent(name)}&lastN=96&format=temporalValues`,
+                                  { headers: { Link: sdm }, cache: "no-store" });
+            const values = t.ok ? (((await t.json())[name] || {}).values || []).map(p => p[0]).filter(v => typeof v === "number") : [];
+            rows.push(`<tr data-sparkline="${esc(e.id)}#${esc(name)}"><td>${esc(e.id.split(":").slice(-1)[0])} <small>(${esc(e.type)})</small></td>`
+              + `<td>${esc(name)}</td><td class="num">${a.value} ${esc(a.unitCode || "")}</td><td>${esc(a.observedAt || "-")}</td>`
+              + `<td>${sparkline(values)}</td><td class="num">${values.length ? Math.min(...values) + " – " + Math.max(...values) : "-"}</td></tr>`);
+          }
+        }
+        body.innerHTML = rows.join("") || '<tr><td colspan="6">no telemetry yet</td></tr>';
+      } catch (e) {
+        body.innerHTML = `<tr><td colspan="6">cannot read the twin (${esc(e.message)})</td></tr>`;
+      }
+    }
 
     function drawMap(agents) {
       const sites = new Map();
@@ -114,7 +162,7 @@ enum DashboardPage {
         .sort((a, b) => rank[a.status] - rank[b.status] || a.id.localeCompare(b.id));
       document.getElementById("agents").innerHTML = rows.map(a => {
         const h = a.health || {};
-        return `<tr data-agent="${esc(a.id)}"><td>${esc(a.id)}</td><td class="status status-${a.status}">${a.status}</td>`
+        return `<tr data-agent="${esc(a.id)}"${a.id === selected ? ' class="selected"' : ""}><td>${esc(a.id)}</td><td class="status status-${a.status}">${a.status}</td>`
           + `<td>${esc(a.siteID || "-")}</td><td>${esc(a.siteKind || "-")}</td><td>${ago(a.secondsSinceLastSeen)}</td>`
           + `<td class="num">${a.readingsBuffered ?? "-"}</td><td class="num">${secs(h.oldestUnsentSeconds)}</td>`
           + `<td class="num">${h.readingsDropped ?? "-"}</td><td class="num">${mb(h.rssBytes)}</td>`
@@ -142,8 +190,14 @@ enum DashboardPage {
       }
     }
     document.getElementById("filter").addEventListener("input", drawTable);
+    document.getElementById("agents").addEventListener("click", e => {
+      const row = e.target.closest("tr[data-agent]");
+      if (row) showAgent(row.dataset.agent);
+    });
     refresh();
     setInterval(refresh, 2000);
+    // dashboard#agent=<id> opens with that agent's twin shown (links from alerts, headless checks).
+    if (location.hash.startsWith("#agent=")) showAgent(decodeURIComponent(location.hash.slice(7)));
     </script>
     </body>
     </html>

@@ -147,7 +147,8 @@ public final class TwinProjection: Service {
         init() {}
 
         init(_ entities: [TwinEntity]) {
-            properties = Array(Set(entities.flatMap { $0.attributes.map(\.name) })).sorted()
+            // What the sensors measure (derived indicators such as the air quality index are not measured).
+            properties = Array(Set(entities.flatMap { $0.attributes.map(\.name) }).subtracting([TwinStore.indexAttribute])).sorted()
             if let value = entities.lazy.flatMap(\.attributes).first(where: { $0.name == "batteryLevel" })?.value {
                 batteryLevel = value > 1 ? value / 100 : value
             }
@@ -166,6 +167,11 @@ public final class TwinProjection: Service {
         for a in twin.attributes {
             entity.set(sdm.expand(a.name), Attribute(kind: .property, value: .number(a.value), observedAt: a.observedAt,
                                                      unitCode: a.unit, createdAt: now, modifiedAt: now, owner: twin.agentID))
+            // The index's level in words, as Smart Data Models' AirQualityObserved has it.
+            if a.name == TwinStore.indexAttribute, let level = EuropeanAirQualityIndex.levels[safe: Int(a.value) - 1] {
+                entity.set(sdm.expand("airQualityLevel"), Attribute(kind: .property, value: .string(level), observedAt: a.observedAt,
+                                                                    createdAt: now, modifiedAt: now, owner: twin.agentID))
+            }
         }
         if let lat = twin.latitude, let lon = twin.longitude {
             entity.set(sdm.expand("location"), Attribute(kind: .geoProperty, value: ["type": "Point", "coordinates": [.number(lon), .number(lat)]],
@@ -175,4 +181,8 @@ public final class TwinProjection: Service {
                                                       createdAt: now, modifiedAt: now, owner: twin.agentID))
         return entity
     }
+}
+
+extension Array {
+    subscript(safe index: Int) -> Element? { indices.contains(index) ? self[index] : nil }
 }

@@ -83,26 +83,12 @@ public final class TwinStore: Sendable {
                     }
                     var ids: [Int64] = []
                     for info in batch.series { ids.append(try Self.seriesID(info, agent: batch.agentID, state: &state)) }
-                    var latest = [(ts: Int64, value: Double)?](repeating: nil, count: ids.count)
-                    var counts = [Int64](repeating: 0, count: ids.count)
-                    try Self.appendFragments(batch, seriesIDs: ids, committedAt: now, in: db)
-                    for i in 0..<batch.count {
-                        let s = Int(batch.seriesIndex[i])
-                        let (ts, value) = (batch.millisecondTimestamp(i), batch.values[i])
-                        counts[s] += 1
-                        if let current = latest[s], current.ts > ts { continue }
-                        latest[s] = (ts, value)  // ties: the later reading in the batch wins
-                    }
-                    let update = try db.statement("""
-                        UPDATE series SET count = count + ?,
-                            latest_value = CASE WHEN latest_ts IS NULL OR latest_ts <= ? THEN ? ELSE latest_value END,
-                            latest_ts = CASE WHEN latest_ts IS NULL OR latest_ts <= ? THEN ? ELSE latest_ts END
-                        WHERE id = ?
-                        """)
-                    for (s, entry) in latest.enumerated() {
-                        guard let entry else { continue }
-                        try update.run([.integer(counts[s]), .integer(entry.ts), .real(entry.value),
-                                        .integer(entry.ts), .integer(entry.ts), .integer(ids[s])])
+                    try Self.store(batch, seriesIDs: ids, committedAt: now, in: db)
+                    // Derived indicators, from this batch's lineage, commit with it.
+                    if let derived = try Self.airQualityIndicators(for: batch, state: state, db: db) {
+                        var derivedIDs: [Int64] = []
+                        for info in derived.series { derivedIDs.append(try Self.seriesID(info, agent: batch.agentID, state: &state)) }
+                        try Self.store(derived, seriesIDs: derivedIDs, committedAt: now, in: db)
                     }
                     try db.statement("UPDATE agents SET batches = batches + 1, readings = readings + ?, last_seen = ? WHERE id = ?")
                         .run([.integer(Int64(batch.count)), .integer(now), .text(batch.agentID)])
@@ -114,6 +100,31 @@ public final class TwinStore: Sendable {
             throw error
         } catch {
             throw AggregatorError(.store, "cannot store batch \(batch.sequence) of \(batch.agentID): \(error)")
+        }
+    }
+
+    /// A batch's history fragments and its series' latest values and counts.
+    static func store(_ batch: Batch, seriesIDs ids: [Int64], committedAt now: Int64, in db: SQLiteConnection) throws {
+        var latest = [(ts: Int64, value: Double)?](repeating: nil, count: ids.count)
+        var counts = [Int64](repeating: 0, count: ids.count)
+        try appendFragments(batch, seriesIDs: ids, committedAt: now, in: db)
+        for i in 0..<batch.count {
+            let s = Int(batch.seriesIndex[i])
+            let (ts, value) = (batch.millisecondTimestamp(i), batch.values[i])
+            counts[s] += 1
+            if let current = latest[s], current.ts > ts { continue }
+            latest[s] = (ts, value)  // ties: the later reading in the batch wins
+        }
+        let update = try db.statement("""
+            UPDATE series SET count = count + ?,
+                latest_value = CASE WHEN latest_ts IS NULL OR latest_ts <= ? THEN ? ELSE latest_value END,
+                latest_ts = CASE WHEN latest_ts IS NULL OR latest_ts <= ? THEN ? ELSE latest_ts END
+            WHERE id = ?
+            """)
+        for (s, entry) in latest.enumerated() {
+            guard let entry else { continue }
+            try update.run([.integer(counts[s]), .integer(entry.ts), .real(entry.value),
+                            .integer(entry.ts), .integer(entry.ts), .integer(ids[s])])
         }
     }
 
