@@ -183,7 +183,9 @@ struct TemporalRenderer {
             text.raw("{")
             var periods: [PeriodAggregate] = []
             let summaries = history.summaries
-            if let first = summaries.first?.time ?? p.timestamps.first, let last = p.timestamps.last ?? summaries.last.map({ $0.time + 3_599_999 }) {
+            let firsts = [summaries.first?.time, p.timestamps.first].compactMap { $0 }
+            let lasts = [summaries.last.map { $0.time + 3_599_999 }, p.timestamps.last].compactMap { $0 }
+            if let first = firsts.min(), let last = lasts.max() {
                 let origin: Int64 = query.relation == .after || query.relation == .between ? query.range.lowerBound : first
                 let end: Int64 = query.relation == .between || query.relation == .before ? query.range.upperBound + 1 : last + 1
                 periods = PeriodAggregate.aggregate(times: p.timestamps, values: p.values, summaries: summaries, origin: origin, end: end,

@@ -55,6 +55,18 @@ import Testing
         #expect(whole.count == 1 && whole[0].value(.sum) == 26 && whole[0].end == 51 * hour)
     }
 
+    /// Hours summed up (readings past their retention) and raw readings left in between add up.
+    @Test func summariesAndPointsMergeByTime() {
+        let hour: Int64 = 3_600_000
+        let summaries = [PeriodAggregate.Summary(time: 0, count: 2, sum: 4, sumOfSquares: 10, min: 1, max: 3),
+                         PeriodAggregate.Summary(time: 5 * hour, count: 1, sum: 7, sumOfSquares: 49, min: 7, max: 7)]
+        let periods = PeriodAggregate.aggregate(times: [2 * hour, 30 * hour], values: [5, 1], summaries: summaries, origin: 0,
+                                                end: 31 * hour, period: ISODuration(months: 0, milliseconds: 24 * hour), distinct: true)
+        #expect(periods.count == 2)
+        #expect(periods[0].value(.totalCount) == 4 && periods[0].value(.sum) == 16 && periods[0].value(.max) == 7 && periods[0].value(.min) == 1)
+        #expect(periods[0].value(.distinctCount).isNaN && periods[1].value(.distinctCount) == 1)
+    }
+
     @Test func temporalQueryRanges() throws {
         func parse(_ pairs: [String: String], options: Set<String> = []) throws -> TemporalQuery {
             try TemporalQuery.parse(parameter: { pairs[$0] }, options: options)

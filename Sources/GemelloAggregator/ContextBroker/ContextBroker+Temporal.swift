@@ -12,7 +12,7 @@ extension ContextBroker {
         public var name: String
         public var unitCode: String?
         public var points: SeriesChunk
-        /// For aggregation: hourly rollups before the first raw point (readings past their retention).
+        /// For aggregation: hourly rollups of the readings past their retention (disjoint from `points`).
         public var summaries: [PeriodAggregate.Summary] = []
         /// The agent whose batches carried the points, and its site.
         public var agent: String
@@ -94,15 +94,11 @@ extension ContextBroker {
                 }
                 var summaries: [PeriodAggregate.Summary] = []
                 if case .aggregated = query.representation, query.lastN == nil, query.timeProperty == .observedAt {
-                    // Raw readings past their retention live on as hourly rollups: before the series' horizon
-                    // the rollups answer, from it the raw readings.
+                    // Readings past their retention live on as hourly rollups, disjoint from the raw ones.
                     do {
-                        if let horizon = try history.rawHorizon(agent: agent, series: series), horizon > range.lowerBound {
-                            summaries = try history.rollups(agent: agent, series: series, in: range.lowerBound...min(range.upperBound, horizon - 1)).map {
-                                PeriodAggregate.Summary(time: $0.hour, count: Int($0.count), sum: $0.sum, sumOfSquares: $0.sumOfSquares,
-                                                        min: $0.min, max: $0.max)
-                            }
-                            if let p = points { points = TwinStore.trimmed(p, to: horizon...Int64.max) }
+                        summaries = try history.rollups(agent: agent, series: series, in: range).map {
+                            PeriodAggregate.Summary(time: $0.hour, count: Int($0.count), sum: $0.sum, sumOfSquares: $0.sumOfSquares,
+                                                    min: $0.min, max: $0.max)
                         }
                     } catch {
                         throw NGSILDError(.internalError, "cannot read the rollups of \(series) of \(agent): \(error.message)")

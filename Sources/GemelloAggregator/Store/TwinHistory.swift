@@ -12,9 +12,8 @@ public protocol TwinHistory: Sendable {
     func deletePoint(agent: String, series: String, time: Int64, epoch: UInt64, sequence: UInt64, ordinal: Int) throws(AggregatorError) -> Bool
     /// Deletes every point of the series (its latest value stays); how many there were.
     func deleteHistory(agent: String, series: String) throws(AggregatorError) -> Int
-    /// From when on the raw readings are complete (retention dropped older ones); nil: all kept.
-    func rawHorizon(agent: String, series: String) throws(AggregatorError) -> Int64?
-    /// Hourly rollups (hours starting within `range`), kept for years after raw readings expire.
+    /// Hourly rollups (hours starting within `range`) of the readings retention dropped from the
+    /// raw history: together with the raw points they are every reading, each once.
     func rollups(agent: String, series: String, in range: ClosedRange<Int64>) throws(AggregatorError) -> [HourRollup]
     /// The site an agent announced in its birth.
     func site(ofAgent agent: String) throws(AggregatorError) -> String?

@@ -118,17 +118,14 @@ extension TwinStore {
         try rows.bind([.integer(series), .integer(Int64(chunkPoints))])
         var ids: [Int64] = []
         var parts: [SeriesChunk] = []
-        var fresh: [SeriesChunk] = []
         while try rows.step() {
             ids.append(rows.int64(0))
             let part = try SeriesChunk(decoding: rows.blob(1))
             parts.append(part)
-            if rows.int64(2) == 0 { report.fragments += 1; fresh.append(part) } else { report.chunksRewritten += 1 }
+            if rows.int64(2) == 0 { report.fragments += 1 } else { report.chunksRewritten += 1 }
         }
         rows.reset()
         guard report.fragments > 0 else { return report }
-        // A fragment is sealed exactly once: its points enter the hourly rollups now, and only now.
-        try addRollups(series: series, fresh, db: db)
         let merged = SeriesChunk.merged(parts)
         let delete = try db.statement("DELETE FROM chunks WHERE id = ?")
         for id in ids { try delete.run([.integer(id)]) }
@@ -168,19 +165,6 @@ extension TwinStore {
         }
     }
 
-    /// One hour of a series' rollup, from its raw points (after a reading of that hour was deleted).
-    static func recomputeRollup(series: Int64, hour h: Int64, db: SQLiteConnection) throws {
-        try db.statement("DELETE FROM rollups WHERE series_id = ? AND hour = ?").run([.integer(series), .integer(h)])
-        guard let raw = try points(series: series, in: h...(h + hour - 1), sealedOnly: true, db: db), raw.count > 0 else { return }
-        try addRollups(series: series, [raw], db: db)
-    }
-
-    /// From when on the raw readings of a series are complete (before it, retention dropped some:
-    /// only the rollups have them); nil when nothing was dropped.
-    public func rawHorizon(agent: String, series: String) throws(AggregatorError) -> Int64? {
-        try read { db in try db.scalarInt("SELECT raw_from FROM series WHERE agent_id = ? AND name = ?", [.text(agent), .text(series)]) }
-    }
-
     /// Hourly rollups of one series within `range` (hours whose start lies in it), in time order.
     public func rollups(agent: String, series: String, in range: ClosedRange<Int64>) throws(AggregatorError) -> [HourRollup] {
         try read { db in
@@ -204,8 +188,9 @@ extension TwinStore {
         public var rollups = 0
     }
 
-    /// Drops sealed chunks wholly older than their entity type's retention, and rollups older
-    /// than the rollup retention. A chunk that straddles the limit stays until it is wholly past.
+    /// Drops sealed chunks wholly older than their entity type's retention, their points added to
+    /// the hourly rollups, and rollups older than the rollup retention. A chunk that straddles
+    /// the limit stays until it is wholly past.
     @discardableResult
     public func applyRetention(now: Int64, policy: HistoryPolicy) throws(AggregatorError) -> RetentionReport {
         var report = RetentionReport()
@@ -222,22 +207,24 @@ extension TwinStore {
                     if let keep = policy.retention(of: rows.text(1)) { limits.append((rows.int64(0), now - keep.wholeMilliseconds)) }
                 }
                 rows.reset()
-                let expired = try db.statement("SELECT coalesce(sum(count), 0), count(*) FROM chunks WHERE series_id = ? AND sealed = 1 AND last_ts < ?")
-                let drop = try db.statement("DELETE FROM chunks WHERE series_id = ? AND sealed = 1 AND last_ts < ?")
-                // Raw readings are complete from the limit on (no dropped chunk reaches it): from the
-                // next whole hour, aggregation reads them; before it, the rollups.
-                let horizon = try db.statement("UPDATE series SET raw_from = max(coalesce(raw_from, ?1), ?1) WHERE id = ?2")
+                // A chunk wholly past the limit goes; its points live on in the hourly rollups
+                // (which thus hold exactly the readings the raw history no longer has).
+                let expired = try db.statement("SELECT id, data FROM chunks WHERE series_id = ? AND sealed = 1 AND last_ts < ?")
+                let drop = try db.statement("DELETE FROM chunks WHERE id = ?")
                 for (series, limit) in limits {
                     try expired.bind([.integer(series), .integer(limit)])
-                    var dropped = 0
-                    if try expired.step() { report.points += expired.int(0); dropped = expired.int(1) }
+                    var ids: [Int64] = []
+                    var chunks: [SeriesChunk] = []
+                    while try expired.step() {
+                        ids.append(expired.int64(0))
+                        chunks.append(try SeriesChunk(decoding: expired.blob(1)))
+                    }
                     expired.reset()
-                    guard dropped > 0 else { continue }
-                    report.chunks += dropped
-                    try drop.run([.integer(series), .integer(limit)])
-                    let hour = Self.hour
-                    let next = limit >= 0 ? (limit + hour - 1) / hour * hour : limit / hour * hour
-                    try horizon.run([.integer(next), .integer(series)])
+                    guard !ids.isEmpty else { continue }
+                    try Self.addRollups(series: series, chunks, db: db)
+                    for id in ids { try drop.run([.integer(id)]) }
+                    report.chunks += ids.count
+                    report.points += chunks.reduce(0) { $0 + $1.count }
                 }
             }
             if let keep = policy.rollupRetention {
@@ -331,8 +318,6 @@ extension TwinStore {
             try Self.replace(chunk: found.row, sealed: found.sealed, series: id,
                              with: found.chunk.removing(found.index), db: db)
             try db.statement("UPDATE series SET count = count - 1 WHERE id = ?").run([.integer(id)])
-            // A sealed point is in its hour's rollup: recount that hour (a fragment's is not yet).
-            if found.sealed == 1 { try Self.recomputeRollup(series: id, hour: time >= 0 ? time / Self.hour * Self.hour : (time - Self.hour + 1) / Self.hour * Self.hour, db: db) }
             return true
         }
     }
@@ -409,9 +394,7 @@ extension TwinStore {
                 }
                 rows.reset()
                 guard !timestamps.isEmpty else { continue }
-                let whole = SeriesChunk(timestamps: timestamps, values: values, source: unknown)
-                try addRollups(series: series, [whole], db: db)
-                for chunk in whole.split(size: chunkPoints) {
+                for chunk in SeriesChunk(timestamps: timestamps, values: values, source: unknown).split(size: chunkPoints) {
                     try insert.run([.integer(series), .integer(chunk.timestamps[0]), .integer(chunk.timestamps[chunk.count - 1]),
                                     .integer(Int64(chunk.count)), .blob(try chunk.encoded())])
                 }

@@ -31,18 +31,19 @@ public final class TwinStore: Sendable {
         CREATE TABLE IF NOT EXISTS sensors (agent_id TEXT NOT NULL, sensor_id TEXT NOT NULL, entity_type TEXT NOT NULL,
             PRIMARY KEY (agent_id, sensor_id)) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS series (id INTEGER PRIMARY KEY, agent_id TEXT NOT NULL, name TEXT NOT NULL,
-            unit TEXT NOT NULL, latest_ts INTEGER, latest_value REAL, count INTEGER NOT NULL DEFAULT 0, raw_from INTEGER,
+            unit TEXT NOT NULL, latest_ts INTEGER, latest_value REAL, count INTEGER NOT NULL DEFAULT 0,
             UNIQUE (agent_id, name));
         """ + historySchema + deliveredSchema + fleetSchema
 
     public init(path: String) throws(AggregatorError) {
         self.path = path
         do {
-            let db = try SQLiteConnection(path: path)
+            // synchronous=FULL: a commit is on disk before the batch is acknowledged, so an
+            // acknowledged batch survives a power cut too (the agent deletes it on the ack).
+            let db = try SQLiteConnection(path: path, options: .init(synchronous: "FULL"))
             try Self.migrateToDeliveryRanges(db)
             try db.execute(Self.schema)
             try Self.addFleetColumns(db)
-            try Self.addColumns(table: "series", [("raw_from", "INTEGER")], db)
             migratedReadings = try Self.migrateRowHistory(db)
             var state = Writer(db: db)
             let rows = try db.statement("SELECT id, agent_id, name FROM series")

@@ -231,9 +231,9 @@ public struct PeriodAggregate: Sendable, Equatable {
         }
     }
 
-    /// Buckets `summaries` then `points` (each in time order, the summaries all before the
-    /// points) into periods of `period` starting at `origin`; a zero period is one bucket over
-    /// `[origin, end)`. Periods without points are left out. A period fed by summaries has no
+    /// Buckets `summaries` and `points` (each in time order; disjoint readings) into periods of
+    /// `period` starting at `origin` (a summary counts in the period of its start); a zero period
+    /// is one bucket over `[origin, end)`. Periods without points are left out. A period fed by summaries has no
     /// distinct count (NaN: the values behind a summary are gone).
     public static func aggregate(times: [Int64], values: [Double], summaries: [Summary] = [], origin: Int64, end: Int64,
                                  period: ISODuration, distinct: Bool) -> [PeriodAggregate] {
@@ -257,7 +257,7 @@ public struct PeriodAggregate: Sendable, Equatable {
             count = 0; sum = 0; squares = 0; low = .infinity; high = -.infinity; summarized = false
         }
         func move(to t: Int64) {
-            guard t >= next else { return }
+            guard t >= next else { return }  // (t ≥ origin: callers start at the first time)
             close()
             if period.months == 0 {
                 // Exact periods: jump straight to the one holding t (empty ones are left out).
@@ -273,24 +273,31 @@ public struct PeriodAggregate: Sendable, Equatable {
             periodStart = start
             periodEnd = next
         }
-        for s in summaries where s.count > 0 && s.time >= origin {
-            move(to: s.time)
-            count += s.count
-            sum += s.sum
-            squares += s.sumOfSquares
-            if s.min < low { low = s.min }
-            if s.max > high { high = s.max }
-            summarized = true
-        }
-        for i in times.indices {
-            let t = times[i], v = values[i]
-            if t >= next { move(to: t) }
-            count += 1
-            sum += v
-            squares += v * v
-            if v < low { low = v }
-            if v > high { high = v }
-            if distinct { seen.insert((v == 0 ? 0 : v).bitPattern) }
+        // Summaries and points merged by time (they come from disjoint readings).
+        let sums = summaries.filter { $0.count > 0 && $0.time >= origin }
+        var si = 0, pi = 0
+        while si < sums.count || pi < times.count {
+            if si < sums.count && (pi >= times.count || sums[si].time <= times[pi]) {
+                let s = sums[si]
+                si += 1
+                move(to: s.time)
+                count += s.count
+                sum += s.sum
+                squares += s.sumOfSquares
+                if s.min < low { low = s.min }
+                if s.max > high { high = s.max }
+                summarized = true
+            } else {
+                let t = times[pi], v = values[pi]
+                pi += 1
+                move(to: t)
+                count += 1
+                sum += v
+                squares += v * v
+                if v < low { low = v }
+                if v > high { high = v }
+                if distinct { seen.insert((v == 0 ? 0 : v).bitPattern) }
+            }
         }
         close()
         return out
