@@ -50,6 +50,27 @@ import Testing
         #expect(footprint.fragments == 0 && footprint.points == 1000 && footprint.chunks == 10)
     }
 
+    /// Late readings sealed one small chunk at a time are re-compressed into full chunks in the
+    /// background, and only when that makes fewer chunks (no endless rewriting).
+    @Test func smallLateChunksAreMergedIntoFullOnes() throws {
+        let store = try TwinStoreTests.store()
+        let policy = TwinStore.HistoryPolicy(chunkPoints: 100, sealAfter: .seconds(1))
+        _ = try store.ingest(Self.batch(100, Self.readings(Self.temperature, stride(from: Int64(1_000_000), to: 1_100_000, by: 1000))), receivedAt: 0)
+        try store.compactHistory(now: 10_000, policy: policy)
+        for s in 0..<10 {  // ten late batches of 30 readings, each sealed on its own
+            let start = Int64(s) * 30_000
+            _ = try store.ingest(Self.batch(UInt64(s + 1), Self.readings(Self.temperature, stride(from: start, to: start + 30_000, by: 1000))), receivedAt: 0)
+            try store.compactHistory(now: 100_000 + Int64(s) * 10_000, policy: policy)
+        }
+        let before = try #require(try store.points(agent: "tower-1", series: Self.temperature.name))
+        #expect(try store.historyFootprint().chunks == 11)
+        let report = try store.mergeSmallChunks(policy: policy)
+        #expect(report.chunksRewritten == 10 && report.chunksWritten == 3)
+        #expect(try store.historyFootprint().chunks == 4)
+        #expect(try store.points(agent: "tower-1", series: Self.temperature.name) == before)
+        #expect(try store.mergeSmallChunks(policy: policy).series == 0)  // 100 + 100 + 100 + 0: nothing left to gain
+    }
+
     /// A partial last chunk is merged with the next fragments until it is full; readings of one
     /// instant keep their arrival order.
     @Test func sealingFillsThePartialLastChunk() throws {

@@ -3,7 +3,8 @@ import Logging
 import ServiceLifecycle
 
 /// Seals the history in the background (`TwinStore+History.swift`): every `interval` it merges
-/// the fragments that are due into compressed chunks; once a minute it drops raw readings and
+/// the fragments that are due into compressed chunks and re-compresses small sealed chunks
+/// (late readings) into full ones; once a minute it drops raw readings and
 /// rollups past their retention. Fragments are durable from the moment their
 /// batch commits, so stopping between passes loses nothing; the next start carries on.
 public final class HistoryCompactor: Service {
@@ -57,6 +58,11 @@ public final class HistoryCompactor: Service {
                 logger.debug("history sealed", metadata: [
                     "series": "\(report.series)", "fragments": "\(report.fragments)", "points": "\(report.points)",
                     "chunks": "\(report.chunksWritten)"])
+            }
+            let merged = try store.mergeSmallChunks(policy: policy)
+            if merged.series > 0 {
+                logger.debug("small history chunks merged", metadata: [
+                    "series": "\(merged.series)", "from": "\(merged.chunksRewritten)", "to": "\(merged.chunksWritten)"])
             }
             return report
         } catch {

@@ -58,15 +58,13 @@ extension TwinStore {
             values[s].append(batch.values[i])
         }
         let source = SeriesChunk.Source(epoch: batch.bootEpoch, sequence: batch.sequence, committedAt: now)
-        let insert = try db.statement("INSERT INTO chunks (series_id, first_ts, last_ts, count, sealed, committed, data) VALUES (?, ?, ?, ?, 0, ?, ?)")
         for s in seriesIDs.indices where !timestamps[s].isEmpty {
             var chunk = SeriesChunk(timestamps: timestamps[s], values: values[s], source: source)
             let order = SeriesChunk.stableOrder(chunk.timestamps)
             if order != Array(order.indices) {  // a batch is usually in order already
                 chunk = SeriesChunk(timestamps: order.map { chunk.timestamps[$0] }, values: order.map { chunk.values[$0] }, source: source)
             }
-            try insert.run([.integer(seriesIDs[s]), .integer(chunk.timestamps[0]), .integer(chunk.timestamps[chunk.count - 1]),
-                            .integer(Int64(chunk.count)), .integer(now), .blob(try chunk.encoded())])
+            try insert(chunk, series: seriesIDs[s], sealed: false, db: db)
         }
     }
 
@@ -105,6 +103,49 @@ extension TwinStore {
         return report
     }
 
+    /// Re-compresses a series' sealed chunks that are not full (late readings sealed into small
+    /// chunks of their own, one per outage or per `seal-after`) into full ones, when that makes
+    /// fewer chunks; full chunks are never touched. At most `limit` series per call.
+    @discardableResult
+    public func mergeSmallChunks(policy: HistoryPolicy = HistoryPolicy(), limit: Int = 100) throws(AggregatorError) -> CompactionReport {
+        let points = Int64(policy.chunkPoints)
+        let candidates: [Int64] = try read { db in
+            let rows = try db.statement("""
+                SELECT series_id FROM chunks WHERE sealed = 1 AND count < ?1 GROUP BY series_id
+                HAVING count(*) > (sum(count) + ?1 - 1) / ?1 LIMIT ?2
+                """)
+            try rows.bind([.integer(points), .integer(Int64(limit))])
+            var ids: [Int64] = []
+            while try rows.step() { ids.append(rows.int64(0)) }
+            rows.reset()
+            return ids
+        }
+        var report = CompactionReport()
+        for series in candidates {
+            try writing { db in
+                let rows = try db.statement("SELECT id, data FROM chunks WHERE series_id = ? AND sealed = 1 AND count < ? ORDER BY id")
+                try rows.bind([.integer(series), .integer(points)])
+                var ids: [Int64] = []
+                var parts: [SeriesChunk] = []
+                while try rows.step() {
+                    ids.append(rows.int64(0))
+                    parts.append(try SeriesChunk(decoding: rows.blob(1)))
+                }
+                rows.reset()
+                let merged = SeriesChunk.merged(parts)
+                for id in ids { try db.statement("DELETE FROM chunks WHERE id = ?").run([.integer(id)]) }
+                for chunk in merged.split(size: policy.chunkPoints) {
+                    try Self.insert(chunk, series: series, sealed: true, db: db)
+                    report.chunksWritten += 1
+                }
+                report.series += 1
+                report.chunksRewritten += ids.count
+                report.points += merged.count
+            }
+        }
+        return report
+    }
+
     private static func compact(series: Int64, chunkPoints: Int, in db: SQLiteConnection) throws -> CompactionReport {
         var report = CompactionReport()
         // The fragments in arrival order, and the series' newest sealed chunk if it has room.
@@ -129,11 +170,8 @@ extension TwinStore {
         let merged = SeriesChunk.merged(parts)
         let delete = try db.statement("DELETE FROM chunks WHERE id = ?")
         for id in ids { try delete.run([.integer(id)]) }
-        let insert = try db.statement("INSERT INTO chunks (series_id, first_ts, last_ts, count, sealed, committed, data) VALUES (?, ?, ?, ?, 1, ?, ?)")
         for chunk in merged.split(size: chunkPoints) {
-            let committed = chunk.sources.map(\.committedAt).max() ?? 0
-            try insert.run([.integer(series), .integer(chunk.timestamps[0]), .integer(chunk.timestamps[chunk.count - 1]),
-                            .integer(Int64(chunk.count)), .integer(committed), .blob(try chunk.encoded())])
+            try insert(chunk, series: series, sealed: true, db: db)
             report.chunksWritten += 1
         }
         report.points = merged.count
@@ -333,13 +371,18 @@ extension TwinStore {
         }
     }
 
+    /// Writes one chunk row (its times, count and newest commit time from the chunk itself).
+    static func insert(_ chunk: SeriesChunk, series: Int64, sealed: Bool, db: SQLiteConnection) throws {
+        try db.statement("INSERT INTO chunks (series_id, first_ts, last_ts, count, sealed, committed, data) VALUES (?, ?, ?, ?, ?, ?, ?)")
+            .run([.integer(series), .integer(chunk.timestamps[0]), .integer(chunk.timestamps[chunk.count - 1]), .integer(Int64(chunk.count)),
+                  .integer(sealed ? 1 : 0), .integer(chunk.sources.map(\.committedAt).max() ?? 0), .blob(try chunk.encoded())])
+    }
+
     /// Replaces chunk row `row` by `chunk` (or deletes it when `chunk` is empty).
     private static func replace(chunk row: Int64, sealed: Int64, series: Int64, with chunk: SeriesChunk, db: SQLiteConnection) throws {
         try db.statement("DELETE FROM chunks WHERE id = ?").run([.integer(row)])
         guard chunk.count > 0 else { return }
-        try db.statement("INSERT INTO chunks (series_id, first_ts, last_ts, count, sealed, committed, data) VALUES (?, ?, ?, ?, ?, ?, ?)")
-            .run([.integer(series), .integer(chunk.timestamps[0]), .integer(chunk.timestamps[chunk.count - 1]), .integer(Int64(chunk.count)),
-                  .integer(sealed), .integer(chunk.sources.map(\.committedAt).max() ?? 0), .blob(try chunk.encoded())])
+        try insert(chunk, series: series, sealed: sealed == 1, db: db)
     }
 
     /// Checkpoints the log and rebuilds the file without free pages (`VACUUM`); its size in bytes.
@@ -382,7 +425,6 @@ extension TwinStore {
             while try ids.step() { seriesIDs.append(ids.int64(0)) }
             ids.reset()
             let rows = try db.statement("SELECT ts, value FROM history WHERE series_id = ? ORDER BY ts, rowid")
-            let insert = try db.statement("INSERT INTO chunks (series_id, first_ts, last_ts, count, sealed, committed, data) VALUES (?, ?, ?, ?, 1, 0, ?)")
             let unknown = SeriesChunk.Source(epoch: 0, sequence: 0, committedAt: 0)
             var moved = 0
             for series in seriesIDs {
@@ -395,8 +437,7 @@ extension TwinStore {
                 rows.reset()
                 guard !timestamps.isEmpty else { continue }
                 for chunk in SeriesChunk(timestamps: timestamps, values: values, source: unknown).split(size: chunkPoints) {
-                    try insert.run([.integer(series), .integer(chunk.timestamps[0]), .integer(chunk.timestamps[chunk.count - 1]),
-                                    .integer(Int64(chunk.count)), .blob(try chunk.encoded())])
+                    try insert(chunk, series: series, sealed: true, db: db)
                 }
                 moved += timestamps.count
             }
