@@ -46,11 +46,20 @@ extension AggregatorHTTP {
             try broker.delete(id: pathParameter(c, "id"))  // client entities; the agents' telemetry entities refuse (422)
             return NGSILDExchange.noContent()
         }
-        for path in ["/temporal/entities", "/temporal/entities/:id/attrs"] {
-            route(.post, path, true) { _, _ throws(NGSILDError) in
-                throw NGSILDError(.operationNotSupported, "temporal writes are not built: the history of agent telemetry is kept as it is "
-                                  + "ingested; write the current state of other entities through /ngsi-ld/v1/entities (docs/ngsi-ld.md)")
+        route(.post, "/temporal/entities", true) { x, _ throws(NGSILDError) in
+            let parser = EntityParser(context: x.context, now: broker.now)
+            guard case .object(let members) = x.body! else { throw .badRequest("the body must be a temporal entity (a JSON object)") }
+            var entity = try parser.entity(.object(members.filter { ["id", "@id", "type", "@type"].contains($0.key) }))
+            entity.attributes = try parser.temporalFragment(x.body!)
+            if try broker.writeTemporal(entity) {
+                return Response(status: .created, headers: [.location: "/ngsi-ld/v1/temporal/entities/\(entity.id)"])
             }
+            return NGSILDExchange.noContent()
+        }
+        route(.post, "/temporal/entities/:id/attrs", true) { x, c throws(NGSILDError) in
+            let attributes = try EntityParser(context: x.context, now: broker.now).temporalFragment(x.body!)
+            try broker.appendTemporal(id: pathParameter(c, "id"), attributes: attributes)
+            return NGSILDExchange.noContent()
         }
     }
 
@@ -129,6 +138,7 @@ struct TemporalRenderer {
     }
 
     func write(_ history: ContextBroker.AttributeHistory, query: TemporalQuery, into text: inout JSONText) {
+        if !history.kept.isEmpty { return writeKept(history, query: query, into: &text) }
         let p = history.points
         switch query.representation {
         case .normalized:
@@ -220,6 +230,42 @@ struct TemporalRenderer {
                 text.string(unit)
             }
             text.raw("}")
+        }
+    }
+
+    /// A client attribute's kept instances (any value kinds; aggregation over the numeric ones).
+    func writeKept(_ history: ContextBroker.AttributeHistory, query: TemporalQuery, into text: inout JSONText) {
+        let kept = history.kept
+        switch query.representation {
+        case .normalized:
+            text.json(.array(kept.map { item -> JSON in
+                var o = entities.render(item.instance)
+                o["instanceId"] = .string(item.id)
+                return o
+            }))
+        case .temporalValues:
+            let kind = kept[0].instance.kind
+            text.json(["type": .string(kind.rawValue), .init(kind == .relationship ? "objects" : "values"): .array(kept.map { item -> JSON in
+                [item.instance.value, item.instance.observedAt.map { .string(DateTime.string(milliseconds: $0)) } ?? ""]
+            })])
+        case .aggregated(let methods, let period):
+            let numeric = kept.compactMap { item -> (Int64, Double)? in
+                item.instance.value.numberValue.map { (item.instance.observedAt ?? item.instance.createdAt, $0) }
+            }
+            var o: [String: JSON] = ["type": .string(kept[0].instance.kind.rawValue)]
+            var periods: [PeriodAggregate] = []
+            if let first = numeric.first?.0, let last = numeric.last?.0 {
+                let origin: Int64 = query.relation == .after || query.relation == .between ? query.range.lowerBound : first
+                let end: Int64 = query.relation == .between || query.relation == .before ? query.range.upperBound + 1 : last + 1
+                periods = PeriodAggregate.aggregate(times: numeric.map(\.0), values: numeric.map(\.1), origin: origin, end: end,
+                                                    period: period, distinct: methods.contains(.distinctCount))
+            }
+            for m in methods {
+                o[m.rawValue] = .array(periods.map { a in
+                    [.number(a.value(m)), .string(DateTime.string(milliseconds: a.start)), .string(DateTime.string(milliseconds: a.end))]
+                })
+            }
+            text.json(.object(o))
         }
     }
 

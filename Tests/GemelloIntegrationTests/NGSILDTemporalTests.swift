@@ -173,6 +173,63 @@ import Testing
         }
     }
 
+    /// Client data written through the temporal API keeps every instance (any kind of value);
+    /// the newest becomes the current value; instances are read, aggregated and deleted like
+    /// telemetry's. An agent's series cannot be written this way.
+    @Test func clientTemporalWrites() async throws {
+        try await TwinAPI.with { api in
+            try Self.seed(api)
+            let id = "urn:ngsi-ld:NoiseLevelObserved:partner-1"
+            func noise(_ h: Int, _ value: Double) -> JSON {
+                ["type": "Property", "value": .number(value), "observedAt": .string(Self.iso(Self.t0 + Int64(h) * Self.hour)), "unitCode": "2N"]
+            }
+            let created = try await api.call("POST", "/temporal/entities", [
+                "id": .string(id), "type": "NoiseLevelObserved",
+                "LAeq": [noise(2, 61), noise(0, 55), noise(1, 58.5)],
+                "status": [["type": "Property", "value": "ok", "observedAt": .string(Self.iso(Self.t0))],
+                           ["type": "Property", "value": "degraded", "observedAt": .string(Self.iso(Self.t0 + 2 * Self.hour))]],
+            ])
+            #expect(created.status == 201, "\(created.text)")
+            let now = try await api.get("/entities/\(id)")
+            #expect(now.body?["LAeq"]?["value"] == 61 && now.body?["status"]?["value"] == "degraded")  // the newest instances
+            #expect(try await api.call("POST", "/temporal/entities/\(id)/attrs", ["LAeq": [noise(3, 70)]]).status == 204)
+            #expect(try await api.call("POST", "/temporal/entities", ["id": .string(id), "type": "NoiseLevelObserved", "LAeq": noise(4, 52)]).status == 204)
+
+            let history = try await api.get("/temporal/entities/\(id)?attrs=LAeq,status")
+            let instances = try #require(history.body?["LAeq"]?.arrayValue)
+            #expect(instances.map { $0["value"]?.numberValue } == [55, 58.5, 61, 70, 52])
+            #expect(instances.allSatisfy { $0["instanceId"]?.stringValue?.hasPrefix("urn:ngsi-ld:gemello:client:") == true && $0["unitCode"] == "2N" })
+            #expect(history.body?["status"]?.arrayValue?.map { $0["value"] } == ["ok", "degraded"])
+            try TwinAPI.expectValid("EntityTemporal", [history.body!])
+            let values = try await api.get("/temporal/entities/\(id)?attrs=LAeq&lastN=2&format=temporalValues")
+            #expect(values.body?["LAeq"]?["values"] == [[70, .string(Self.iso(Self.t0 + 3 * Self.hour))], [52, .string(Self.iso(Self.t0 + 4 * Self.hour))]])
+            let max = try await api.get("/temporal/entities/\(id)?attrs=LAeq&format=aggregatedValues&aggrMethods=max,totalCount&aggrPeriodDuration=PT0S")
+            #expect(max.body?["LAeq"]?["max"]?.arrayValue?[0].arrayValue?[0] == 70 && max.body?["LAeq"]?["totalCount"]?.arrayValue?[0].arrayValue?[0] == 5)
+            // Queries find it with the telemetry.
+            let listed = try await api.get("/temporal/entities?type=NoiseLevelObserved&attrs=LAeq&timerel=after&timeAt=\(Self.iso(Self.t0 + 2 * Self.hour))")
+            #expect(listed.body?.arrayValue?.first?["LAeq"]?.arrayValue?.count == 2)
+
+            let first = try #require(instances[0]["instanceId"]?.stringValue)
+            #expect(try await api.call("DELETE", "/temporal/entities/\(id)/attrs/LAeq/\(first)").status == 204)
+            #expect(try await api.call("DELETE", "/temporal/entities/\(id)/attrs/LAeq/\(first)").status == 404)
+            #expect(try await api.get("/temporal/entities/\(id)?attrs=LAeq").body?["LAeq"]?.arrayValue?.count == 4)
+            #expect(try await api.call("DELETE", "/temporal/entities/\(id)/attrs/status").status == 204)
+            #expect(try await api.get("/temporal/entities/\(id)?attrs=status").body?["status"]?.arrayValue?.count == 1)  // the current value stays
+
+            // Telemetry belongs to the agent.
+            let owned = try await api.call("POST", "/temporal/entities/\(Self.weather)/attrs", ["temperature": [noise(1, 99)]],
+                                           headers: ["Link": TwinAPI.sdmLink])
+            #expect(owned.status == 422)
+            #expect(try await api.call("POST", "/temporal/entities/urn:ngsi-ld:X:none/attrs", ["LAeq": [noise(1, 1)]]).status == 404)
+            #expect(try await api.call("POST", "/temporal/entities", ["id": "not a uri", "type": "X", "a": 1]).status == 400)
+
+            #expect(try await api.call("DELETE", "/temporal/entities/\(id)").status == 204)
+            #expect(try await api.get("/temporal/entities/\(id)").status == 404)
+            #expect(try await api.call("POST", "/temporal/entities", ["id": .string(id), "type": "NoiseLevelObserved", "LAeq": noise(9, 40)]).status == 201)
+            #expect(try await api.get("/temporal/entities/\(id)?attrs=LAeq").body?["LAeq"]?.arrayValue?.count == 1)  // nothing left from before
+        }
+    }
+
     @Test(arguments: [
         "timerel=between&timeAt=2024-01-01T00:00:00Z",
         "timerel=after",

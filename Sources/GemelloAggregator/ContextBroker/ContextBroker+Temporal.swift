@@ -14,9 +14,21 @@ extension ContextBroker {
         public var points: SeriesChunk
         /// For aggregation: hourly rollups of the readings past their retention (disjoint from `points`).
         public var summaries: [PeriodAggregate.Summary] = []
-        /// The agent whose batches carried the points, and its site.
+        /// A client attribute's kept instances (`POST /temporal/entities`), oldest first, with
+        /// their instanceIds; `points` is then empty.
+        public var kept: [(id: String, instance: Attribute)] = []
+        /// The agent whose batches carried the points, and its site (empty for client data).
         public var agent: String
         public var site: String?
+
+        /// The instants of the history, oldest first.
+        var times: [Int64] { kept.isEmpty ? points.timestamps : kept.map { $0.instance.observedAt ?? $0.instance.createdAt } }
+
+        /// Keeps the instances whose instant lies in `range`.
+        mutating func trim(to range: ClosedRange<Int64>) {
+            points = TwinStore.trimmed(points, to: range)
+            kept = kept.filter { range.contains($0.instance.observedAt ?? $0.instance.createdAt) }
+        }
     }
 
     public struct TemporalEntity: Sendable {
@@ -74,8 +86,35 @@ extension ContextBroker {
             var histories: [AttributeHistory] = []
             for name in entity.attributes.keys.sorted() {
                 if let attributes, !attributes.contains(name) { current.attributes[name] = nil; continue }
-                guard let (agent, series) = telemetrySeries(entity, name) else { continue }
                 let range = query.range
+                guard let (agent, series) = telemetrySeries(entity, name) else {
+                    // Client data: its kept instances, if it was written through the temporal API.
+                    let kept: [(id: String, instance: Attribute)]
+                    do {
+                        if query.timeProperty != .observedAt {
+                            kept = try documents.instances(entity: entity.id, attribute: name, in: Int64.min...Int64.max, lastN: nil, limit: limit + 1)
+                                .filter { range.contains(query.timeProperty == .createdAt ? $0.instance.createdAt : $0.instance.modifiedAt) }
+                                .suffix(query.lastN ?? Int.max).map { $0 }
+                        } else {
+                            kept = try documents.instances(entity: entity.id, attribute: name, in: range, lastN: query.lastN.map { min($0, limit) },
+                                                           limit: limit + 1)
+                        }
+                    } catch {
+                        throw NGSILDError(.internalError, "cannot read the history of \(name) of \(entity.id): \(error.message)")
+                    }
+                    guard !kept.isEmpty else { continue }
+                    let h = AttributeHistory(name: name, unitCode: entity.attributes[name]?.first?.unitCode,
+                                             points: SeriesChunk(timestamps: [], values: [], sources: [], sourceIndex: []),
+                                             kept: kept, agent: "", site: nil)
+                    let times = h.times
+                    if query.lastN == nil, times.count > limit {
+                        let first = times.firstIndex(of: times[limit])!
+                        cut = min(cut ?? .max, first > 0 ? times[first - 1] : times[limit])
+                    }
+                    histories.append(h)
+                    current.attributes[name] = nil
+                    continue
+                }
                 var points: SeriesChunk?
                 do {
                     if query.timeProperty != .observedAt {
@@ -122,23 +161,15 @@ extension ContextBroker {
         if let cut {
             // Every attribute up to `cut` inclusive; the next page starts after it.
             for e in out.indices {
-                for h in out[e].histories.indices {
-                    let p = out[e].histories[h].points
-                    let end = p.timestamps.firstIndex(where: { $0 > cut }) ?? p.count
-                    out[e].histories[h].points = p.slice(0..<end)
-                }
+                for h in out[e].histories.indices { out[e].histories[h].trim(to: Int64.min...cut) }
             }
-            let start = out.flatMap(\.histories).compactMap(\.points.timestamps.first).min() ?? cut
+            let start = out.flatMap(\.histories).compactMap(\.times.first).min() ?? cut
             partial = min(start, cut)...cut
         } else if let earliest {
             for e in out.indices {
-                for h in out[e].histories.indices {
-                    let p = out[e].histories[h].points
-                    let start = p.timestamps.firstIndex(where: { $0 >= earliest }) ?? p.count
-                    out[e].histories[h].points = p.slice(start..<p.count)
-                }
+                for h in out[e].histories.indices { out[e].histories[h].trim(to: earliest...Int64.max) }
             }
-            let end = out.flatMap(\.histories).compactMap(\.points.timestamps.last).max() ?? earliest
+            let end = out.flatMap(\.histories).compactMap(\.times.last).max() ?? earliest
             partial = earliest...max(earliest, end)
         }
         return TemporalReply(entities: out, partial: partial, total: total)
@@ -150,7 +181,12 @@ extension ContextBroker {
         guard let entity = entity(id: id) else { throw .notFound("no entity with id \(id)") }
         guard entity.attributes[name] != nil else { throw .notFound("entity \(id) has no attribute \(contexts.core.compact(name))") }
         guard let (agent, series) = telemetrySeries(entity, name) else {
-            throw .notFound("attribute \(contexts.core.compact(name)) of \(id) keeps no history, so it has no instance \(instanceID)")
+            let deleted: Bool
+            do { deleted = try documents.deleteInstance(entity: id, attribute: name, id: instanceID) } catch {
+                throw NGSILDError(.internalError, "cannot delete instance \(instanceID): \(error.message)")
+            }
+            guard deleted else { throw .notFound("attribute \(contexts.core.compact(name)) of \(id) has no instance \(instanceID)") }
+            return
         }
         let parts = instanceID.split(separator: ":", omittingEmptySubsequences: false)
         guard parts.count == 6 || parts.count == 7, instanceID.hasPrefix("urn:ngsi-ld:gemello:"),
@@ -165,17 +201,78 @@ extension ContextBroker {
         guard deleted else { throw .notFound("attribute \(contexts.core.compact(name)) of \(id) has no instance \(instanceID)") }
     }
 
-    /// DELETE /temporal/entities/{id}/attrs/{attr}: the attribute's whole kept history.
+    /// DELETE /temporal/entities/{id}/attrs/{attr}: the attribute's whole kept history (its
+    /// current value stays: delete it with DELETE /entities/{id}/attrs/{attr}).
     public func deleteHistory(entity id: String, attribute name: String) throws(NGSILDError) {
         guard let entity = entity(id: id) else { throw .notFound("no entity with id \(id)") }
         guard entity.attributes[name] != nil else { throw .notFound("entity \(id) has no attribute \(contexts.core.compact(name))") }
         guard let (agent, series) = telemetrySeries(entity, name) else {
-            throw NGSILDError(.operationNotSupported, "attribute \(contexts.core.compact(name)) of \(id) keeps no history; "
-                              + "delete the attribute itself with DELETE /ngsi-ld/v1/entities/{id}/attrs/{attr}")
+            do { _ = try documents.deleteInstances(entity: id, attribute: name) } catch {
+                throw NGSILDError(.internalError, "cannot delete the history of \(name) of \(id): \(error.message)")
+            }
+            return
         }
         do { _ = try history.deleteHistory(agent: agent, series: series) } catch {
             throw NGSILDError(.internalError, "cannot delete the history of \(series) of \(agent): \(error.message)")
         }
+    }
+
+    // MARK: - Temporal writes of client data
+
+    /// POST /temporal/entities (clause 5.6.11): creates the entity, or adds the given instances to
+    /// it; every instance is kept (`ngsi_temporal`) and the newest one per attribute and datasetId
+    /// becomes the attribute's current value. Whether the entity was created.
+    public func writeTemporal(_ entity: Entity) throws(NGSILDError) -> Bool {
+        try write { () throws(NGSILDError) in
+            let current = index.entity(entity.id)
+            let (next, instances) = try temporalChanges(current ?? Entity(id: entity.id, types: entity.types, createdAt: now, modifiedAt: now),
+                                                        types: entity.types, attributes: entity.attributes)
+            return ([.put(next), .instances(instances)], current == nil)
+        }
+    }
+
+    /// POST /temporal/entities/{id}/attrs (clause 5.6.12): adds instances to an existing entity.
+    public func appendTemporal(id: String, attributes: [String: [Attribute]]) throws(NGSILDError) {
+        try write { () throws(NGSILDError) in
+            let (next, instances) = try temporalChanges(try existing(id), types: [], attributes: attributes)
+            return ([.put(next), .instances(instances)], ())
+        }
+    }
+
+    private func temporalChanges(_ base: Entity, types: [String], attributes: [String: [Attribute]]) throws(NGSILDError)
+        -> (Entity, [EntityDocuments.TemporalInstance]) {
+        var entity = base
+        for type in types where !entity.types.contains(type) { entity.types.append(type) }
+        var rows: [EntityDocuments.TemporalInstance] = []
+        let stamp = now
+        for (name, list) in attributes.sorted(by: { $0.key < $1.key }) {
+            if entity.attributes[name]?.contains(where: { $0.owner != nil }) == true { throw Self.ownedError(entity, name) }
+            for instance in list {
+                var kept = instance
+                kept.createdAt = stamp
+                kept.modifiedAt = stamp
+                rows.append(.init(entity: entity.id, attribute: name, id: Self.clientInstanceID(stamp, rows.count), instance: kept))
+                // The newest instance per datasetId is the attribute's value now.
+                let time = instance.observedAt ?? stamp
+                var instances = entity.attributes[name] ?? []
+                if let i = instances.firstIndex(where: { $0.datasetId == instance.datasetId }) {
+                    if time >= (instances[i].observedAt ?? .min) {
+                        kept.createdAt = instances[i].createdAt
+                        instances[i] = kept
+                    }
+                } else {
+                    instances.append(kept)
+                }
+                entity.attributes[name] = instances
+            }
+        }
+        entity.modifiedAt = stamp
+        return (entity, rows)
+    }
+
+    /// `urn:ngsi-ld:gemello:client:<write ms>:<n>-<random>`: unique per kept instance.
+    static func clientInstanceID(_ stamp: Int64, _ n: Int) -> String {
+        "urn:ngsi-ld:gemello:client:\(stamp):\(n)-\(String(UInt32.random(in: 0...UInt32.max), radix: 36))"
     }
 
     /// The points whose batch was committed within `range` (timeproperty createdAt/modifiedAt:

@@ -24,6 +24,8 @@ extension ContextBroker {
     enum Change {
         case put(Entity)
         case delete(String)
+        /// Instances kept for the temporal API (client data written through it).
+        case instances([EntityDocuments.TemporalInstance])
     }
 
     /// Runs `plan` with the current entities under the write lock, persists what it returns in
@@ -33,10 +35,12 @@ extension ContextBroker {
             let (changes, result) = try plan()
             var put: [Entity] = []
             var deleted: [String] = []
+            var kept: [EntityDocuments.TemporalInstance] = []
             for change in changes {
                 switch change {
                 case .put(let e): put.append(e)
                 case .delete(let id): deleted.append(id)
+                case .instances(let list): kept += list
                 }
             }
             // Notifications go into the outbox in the same transaction as the write.
@@ -46,7 +50,7 @@ extension ContextBroker {
             }
             do {
                 // Only the client-owned part is persisted: telemetry lives in the twin store.
-                try documents.commit(put: put.map(Self.clientPart), delete: deleted) { db in
+                try documents.commit(put: put.map(Self.clientPart), delete: deleted, instances: kept) { db in
                     try subscriptions?.enqueue(pending, in: db)
                 }
             } catch let error as AggregatorError {

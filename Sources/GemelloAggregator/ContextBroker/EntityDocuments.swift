@@ -13,6 +13,9 @@ final class EntityDocuments: Sendable {
 
     static let schema = """
         CREATE TABLE IF NOT EXISTS ngsi_entities (id TEXT PRIMARY KEY, doc TEXT NOT NULL) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS ngsi_temporal (seq INTEGER PRIMARY KEY, entity_id TEXT NOT NULL, attribute TEXT NOT NULL,
+            observed_at INTEGER NOT NULL, instance_id TEXT NOT NULL UNIQUE, doc TEXT NOT NULL);
+        CREATE INDEX IF NOT EXISTS ngsi_temporal_by_attribute ON ngsi_temporal (entity_id, attribute, observed_at);
         """ + SubscriptionManager.schema
 
     init(store: TwinStore) throws(AggregatorError) {
@@ -45,37 +48,108 @@ final class EntityDocuments: Sendable {
         try store.writing(body)
     }
 
+    /// One instance of a client entity's attribute history (`POST /temporal/entities`).
+    struct TemporalInstance: Sendable {
+        var entity: String
+        /// Expanded name.
+        var attribute: String
+        var id: String
+        var instance: Attribute
+        /// The instant it is kept under: its observedAt, or when it was written.
+        var time: Int64 { instance.observedAt ?? instance.createdAt }
+    }
+
     /// Writes and deletes in one transaction with `alongside` (the notifications they cause):
-    /// when this returns all of it is durable.
-    func commit(put: [Entity], delete: [String], alongside: (SQLiteConnection) throws -> Void = { _ in }) throws(AggregatorError) {
-        guard !put.isEmpty || !delete.isEmpty else { return }
+    /// when this returns all of it is durable. Deleting an entity deletes its kept instances.
+    func commit(put: [Entity], delete: [String], instances: [TemporalInstance] = [],
+                alongside: (SQLiteConnection) throws -> Void = { _ in }) throws(AggregatorError) {
+        guard !put.isEmpty || !delete.isEmpty || !instances.isEmpty else { return }
         do {
             try store.writing { db in
                 try alongside(db)
                 let upsert = try db.statement("INSERT INTO ngsi_entities (id, doc) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc")
                 for entity in put { try upsert.run([.text(entity.id), .text(Self.encode(entity).serialized)]) }
                 let remove = try db.statement("DELETE FROM ngsi_entities WHERE id = ?")
-                for id in delete { try remove.run([.text(id)]) }
+                let removeHistory = try db.statement("DELETE FROM ngsi_temporal WHERE entity_id = ?")
+                for id in delete {
+                    try remove.run([.text(id)])
+                    try removeHistory.run([.text(id)])
+                }
+                let add = try db.statement("INSERT INTO ngsi_temporal (entity_id, attribute, observed_at, instance_id, doc) VALUES (?, ?, ?, ?, ?)")
+                for i in instances {
+                    try add.run([.text(i.entity), .text(i.attribute), .integer(i.time), .text(i.id), .text(Self.encode(i.instance).serialized)])
+                }
             }
         } catch {
             throw AggregatorError(.store, "cannot write entities to the twin store: \(error)")
         }
     }
 
+    /// The kept instances of a client attribute within `range` (by their time), oldest first; with
+    /// `lastN` the newest N. Empty when the attribute has none.
+    func instances(entity: String, attribute: String, in range: ClosedRange<Int64>, lastN: Int?, limit: Int) throws(AggregatorError) -> [(id: String, instance: Attribute)] {
+        do {
+            return try store.read { db -> [(id: String, instance: Attribute)] in
+                let order = lastN == nil ? "ASC" : "DESC"
+                let rows = try db.statement("""
+                    SELECT instance_id, doc FROM ngsi_temporal WHERE entity_id = ? AND attribute = ? AND observed_at BETWEEN ? AND ?
+                    ORDER BY observed_at \(order), seq \(order) LIMIT ?
+                    """)
+                try rows.bind([.text(entity), .text(attribute), .integer(range.lowerBound), .integer(range.upperBound),
+                               .integer(Int64(min(lastN ?? limit, limit)))])
+                var out: [(id: String, instance: Attribute)] = []
+                while try rows.step() {
+                    if let a = Self.decodeAttribute(try JSON.parse(rows.text(1))) { out.append((rows.text(0), a)) }
+                }
+                rows.reset()
+                return lastN == nil ? out : out.reversed()
+            }
+        } catch {
+            throw AggregatorError(.store, "cannot read the kept instances of \(attribute) of \(entity): \(error)")
+        }
+    }
+
+    /// Deletes one kept instance; whether it existed.
+    func deleteInstance(entity: String, attribute: String, id: String) throws(AggregatorError) -> Bool {
+        try store.writing { db -> Bool in
+            try db.statement("DELETE FROM ngsi_temporal WHERE entity_id = ? AND attribute = ? AND instance_id = ?")
+                .run([.text(entity), .text(attribute), .text(id)])
+            return db.changes > 0
+        }
+    }
+
+    /// Deletes an attribute's kept instances; how many.
+    func deleteInstances(entity: String, attribute: String) throws(AggregatorError) -> Int {
+        try store.writing { db -> Int in
+            try db.statement("DELETE FROM ngsi_temporal WHERE entity_id = ? AND attribute = ?").run([.text(entity), .text(attribute)])
+            return db.changes
+        }
+    }
+
     // MARK: - The stored form (internal: every name expanded, times in Unix milliseconds)
+
+    static func encode(_ a: Attribute) -> JSON {
+        var o: [String: JSON] = ["kind": .string(a.kind.rawValue), "value": a.value,
+                                 "createdAt": .number(Double(a.createdAt)), "modifiedAt": .number(Double(a.modifiedAt))]
+        if let d = a.datasetId { o["datasetId"] = .string(d) }
+        if let t = a.observedAt { o["observedAt"] = .number(Double(t)) }
+        if let u = a.unitCode { o["unitCode"] = .string(u) }
+        if !a.sub.isEmpty { o["sub"] = .object(a.sub) }
+        return .object(o)
+    }
+
+    static func decodeAttribute(_ a: JSON) -> Attribute? {
+        guard let kind = a["kind"]?.stringValue.flatMap(Attribute.Kind.init(rawValue:)), let value = a["value"] else { return nil }
+        return Attribute(kind: kind, value: value, datasetId: a["datasetId"]?.stringValue,
+                         observedAt: a["observedAt"]?.numberValue.map { Int64($0) }, unitCode: a["unitCode"]?.stringValue,
+                         sub: a["sub"]?.objectValue ?? [:], createdAt: Int64(a["createdAt"]?.numberValue ?? 0),
+                         modifiedAt: Int64(a["modifiedAt"]?.numberValue ?? 0))
+    }
 
     static func encode(_ entity: Entity) -> JSON {
         var attributes: [String: JSON] = [:]
         for (name, instances) in entity.attributes {
-            attributes[name] = .array(instances.map { a in
-                var o: [String: JSON] = ["kind": .string(a.kind.rawValue), "value": a.value,
-                                         "createdAt": .number(Double(a.createdAt)), "modifiedAt": .number(Double(a.modifiedAt))]
-                if let d = a.datasetId { o["datasetId"] = .string(d) }
-                if let t = a.observedAt { o["observedAt"] = .number(Double(t)) }
-                if let u = a.unitCode { o["unitCode"] = .string(u) }
-                if !a.sub.isEmpty { o["sub"] = .object(a.sub) }
-                return .object(o)
-            })
+            attributes[name] = .array(instances.map { encode($0) })
         }
         return ["types": .array(entity.types.map { .string($0) }), "id": .string(entity.id),
                 "createdAt": .number(Double(entity.createdAt)), "modifiedAt": .number(Double(entity.modifiedAt)),
@@ -87,13 +161,7 @@ final class EntityDocuments: Sendable {
               let created = json["createdAt"]?.numberValue, let modified = json["modifiedAt"]?.numberValue else { return nil }
         var entity = Entity(id: id, types: types, createdAt: Int64(created), modifiedAt: Int64(modified))
         for (name, list) in json["attributes"]?.objectValue ?? [:] {
-            entity.attributes[name] = (list.arrayValue ?? []).compactMap { a -> Attribute? in
-                guard let kind = a["kind"]?.stringValue.flatMap(Attribute.Kind.init(rawValue:)), let value = a["value"] else { return nil }
-                return Attribute(kind: kind, value: value, datasetId: a["datasetId"]?.stringValue,
-                                 observedAt: a["observedAt"]?.numberValue.map { Int64($0) }, unitCode: a["unitCode"]?.stringValue,
-                                 sub: a["sub"]?.objectValue ?? [:], createdAt: Int64(a["createdAt"]?.numberValue ?? 0),
-                                 modifiedAt: Int64(a["modifiedAt"]?.numberValue ?? 0))
-            }
+            entity.attributes[name] = (list.arrayValue ?? []).compactMap(decodeAttribute)
         }
         return entity
     }

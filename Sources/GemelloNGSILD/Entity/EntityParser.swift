@@ -58,6 +58,22 @@ public struct EntityParser {
         return out
     }
 
+    /// A temporal representation's attributes (clause 4.5.7): each an instance or an array of
+    /// instances over time (any datasetIds, repeated), parsed one by one.
+    public func temporalFragment(_ json: JSON) throws(NGSILDError) -> [String: [Attribute]] {
+        guard case .object(let members) = json else { throw .badRequest("the body must be a JSON object, not \(json.kindName)") }
+        var out: [String: [Attribute]] = [:]
+        for (name, value) in members where !Self.entityMembers.contains(name) {
+            _ = try Self.validName(name)
+            var list: [Attribute] = []
+            for item in value.asList { list.append(try instance(name: name, item)) }
+            guard !list.isEmpty else { throw .badRequest("attribute \(name) has no instance") }
+            out[context.expand(name)] = list
+        }
+        guard !out.isEmpty else { throw .badRequest("the body holds no attribute") }
+        return out
+    }
+
     /// The instances of one attribute (several when the value is an array of instances with datasetIds).
     public func attribute(name: String, _ value: JSON) throws(NGSILDError) -> [Attribute] {
         if case .array(let items) = value, !items.isEmpty, items.allSatisfy({ Self.isInstanceObject($0) }) {
