@@ -33,7 +33,14 @@ struct AggregatorCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Print this agent's stored history and exit (no broker, no HTTP): one line per reading, "
+            + "'<sensor>/<attribute> <tab> <ms since 1970> <tab> <value>', each series in observation order.",
+        valueName: "agent"))
+    var exportHistory: String?
+
     func run() async throws {
+        if let agent = exportHistory { return try export(agent) }
         let level = logLevel
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -87,6 +94,36 @@ struct AggregatorCommand: AsyncParsableCommand {
                        .init(service: ngsi.notifications), .init(service: http)],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
+    }
+}
+
+extension AggregatorCommand {
+    /// `--export-history AGENT`: the twin store's readings of one agent, for checks and exports.
+    func export(_ agent: String) throws {
+        var configuration: AggregatorConfiguration
+        do { configuration = try AggregatorConfiguration.load(path: config) } catch {
+            Console.error("gemello-aggregator: invalid configuration: \(error)")
+            throw ExitCode(78)
+        }
+        if let store { configuration.storePath = store }
+        guard FileManager.default.fileExists(atPath: configuration.storePath) else {
+            Console.error("gemello-aggregator: no twin store at \(configuration.storePath). Fix: pass --store PATH or set store.path")
+            throw ExitCode(66)
+        }
+        do {
+            let twin = try TwinStore(path: configuration.storePath)
+            var out = ""
+            for series in try twin.seriesCounts(agent: agent).keys.sorted() {
+                for (timestamp, value) in try twin.history(agent: agent, series: series) {
+                    out += "\(series)\t\(timestamp)\t\(value)\n"
+                    if out.utf8.count > 1 << 20 { FileHandle.standardOutput.write(Data(out.utf8)); out = "" }
+                }
+            }
+            FileHandle.standardOutput.write(Data(out.utf8))
+        } catch {
+            Console.error("gemello-aggregator: \(error)")
+            throw ExitCode(74)
+        }
     }
 }
 
