@@ -109,6 +109,22 @@ import Testing
         #expect(try store.lastPoints(agent: "tower-1", series: "nope/none", n: 5) == nil)
     }
 
+    /// A bounded read returns the oldest points exactly and stops early: "everything" costs a page.
+    @Test func boundedReadsStopAfterTheLimit() throws {
+        let store = try TwinStoreTests.store()
+        for s in 0..<10 {
+            let start = Int64(s) * 1_000_000
+            _ = try store.ingest(Self.batch(UInt64(s + 1), Self.readings(Self.temperature, stride(from: start, to: start + 1_000_000, by: 1000))), receivedAt: 0)
+        }
+        try store.compactHistory(now: 0, policy: .init(chunkPoints: 1000), force: true)
+        let all = try #require(try store.points(agent: "tower-1", series: Self.temperature.name))
+        let page = try #require(try store.points(agent: "tower-1", series: Self.temperature.name, limit: 1500))
+        #expect(page.count > 1500 && page.count <= 2000)
+        #expect(Array(page.timestamps.prefix(1500)) == Array(all.timestamps.prefix(1500)))
+        let late = try #require(try store.points(agent: "tower-1", series: Self.temperature.name, in: 7_500_000...Int64.max, limit: 10))
+        #expect(late.timestamps.prefix(11) == all.timestamps.drop { $0 < 7_500_000 }.prefix(11))
+    }
+
     /// Duplicates never reach the history: a resent batch adds no fragment.
     @Test func aDuplicateAddsNoPoints() throws {
         let store = try TwinStoreTests.store()

@@ -118,18 +118,26 @@ extension ContextBroker {
                 var points: SeriesChunk?
                 do {
                     if query.timeProperty != .observedAt {
-                        points = try history.points(agent: agent, series: series, in: Int64.min...Int64.max)
-                            .map { Self.filterCommitted($0, in: range) }
+                        // Commit times are not indexed: scan at most a hundred pages of readings.
+                        let scanned = try history.points(agent: agent, series: series, in: Int64.min...Int64.max, limit: limits.maxInstances * 100)
+                        if let scanned, scanned.count > limits.maxInstances * 100 {
+                            throw NGSILDError(.tooManyResults, "timeproperty=\(query.timeProperty.rawValue) scans \(series) of \(agent) in observation "
+                                              + "order and it holds more than \(limits.maxInstances * 100) readings; use timeproperty=observedAt "
+                                              + "with timerel/timeAt to select by observation time")
+                        }
+                        points = scanned.map { Self.filterCommitted($0, in: range) }
                         if let n = query.lastN, let p = points, p.count > n { points = p.suffix(n) }
                     } else if let n = query.lastN {
                         points = try history.lastPoints(agent: agent, series: series, n: min(n, limit), before: range.upperBound)
                             .map { TwinStore.trimmed($0, to: range) }
                         if n > limit, let p = points, p.count == limit { earliest = max(earliest ?? .min, p.timestamps[0]) }
                     } else {
-                        points = try history.points(agent: agent, series: series, in: range)
+                        points = try history.points(agent: agent, series: series, in: range, limit: limit)
                     }
+                } catch let error as NGSILDError {
+                    throw error
                 } catch {
-                    throw NGSILDError(.internalError, "cannot read the history of \(series) of \(agent): \(error.message)")
+                    throw NGSILDError(.internalError, "cannot read the history of \(series) of \(agent): \(error)")
                 }
                 var summaries: [PeriodAggregate.Summary] = []
                 if case .aggregated = query.representation, query.lastN == nil, query.timeProperty == .observedAt {

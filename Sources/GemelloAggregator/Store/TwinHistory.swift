@@ -3,8 +3,9 @@ import GemelloCore
 /// Reading the twin's history, as the temporal API needs it (one series at a time, with the
 /// lineage of every point). The twin store implements it (`TwinStore+History.swift`).
 public protocol TwinHistory: Sendable {
-    /// One series' points within `range` (ms, inclusive), in observation order; nil for an unknown series.
-    func points(agent: String, series: String, in range: ClosedRange<Int64>) throws(AggregatorError) -> SeriesChunk?
+    /// One series' points within `range` (ms, inclusive), in observation order; nil for an unknown
+    /// series. With `limit`, at least the oldest `limit + 1` when there are more (not all of them).
+    func points(agent: String, series: String, in range: ClosedRange<Int64>, limit: Int?) throws(AggregatorError) -> SeriesChunk?
     /// The newest `n` points at or before `end`, in observation order.
     func lastPoints(agent: String, series: String, n: Int, before end: Int64) throws(AggregatorError) -> SeriesChunk?
     /// Deletes the `ordinal`-th point (0-based, in stored order) observed at `time` and delivered

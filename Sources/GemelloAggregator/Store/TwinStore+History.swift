@@ -275,6 +275,30 @@ extension TwinStore {
 
     /// The chunks of one series that may hold points in `range`, merged into one in observation
     /// order (points with equal times in the order the store received them).
+    /// With `limit`, reading stops once more than `limit` points are held and no further chunk
+    /// can hold an earlier one: the oldest `limit` (and a few more) are exact, and a hostile
+    /// request for "everything" costs a page, not the whole history.
+    static func points(series: Int64, in range: ClosedRange<Int64>, limit: Int?, db: SQLiteConnection) throws -> SeriesChunk? {
+        guard let limit else { return try points(series: series, in: range, db: db) }
+        let rows = try db.statement("SELECT id, first_ts, data FROM chunks WHERE series_id = ? AND last_ts >= ? AND first_ts <= ? ORDER BY first_ts, id")
+        try rows.bind([.integer(series), .integer(range.lowerBound), .integer(range.upperBound)])
+        var parts: [(id: Int64, chunk: SeriesChunk)] = []
+        var times: [Int64] = []
+        while try rows.step() {
+            if times.count > limit {
+                // Every further chunk starts after the (limit+1)-th point held: it cannot change the first limit.
+                let boundary = times.sorted()[limit]
+                if rows.int64(1) > boundary { break }
+            }
+            let chunk = try SeriesChunk(decoding: rows.blob(2))
+            parts.append((rows.int64(0), chunk))
+            times += chunk.timestamps.lazy.filter { range.contains($0) }
+        }
+        rows.reset()
+        guard !parts.isEmpty else { return nil }
+        return trimmed(SeriesChunk.merged(parts.sorted { $0.id < $1.id }.map(\.chunk)), to: range)
+    }
+
     static func points(series: Int64, in range: ClosedRange<Int64>, sealedOnly: Bool = false, db: SQLiteConnection) throws -> SeriesChunk? {
         let rows = try db.statement("SELECT data FROM chunks WHERE series_id = ? AND last_ts >= ? AND first_ts <= ?"
                                     + (sealedOnly ? " AND sealed = 1" : "") + " ORDER BY id")
@@ -320,10 +344,11 @@ extension TwinStore {
     }
 
     /// One series' stored points with their lineage, in observation order, within `range`.
-    public func points(agent: String, series: String, in range: ClosedRange<Int64> = Int64.min...Int64.max) throws(AggregatorError) -> SeriesChunk? {
+    public func points(agent: String, series: String, in range: ClosedRange<Int64> = Int64.min...Int64.max,
+                       limit: Int? = nil) throws(AggregatorError) -> SeriesChunk? {
         try read { db in
             guard let id = try Self.seriesID(agent: agent, series: series, db: db) else { return nil }
-            return try Self.points(series: id, in: range, db: db)
+            return try Self.points(series: id, in: range, limit: limit, db: db)
         }
     }
 
