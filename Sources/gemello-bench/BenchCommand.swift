@@ -28,7 +28,7 @@ struct IngestBench: AsyncParsableCommand {
     var copies = 1
 
     @Option(help: "Points per sealed history chunk (the aggregator's history.chunk-points).")
-    var chunkPoints = TwinStore.HistoryPolicy().chunkPoints
+    var chunkPoints = HistoryStore.Policy().chunkPoints
 
     @Option(help: "The twin store backend (sqlite).")
     var store = "sqlite"
@@ -71,8 +71,8 @@ struct IngestBench: AsyncParsableCommand {
             decodeRates.append(Double(readings) / decodeTime.seconds)
             ingestRates.append(Double(readings) / ingestTime.seconds)
             // Sealing is the background compactor's work, measured apart from ingest.
-            let sealTime = try clock.measure { try twin.compactHistory(now: .max / 2, policy: .init(chunkPoints: chunkPoints), force: true) }
-            let footprint = try twin.historyFootprint()
+            let sealTime = try clock.measure { try twin.history.compact(now: .max / 2, policy: .init(chunkPoints: chunkPoints), force: true) }
+            let footprint = try twin.history.footprint()
             // The history also holds derived indicators (the air quality index of the UCI station).
             guard footprint.points >= Int64(readings), footprint.fragments == 0 else { throw ValidationError("history lost readings when sealed") }
             let fileBytes = try twin.compactFile()

@@ -23,9 +23,9 @@ struct HistoryLoadBench: AsyncParsableCommand {
         let twin = try TwinStore(path: store)
         let readings = try SharedDataset.ingest(datasets, into: twin, copies: copies, receivedAt: 1_700_000_000_000)
         let ingested = ContinuousClock.now
-        let report = try twin.compactHistory(now: .max / 2, force: true)
+        let report = try twin.history.compact(now: .max / 2, force: true)
         let bytes = try twin.compactFile()
-        let footprint = try twin.historyFootprint()
+        let footprint = try twin.history.footprint()
         print("history-load: \(readings) readings (\(copies) copies of \(datasets.count) datasets) ingested in "
               + "\(String(format: "%.1f", (ingested - started).seconds)) s, sealed into \(report.chunksWritten) chunks in "
               + "\(String(format: "%.1f", (ContinuousClock.now - ingested).seconds)) s")

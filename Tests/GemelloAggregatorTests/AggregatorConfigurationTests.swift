@@ -7,7 +7,7 @@ import Testing
     /// The sample configuration in the repository is valid and states the defaults.
     @Test func theSampleConfigurationLoads() throws {
         let c = try AggregatorConfiguration.load(path: Repository.root.appendingPathComponent("aggregator-config/aggregator.yaml").path)
-        #expect(c.history == TwinStore.HistoryPolicy())
+        #expect(c.history == HistoryStore.Policy())
         #expect(c.compactEvery == .seconds(5))
         #expect(c.ngsiMaxInstances == 10_000)
     }
@@ -26,7 +26,7 @@ import Testing
         #expect(c.history.retention(of: "TrafficFlowObserved") == .seconds(400 * 86_400))
         #expect(c.history.retention(of: "WeatherObserved") == .seconds(3650 * 86_400))
         #expect(c.history.rollupRetention == .seconds(36_500 * 86_400))
-        #expect(TwinStore.HistoryPolicy().retention(of: "WeatherObserved") == nil)
+        #expect(HistoryStore.Policy().retention(of: "WeatherObserved") == nil)
     }
 
     @Test(arguments: [

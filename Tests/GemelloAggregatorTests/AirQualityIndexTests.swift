@@ -39,7 +39,7 @@ import Testing
             #expect(try store.ingest(batch, receivedAt: 1000 + Int64(day)) == .stored(readings: 48))
             #expect(try store.ingest(batch, receivedAt: 2000) == .duplicate)
         }
-        let index = try #require(try store.points(agent: "air-1", series: "aq/airQualityIndex"))
+        let index = try #require(try store.history.points(agent: "air-1", series: "aq/airQualityIndex"))
         #expect(index.timestamps == (0..<48).map { Int64($0) * hour })
         let expected = (0..<48).map { h -> Double in
             let window = pm25[max(0, h - 23)...h]

@@ -25,20 +25,20 @@ import Testing
     /// every point naming the batch that carried it.
     @Test func backlogAfterLiveDataReadsBackInObservationOrder() throws {
         let store = try TwinStoreTests.store()
-        let policy = TwinStore.HistoryPolicy(chunkPoints: 100, sealAfter: .seconds(3600))
+        let policy = HistoryStore.Policy(chunkPoints: 100, sealAfter: .seconds(3600))
         for s in 0..<5 {  // live: t = 500 s ... 999 s
             let start = Int64(500 + s * 100) * 1000
             _ = try store.ingest(Self.batch(UInt64(10 + s), Self.readings(Self.temperature, stride(from: start, to: start + 100_000, by: 1000))), receivedAt: 1_000 + Int64(s))
         }
-        #expect(try store.compactHistory(now: 2_000, policy: policy).chunksWritten == 5)  // 500 points are due
+        #expect(try store.history.compact(now: 2_000, policy: policy).chunksWritten == 5)  // 500 points are due
         for s in 0..<5 {  // the backlog: t = 0 ... 499 s, sequences 1...5, arriving last
             let start = Int64(s * 100) * 1000
             _ = try store.ingest(Self.batch(UInt64(1 + s), Self.readings(Self.temperature, stride(from: start, to: start + 100_000, by: 1000))), receivedAt: 3_000 + Int64(s))
         }
-        let before = try #require(try store.points(agent: "tower-1", series: Self.temperature.name))
-        let report = try store.compactHistory(now: 4_000, policy: policy)
+        let before = try #require(try store.history.points(agent: "tower-1", series: Self.temperature.name))
+        let report = try store.history.compact(now: 4_000, policy: policy)
         #expect(report.fragments == 5 && report.chunksRewritten == 0)  // full chunks are never rewritten
-        let after = try #require(try store.points(agent: "tower-1", series: Self.temperature.name))
+        let after = try #require(try store.history.points(agent: "tower-1", series: Self.temperature.name))
         #expect(after == before)
         #expect(after.timestamps == Array(stride(from: Int64(0), to: 1_000_000, by: 1000)))
         for i in [0, 250, 499, 500, 999] {
@@ -46,7 +46,7 @@ import Testing
             #expect(source.sequence == UInt64(i < 500 ? 1 + i / 100 : 10 + (i - 500) / 100))
             #expect(source.committedAt == (i < 500 ? 3_000 : 1_000) + Int64(i % 500 / 100))
         }
-        let footprint = try store.historyFootprint()
+        let footprint = try store.history.footprint()
         #expect(footprint.fragments == 0 && footprint.points == 1000 && footprint.chunks == 10)
     }
 
@@ -54,28 +54,28 @@ import Testing
     /// background, and only when that makes fewer chunks (no endless rewriting).
     @Test func smallLateChunksAreMergedIntoFullOnes() throws {
         let store = try TwinStoreTests.store()
-        let policy = TwinStore.HistoryPolicy(chunkPoints: 100, sealAfter: .seconds(1))
+        let policy = HistoryStore.Policy(chunkPoints: 100, sealAfter: .seconds(1))
         _ = try store.ingest(Self.batch(100, Self.readings(Self.temperature, stride(from: Int64(1_000_000), to: 1_100_000, by: 1000))), receivedAt: 0)
-        try store.compactHistory(now: 10_000, policy: policy)
+        try store.history.compact(now: 10_000, policy: policy)
         for s in 0..<10 {  // ten late batches of 30 readings, each sealed on its own
             let start = Int64(s) * 30_000
             _ = try store.ingest(Self.batch(UInt64(s + 1), Self.readings(Self.temperature, stride(from: start, to: start + 30_000, by: 1000))), receivedAt: 0)
-            try store.compactHistory(now: 100_000 + Int64(s) * 10_000, policy: policy)
+            try store.history.compact(now: 100_000 + Int64(s) * 10_000, policy: policy)
         }
-        let before = try #require(try store.points(agent: "tower-1", series: Self.temperature.name))
-        #expect(try store.historyFootprint().chunks == 11)
-        let report = try store.mergeSmallChunks(policy: policy)
+        let before = try #require(try store.history.points(agent: "tower-1", series: Self.temperature.name))
+        #expect(try store.history.footprint().chunks == 11)
+        let report = try store.history.mergeSmallChunks(policy: policy)
         #expect(report.chunksRewritten == 10 && report.chunksWritten == 3)
-        #expect(try store.historyFootprint().chunks == 4)
-        #expect(try store.points(agent: "tower-1", series: Self.temperature.name) == before)
-        #expect(try store.mergeSmallChunks(policy: policy).series == 0)  // 100 + 100 + 100 + 0: nothing left to gain
+        #expect(try store.history.footprint().chunks == 4)
+        #expect(try store.history.points(agent: "tower-1", series: Self.temperature.name) == before)
+        #expect(try store.history.mergeSmallChunks(policy: policy).series == 0)  // 100 + 100 + 100 + 0: nothing left to gain
     }
 
     /// A partial last chunk is merged with the next fragments until it is full; readings of one
     /// instant keep their arrival order.
     @Test func sealingFillsThePartialLastChunk() throws {
         let store = try TwinStoreTests.store()
-        let policy = TwinStore.HistoryPolicy(chunkPoints: 64, sealAfter: .seconds(1))
+        let policy = HistoryStore.Policy(chunkPoints: 64, sealAfter: .seconds(1))
         var expected: [(Int64, Double)] = []
         for s in 1...20 {
             let t = Int64(s) * 10_000
@@ -84,11 +84,11 @@ import Testing
                                               Reading(series: Self.pm25, timestamp: t, value: 3)])
             expected += [(t, Double(s)), (t, Double(s) + 0.5)]
             _ = try store.ingest(batch, receivedAt: Int64(s) * 10_000)
-            try store.compactHistory(now: Int64(s) * 10_000 + 1_000, policy: policy)
+            try store.history.compact(now: Int64(s) * 10_000 + 1_000, policy: policy)
         }
         let history = try store.history(agent: "tower-1", series: Self.temperature.name)
         #expect(history.map(\.timestamp) == expected.map(\.0) && history.map(\.value) == expected.map(\.1))
-        let footprint = try store.historyFootprint()
+        let footprint = try store.history.footprint()
         #expect(footprint.chunks == 2 && footprint.fragments == 0)  // one chunk per series, refilled each pass
     }
 
@@ -98,15 +98,15 @@ import Testing
             let start = Int64(s) * 1_000_000
             _ = try store.ingest(Self.batch(UInt64(s + 1), Self.readings(Self.temperature, stride(from: start, to: start + 1_000_000, by: 1000))), receivedAt: 0)
         }
-        try store.compactHistory(now: 0, policy: .init(chunkPoints: 1024), force: true)
-        let last = try #require(try store.lastPoints(agent: "tower-1", series: Self.temperature.name, n: 100))
+        try store.history.compact(now: 0, policy: .init(chunkPoints: 1024), force: true)
+        let last = try #require(try store.history.lastPoints(agent: "tower-1", series: Self.temperature.name, n: 100))
         #expect(last.timestamps == Array(stride(from: Int64(9_900_000), to: 10_000_000, by: 1000)))
-        let before = try #require(try store.lastPoints(agent: "tower-1", series: Self.temperature.name, n: 3, before: 5_000_500))
+        let before = try #require(try store.history.lastPoints(agent: "tower-1", series: Self.temperature.name, n: 3, before: 5_000_500))
         #expect(before.timestamps == [4_998_000, 4_999_000, 5_000_000])
-        let range = try #require(try store.points(agent: "tower-1", series: Self.temperature.name, in: 2_500_000...2_502_000))
+        let range = try #require(try store.history.points(agent: "tower-1", series: Self.temperature.name, in: 2_500_000...2_502_000))
         #expect(range.timestamps == [2_500_000, 2_501_000, 2_502_000])
-        #expect(try store.points(agent: "tower-1", series: Self.temperature.name, in: 20_000_000...30_000_000)?.count ?? 0 == 0)
-        #expect(try store.lastPoints(agent: "tower-1", series: "nope/none", n: 5) == nil)
+        #expect(try store.history.points(agent: "tower-1", series: Self.temperature.name, in: 20_000_000...30_000_000)?.count ?? 0 == 0)
+        #expect(try store.history.lastPoints(agent: "tower-1", series: "nope/none", n: 5) == nil)
     }
 
     /// A bounded read returns the oldest points exactly and stops early: "everything" costs a page.
@@ -116,12 +116,12 @@ import Testing
             let start = Int64(s) * 1_000_000
             _ = try store.ingest(Self.batch(UInt64(s + 1), Self.readings(Self.temperature, stride(from: start, to: start + 1_000_000, by: 1000))), receivedAt: 0)
         }
-        try store.compactHistory(now: 0, policy: .init(chunkPoints: 1000), force: true)
-        let all = try #require(try store.points(agent: "tower-1", series: Self.temperature.name))
-        let page = try #require(try store.points(agent: "tower-1", series: Self.temperature.name, limit: 1500))
+        try store.history.compact(now: 0, policy: .init(chunkPoints: 1000), force: true)
+        let all = try #require(try store.history.points(agent: "tower-1", series: Self.temperature.name))
+        let page = try #require(try store.history.points(agent: "tower-1", series: Self.temperature.name, limit: 1500))
         #expect(page.count > 1500 && page.count <= 2000)
         #expect(Array(page.timestamps.prefix(1500)) == Array(all.timestamps.prefix(1500)))
-        let late = try #require(try store.points(agent: "tower-1", series: Self.temperature.name, in: 7_500_000...Int64.max, limit: 10))
+        let late = try #require(try store.history.points(agent: "tower-1", series: Self.temperature.name, in: 7_500_000...Int64.max, limit: 10))
         #expect(late.timestamps.prefix(11) == all.timestamps.drop { $0 < 7_500_000 }.prefix(11))
     }
 
@@ -131,7 +131,7 @@ import Testing
         let batch = Self.batch(1, Self.readings(Self.temperature, [1000, 2000]))
         #expect(try store.ingest(batch, receivedAt: 1) == .stored(readings: 2))
         #expect(try store.ingest(batch, receivedAt: 2) == .duplicate)
-        #expect(try store.historyFootprint().points == 2)
+        #expect(try store.history.footprint().points == 2)
     }
 
     /// A store written by the previous release (one `history` row per reading, schema and rows as

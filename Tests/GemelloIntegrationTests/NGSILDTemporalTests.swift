@@ -21,9 +21,9 @@ import Testing
                 return [("temperature", "CEL", t0 + Int64(i) * hour, Self.temperature(i)), ("relativeHumidity", "P1", t0 + Int64(i) * hour, 50)]
             }
             try api.ingest(agent: "tower-duomo", sensor: "weather", type: "WeatherObserved", readings: readings, sequence: UInt64(batch + 1))
-            if order == 2 { try api.store.compactHistory(now: 0, policy: .init(chunkPoints: 16), force: true) }
+            if order == 2 { try api.store.history.compact(now: 0, policy: .init(chunkPoints: 16), force: true) }
         }
-        try api.store.compactHistory(now: 0, policy: .init(chunkPoints: 16), force: true)
+        try api.store.history.compact(now: 0, policy: .init(chunkPoints: 16), force: true)
     }
 
     static func temperature(_ i: Int) -> Double { Double((i * 37) % 23) / 2 }
@@ -114,7 +114,7 @@ import Testing
             try Self.seed(api)
             let path = "/temporal/entities/\(Self.weather)?attrs=temperature&format=aggregatedValues&aggrMethods=totalCount,sum,min,max,avg,stddev,distinctCount&aggrPeriodDuration=P1D&timerel=between&timeAt=\(Self.iso(Self.t0))&endTimeAt=\(Self.iso(Self.t0 + 72 * Self.hour))"
             let before = try #require(try await api.get(path, link: TwinAPI.sdmLink).body?["temperature"])
-            let report = try api.store.applyRetention(now: Self.t0 + 80 * Self.hour, policy: .init(retention: ["WeatherObserved": .seconds(24 * 3600)]))
+            let report = try api.store.history.applyRetention(now: Self.t0 + 80 * Self.hour, policy: .init(retention: ["WeatherObserved": .seconds(24 * 3600)]))
             #expect(report.chunks > 0 && report.points >= 48)
             let raw = try api.store.history(agent: "tower-duomo", series: "weather/temperature")
             // Every reading from the limit on is kept (a chunk reaching across the limit keeps older ones until it is wholly past).
@@ -128,8 +128,8 @@ import Testing
             }
             #expect(after["distinctCount"]?.arrayValue?[0].arrayValue?[0] == .null)  // day 0 is rollups only
             // An unknown type keeps everything; rollups past their own retention go.
-            #expect(try api.store.applyRetention(now: Self.t0 + 80 * Self.hour, policy: .init(retention: ["Other": .seconds(3600)])).chunks == 0)
-            #expect(try api.store.applyRetention(now: Self.t0 + 80 * Self.hour + 86_400_000, policy: .init(rollupRetention: .seconds(86_400))).rollups > 0)
+            #expect(try api.store.history.applyRetention(now: Self.t0 + 80 * Self.hour, policy: .init(retention: ["Other": .seconds(3600)])).chunks == 0)
+            #expect(try api.store.history.applyRetention(now: Self.t0 + 80 * Self.hour + 86_400_000, policy: .init(rollupRetention: .seconds(86_400))).rollups > 0)
         }
     }
 
@@ -166,7 +166,7 @@ import Testing
             #expect(try api.store.seriesCounts(agent: "tower-duomo")["weather/temperature"] == 71)
             #expect(try await api.call("DELETE", "/temporal/entities/\(Self.weather)/attrs/temperature/urn:x:y", headers: ["Link": TwinAPI.sdmLink]).status == 404)
             // The hour's rollup follows: after the raw readings expire, day 0 still counts 23.
-            try api.store.applyRetention(now: Self.t0 + 72 * Self.hour, policy: .init(retention: ["WeatherObserved": .seconds(3600)]))
+            try api.store.history.applyRetention(now: Self.t0 + 72 * Self.hour, policy: .init(retention: ["WeatherObserved": .seconds(3600)]))
             let daily = try await api.get("/temporal/entities/\(Self.weather)?attrs=temperature&format=aggregatedValues&aggrMethods=totalCount&aggrPeriodDuration=P1D&timerel=after&timeAt=\(Self.iso(Self.t0 - 1))",
                                           link: TwinAPI.sdmLink)
             #expect(daily.body?["temperature"]?["totalCount"]?.arrayValue?.map { $0.arrayValue?[0] } == [23, 24, 24])

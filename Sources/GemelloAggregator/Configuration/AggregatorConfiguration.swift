@@ -48,7 +48,7 @@ public struct AggregatorConfiguration: Sendable {
     public var ngsiMaxInstances = 10_000
     public var outboxLimit = 1_000_000
     /// How the history is sealed into compressed chunks.
-    public var history = TwinStore.HistoryPolicy()
+    public var history = HistoryStore.Policy()
     public var compactEvery: Duration = .seconds(5)
 
     public init(broker: String = "mqtt://127.0.0.1:1883", clientID: String = "gemello-aggregator",

@@ -26,7 +26,7 @@ extension ContextBroker {
 
         /// Keeps the instances whose instant lies in `range`.
         mutating func trim(to range: ClosedRange<Int64>) {
-            points = TwinStore.trimmed(points, to: range)
+            points = HistoryStore.trimmed(points, to: range)
             kept = kept.filter { range.contains($0.instance.observedAt ?? $0.instance.createdAt) }
         }
     }
@@ -129,7 +129,7 @@ extension ContextBroker {
                         if let n = query.lastN, let p = points, p.count > n { points = p.suffix(n) }
                     } else if let n = query.lastN {
                         points = try history.lastPoints(agent: agent, series: series, n: min(n, limit), before: range.upperBound)
-                            .map { TwinStore.trimmed($0, to: range) }
+                            .map { HistoryStore.trimmed($0, to: range) }
                         if n > limit, let p = points, p.count == limit { earliest = max(earliest ?? .min, p.timestamps[0]) }
                     } else {
                         points = try history.points(agent: agent, series: series, in: range, limit: limit)

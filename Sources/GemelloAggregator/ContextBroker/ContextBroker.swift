@@ -39,7 +39,7 @@ public final class ContextBroker: Sendable {
     public init(store: TwinStore, contexts: ContextResolver, limits: Limits = Limits(),
                 clock: any WallClock = SystemWallClock()) throws(AggregatorError) {
         self.documents = try EntityDocuments(store: store)
-        self.history = store
+        self.history = store.history
         self.contexts = contexts
         self.limits = limits
         self.clock = clock

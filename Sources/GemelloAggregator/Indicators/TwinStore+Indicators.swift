@@ -37,7 +37,7 @@ extension TwinStore {
                 let unit = try unitOf.step() ? unitOf.text(0) : ""
                 unitOf.reset()
                 let window: Int64 = pollutant.isDailyMean ? 86_400_000 : 3_600_000
-                guard let points = try points(series: id, in: (ordered[0] - window + 1)...ordered[ordered.count - 1], db: db) else { continue }
+                guard let points = try HistoryStore.points(series: id, in: (ordered[0] - window + 1)...ordered[ordered.count - 1], db: db) else { continue }
                 var start = 0, sum = 0.0, count = 0, end = 0
                 for (k, t) in ordered.enumerated() {
                     // Points in (t − window, t]: a sliding window over the time-ordered points.

@@ -2,19 +2,19 @@ import GemelloCore
 import Logging
 import ServiceLifecycle
 
-/// Seals the history in the background (`TwinStore+History.swift`): every `interval` it merges
+/// Seals the history in the background (`HistoryStore`): every `interval` it merges
 /// the fragments that are due into compressed chunks and re-compresses small sealed chunks
 /// (late readings) into full ones; once a minute it drops raw readings and
 /// rollups past their retention. Fragments are durable from the moment their
 /// batch commits, so stopping between passes loses nothing; the next start carries on.
 public final class HistoryCompactor: Service {
     private let store: TwinStore
-    private let policy: TwinStore.HistoryPolicy
+    private let policy: HistoryStore.Policy
     private let interval: Duration
     private let clock: any WallClock
     private let logger: Logger
 
-    public init(store: TwinStore, policy: TwinStore.HistoryPolicy, interval: Duration = .seconds(5),
+    public init(store: TwinStore, policy: HistoryStore.Policy, interval: Duration = .seconds(5),
                 clock: any WallClock = SystemWallClock(), logger: Logger) {
         self.store = store
         self.policy = policy
@@ -39,7 +39,7 @@ public final class HistoryCompactor: Service {
     /// Drops what is past its retention (once a minute).
     func retain(now: Int64) {
         do {
-            let report = try store.applyRetention(now: now, policy: policy)
+            let report = try store.history.applyRetention(now: now, policy: policy)
             if report.chunks > 0 || report.rollups > 0 {
                 logger.info("history past its retention dropped", metadata: [
                     "chunks": "\(report.chunks)", "readings": "\(report.points)", "rollups": "\(report.rollups)"])
@@ -51,15 +51,15 @@ public final class HistoryCompactor: Service {
 
     /// One pass; errors are logged and retried next pass (a store hiccup must not stop sealing).
     @discardableResult
-    func pass() -> TwinStore.CompactionReport? {
+    func pass() -> HistoryStore.CompactionReport? {
         do {
-            let report = try store.compactHistory(now: clock.nowMilliseconds(), policy: policy)
+            let report = try store.history.compact(now: clock.nowMilliseconds(), policy: policy)
             if report.series > 0 {
                 logger.debug("history sealed", metadata: [
                     "series": "\(report.series)", "fragments": "\(report.fragments)", "points": "\(report.points)",
                     "chunks": "\(report.chunksWritten)"])
             }
-            let merged = try store.mergeSmallChunks(policy: policy)
+            let merged = try store.history.mergeSmallChunks(policy: policy)
             if merged.series > 0 {
                 logger.debug("small history chunks merged", metadata: [
                     "series": "\(merged.series)", "from": "\(merged.chunksRewritten)", "to": "\(merged.chunksWritten)"])

@@ -1,7 +1,7 @@
 import GemelloCore
 
 /// Reading the twin's history, as the temporal API needs it (one series at a time, with the
-/// lineage of every point). The twin store implements it (`TwinStore+History.swift`).
+/// lineage of every point). The twin store's `HistoryStore` implements it.
 public protocol TwinHistory: Sendable {
     /// One series' points within `range` (ms, inclusive), in observation order; nil for an unknown
     /// series. With `limit`, at least the oldest `limit + 1` when there are more (not all of them).
@@ -20,7 +20,7 @@ public protocol TwinHistory: Sendable {
     func site(ofAgent agent: String) throws(AggregatorError) -> String?
 }
 
-extension TwinStore: TwinHistory {
+extension HistoryStore: TwinHistory {
     public func site(ofAgent agent: String) throws(AggregatorError) -> String? {
         try read { db in
             let row = try db.statement("SELECT site_id FROM agents WHERE id = ?")

@@ -67,7 +67,7 @@ extension TwinStore {
     /// arrival order), as (timestamp ms, value) pairs. Batches may arrive out of order (resends
     /// after an outage); the history does not depend on it.
     public func history(agent: String, series: String) throws(AggregatorError) -> [(timestamp: Int64, value: Double)] {
-        guard let chunk = try points(agent: agent, series: series) else { return [] }
+        guard let chunk = try history.points(agent: agent, series: series) else { return [] }
         return Array(zip(chunk.timestamps, chunk.values))
     }
 }

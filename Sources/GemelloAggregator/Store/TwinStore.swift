@@ -1,24 +1,18 @@
 import GemelloCore
 import GemelloSQLite
-import Synchronization
 
-/// The twin's embedded store (SQLite, WAL): the latest value of every series, its full history
-/// (columnar and compressed: `TwinStore+History.swift`),
-/// the agents and their sensors, and which batches were already ingested (for de-duplication, as
-/// sequence ranges: `TwinStore+Dedupe.swift`).
-///
-/// One writer connection (ingest) and one reader connection (HTTP queries) so that queries never
-/// wait for an ingest transaction.
+/// The twin's embedded store (SQLite, WAL): ingest (one transaction per batch: de-duplication
+/// record as sequence ranges, `TwinStore+Dedupe.swift`; history fragments; derived indicators;
+/// latest values; agent counters), the agents and their sensors (`TwinStore+Fleet.swift`), the
+/// twin's entities (`TwinStore+Twin.swift`). Its history is a part of its own, ``history``
+/// (``HistoryStore``: reads, sealing, retention). Both share one ``TwinDatabase``.
 public final class TwinStore: Sendable {
-    struct Writer {
-        let db: SQLiteConnection
-        /// (agent, series name) → series id.
-        var seriesIDs: [String: [String: Int64]] = [:]
-    }
+    typealias Writer = TwinDatabase.Writer
 
-    let writer: Mutex<Writer>
-    let reader: Mutex<SQLiteConnection>
-    public let path: String
+    let database: TwinDatabase
+    /// The columnar history: points, lineage, sealing, rollups, retention.
+    public let history: HistoryStore
+    public var path: String { database.path }
     /// Readings moved from a pre-columnar store's `history` table when it was opened (0: none).
     public let migratedReadings: Int
 
@@ -33,10 +27,9 @@ public final class TwinStore: Sendable {
         CREATE TABLE IF NOT EXISTS series (id INTEGER PRIMARY KEY, agent_id TEXT NOT NULL, name TEXT NOT NULL,
             unit TEXT NOT NULL, latest_ts INTEGER, latest_value REAL, count INTEGER NOT NULL DEFAULT 0,
             UNIQUE (agent_id, name));
-        """ + historySchema + deliveredSchema + fleetSchema
+        """ + HistoryStore.schema + deliveredSchema + fleetSchema
 
     public init(path: String) throws(AggregatorError) {
-        self.path = path
         do {
             // synchronous=FULL: a commit is on disk before the batch is acknowledged, so an
             // acknowledged batch survives a power cut too (the agent deletes it on the ack).
@@ -44,17 +37,17 @@ public final class TwinStore: Sendable {
             try Self.migrateToDeliveryRanges(db)
             try db.execute(Self.schema)
             try Self.addFleetColumns(db)
-            migratedReadings = try Self.migrateRowHistory(db)
+            migratedReadings = try HistoryStore.migrateRowHistory(db)
             var state = Writer(db: db)
             let rows = try db.statement("SELECT id, agent_id, name FROM series")
             while try rows.step() { state.seriesIDs[rows.text(1), default: [:]][rows.text(2)] = rows.int64(0) }
             // 32 MiB of page cache per connection (SQLite's default is 2 MiB): the fleet view and
             // the NGSI-LD projection re-read the agents and series of large fleets every second.
             try db.execute("PRAGMA cache_size = -32768")
-            writer = Mutex(state)
             let readOnly = try SQLiteConnection(path: path, options: .init(readOnly: true))
             try readOnly.execute("PRAGMA cache_size = -32768")
-            reader = Mutex(readOnly)
+            database = TwinDatabase(path: path, writer: state, reader: readOnly)
+            history = HistoryStore(database: database)
         } catch {
             throw AggregatorError(.store, "cannot open the twin store at \(path): \(error). "
                                   + "Fix: make sure the folder exists and is writable (store.path)")
@@ -74,7 +67,7 @@ public final class TwinStore: Sendable {
     public func ingest(_ batch: Batch, receivedAt now: Int64,
                        alongside: ((SQLiteConnection) throws -> Void)? = nil) throws(AggregatorError) -> IngestOutcome {
         do {
-            return try writer.withLock { (state: inout Writer) throws -> IngestOutcome in
+            return try database.writer.withLock { (state: inout Writer) throws -> IngestOutcome in
                 try state.db.transaction { db -> IngestOutcome in
                     try db.statement("INSERT OR IGNORE INTO agents (id) VALUES (?)").run([.text(batch.agentID)])
                     guard try Self.recordDelivery(agent: batch.agentID, epoch: batch.bootEpoch, sequence: batch.sequence, in: db) else {
@@ -108,7 +101,7 @@ public final class TwinStore: Sendable {
     static func store(_ batch: Batch, seriesIDs ids: [Int64], committedAt now: Int64, in db: SQLiteConnection) throws {
         var latest = [(ts: Int64, value: Double)?](repeating: nil, count: ids.count)
         var counts = [Int64](repeating: 0, count: ids.count)
-        try appendFragments(batch, seriesIDs: ids, committedAt: now, in: db)
+        try HistoryStore.appendFragments(batch, seriesIDs: ids, committedAt: now, in: db)
         for i in 0..<batch.count {
             let s = Int(batch.seriesIndex[i])
             let (ts, value) = (batch.millisecondTimestamp(i), batch.values[i])
@@ -140,33 +133,30 @@ public final class TwinStore: Sendable {
         return id
     }
 
-    /// Runs `body` on the writer connection (births, deaths, health, rejections).
-    func write(_ body: (SQLiteConnection) throws -> Void) throws(AggregatorError) {
+    /// Checkpoints the log and rebuilds the file without free pages (`VACUUM`); its size in bytes.
+    /// For benchmarks, never during ingest.
+    public func compactFile() throws(AggregatorError) -> Int64 {
         do {
-            try writer.withLock { (state: inout Writer) throws in try state.db.transaction { try body($0) } }
+            try database.writer.withLock { state in
+                try state.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                try state.db.execute("VACUUM")
+                try state.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            }
         } catch {
-            throw AggregatorError(.store, "cannot update the twin store: \(error)")
+            throw AggregatorError(.store, "cannot compact \(path): \(error)")
+        }
+        return try read { db in
+            (try db.scalarInt("PRAGMA page_count") ?? 0) * (try db.scalarInt("PRAGMA page_size") ?? 0)
         }
     }
+
+    /// Runs `body` in a transaction on the writer connection (births, deaths, health, rejections).
+    func write(_ body: (SQLiteConnection) throws -> Void) throws(AggregatorError) { try database.write(body) }
 
     /// Runs `body` in a transaction on the writer connection and returns its result (the NGSI-LD
     /// tables and the notification outbox share it with ingest).
-    func writing<T: Sendable>(_ body: (SQLiteConnection) throws -> T) throws(AggregatorError) -> T {
-        do {
-            return try writer.withLock { (state: inout Writer) throws -> T in try state.db.transaction { try body($0) } }
-        } catch let error as AggregatorError {
-            throw error
-        } catch {
-            throw AggregatorError(.store, "cannot update the twin store: \(error)")
-        }
-    }
+    func writing<T: Sendable>(_ body: (SQLiteConnection) throws -> T) throws(AggregatorError) -> T { try database.writing(body) }
 
     /// Runs `body` on the reader connection.
-    func read<T: Sendable>(_ body: (SQLiteConnection) throws -> T) throws(AggregatorError) -> T {
-        do {
-            return try reader.withLock { (db: inout SQLiteConnection) throws -> T in try db.reading(body) }
-        } catch {
-            throw AggregatorError(.store, "cannot read the twin store: \(error)")
-        }
-    }
+    func read<T: Sendable>(_ body: (SQLiteConnection) throws -> T) throws(AggregatorError) -> T { try database.read(body) }
 }

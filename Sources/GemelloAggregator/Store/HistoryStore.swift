@@ -5,7 +5,7 @@ import GemelloSQLite
 ///
 /// Every batch lands durably in its own transaction as one *fragment* per series: a
 /// ``SeriesChunk`` of that series' points in the batch, with the batch (boot epoch, sequence,
-/// commit time) as the source of every point. ``compactHistory(now:policy:)`` then merges the
+/// commit time) as the source of every point. ``compact(now:policy:force:)`` then merges the
 /// fragments of a series, together with the series' last chunk while it is not full, into
 /// *sealed* chunks of up to `chunkPoints` points in observation order. Late readings (a backlog
 /// after an outage) land as fragments like any other and are sealed into chunks of their own
@@ -14,8 +14,18 @@ import GemelloSQLite
 /// A row per chunk: `(series_id, first_ts, last_ts, count, sealed, committed, data)`, indexed by
 /// `(series_id, last_ts)`. Lineage rides inside `data` (the sources and runs of points per
 /// source): bits per reading, not bytes.
-extension TwinStore {
-    static let historySchema = """
+///
+/// A part of the ``TwinStore`` (its `history`), sharing its ``TwinDatabase``: ingest writes
+/// fragments in the batch's transaction (the static functions here), this type does the rest.
+public final class HistoryStore: Sendable {
+    let database: TwinDatabase
+
+    init(database: TwinDatabase) { self.database = database }
+
+    func read<T: Sendable>(_ body: (SQLiteConnection) throws -> T) throws(AggregatorError) -> T { try database.read(body) }
+    func writing<T: Sendable>(_ body: (SQLiteConnection) throws -> T) throws(AggregatorError) -> T { try database.writing(body) }
+
+    static let schema = """
         CREATE TABLE IF NOT EXISTS chunks (id INTEGER PRIMARY KEY, series_id INTEGER NOT NULL, first_ts INTEGER NOT NULL,
             last_ts INTEGER NOT NULL, count INTEGER NOT NULL, sealed INTEGER NOT NULL, committed INTEGER NOT NULL, data BLOB NOT NULL);
         CREATE INDEX IF NOT EXISTS chunks_by_series ON chunks (series_id, last_ts);
@@ -26,7 +36,7 @@ extension TwinStore {
         """
 
     /// How compaction shapes the history.
-    public struct HistoryPolicy: Sendable, Equatable {
+    public struct Policy: Sendable, Equatable {
         /// Points per sealed chunk.
         public var chunkPoints = 4096
         /// A series' fragments are sealed once they hold `chunkPoints` points or the oldest is this old.
@@ -77,10 +87,10 @@ extension TwinStore {
         public var points = 0
     }
 
-    /// Seals the fragments that are due (see ``HistoryPolicy``); with `force`, every fragment.
+    /// Seals the fragments that are due (see ``Policy``); with `force`, every fragment.
     /// One transaction per series, so ingest waits for at most one series' merge.
     @discardableResult
-    public func compactHistory(now: Int64, policy: HistoryPolicy = HistoryPolicy(), force: Bool = false) throws(AggregatorError) -> CompactionReport {
+    public func compact(now: Int64, policy: Policy = Policy(), force: Bool = false) throws(AggregatorError) -> CompactionReport {
         let due: [Int64] = try read { db in
             let rows = try db.statement("SELECT series_id, sum(count), min(committed) FROM chunks WHERE sealed = 0 GROUP BY series_id")
             var ids: [Int64] = []
@@ -107,7 +117,7 @@ extension TwinStore {
     /// chunks of their own, one per outage or per `seal-after`) into full ones, when that makes
     /// fewer chunks; full chunks are never touched. At most `limit` series per call.
     @discardableResult
-    public func mergeSmallChunks(policy: HistoryPolicy = HistoryPolicy(), limit: Int = 100) throws(AggregatorError) -> CompactionReport {
+    public func mergeSmallChunks(policy: Policy = Policy(), limit: Int = 100) throws(AggregatorError) -> CompactionReport {
         let points = Int64(policy.chunkPoints)
         let candidates: [Int64] = try read { db in
             let rows = try db.statement("""
@@ -230,7 +240,7 @@ extension TwinStore {
     /// the hourly rollups, and rollups older than the rollup retention. A chunk that straddles
     /// the limit stays until it is wholly past.
     @discardableResult
-    public func applyRetention(now: Int64, policy: HistoryPolicy) throws(AggregatorError) -> RetentionReport {
+    public func applyRetention(now: Int64, policy: Policy) throws(AggregatorError) -> RetentionReport {
         var report = RetentionReport()
         guard !policy.retention.isEmpty || policy.rollupRetention != nil else { return report }
         try writing { db in
@@ -410,25 +420,8 @@ extension TwinStore {
         try insert(chunk, series: series, sealed: sealed == 1, db: db)
     }
 
-    /// Checkpoints the log and rebuilds the file without free pages (`VACUUM`); its size in bytes.
-    /// For benchmarks and `gemello-aggregator --compact-store`, never during ingest.
-    public func compactFile() throws(AggregatorError) -> Int64 {
-        do {
-            try writer.withLock { state in
-                try state.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-                try state.db.execute("VACUUM")
-                try state.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            }
-        } catch {
-            throw AggregatorError(.store, "cannot compact \(path): \(error)")
-        }
-        return try read { db in
-            (try db.scalarInt("PRAGMA page_count") ?? 0) * (try db.scalarInt("PRAGMA page_size") ?? 0)
-        }
-    }
-
     /// Bytes and rows of the history (for `/metrics`, benchmarks and `gemello twin`).
-    public func historyFootprint() throws(AggregatorError) -> (chunks: Int64, fragments: Int64, points: Int64, bytes: Int64) {
+    public func footprint() throws(AggregatorError) -> (chunks: Int64, fragments: Int64, points: Int64, bytes: Int64) {
         try read { db in
             let row = try db.statement("SELECT count(*), coalesce(sum(sealed = 0), 0), coalesce(sum(count), 0), coalesce(sum(length(data)), 0) FROM chunks")
             guard try row.step() else { return (0, 0, 0, 0) }
@@ -441,10 +434,10 @@ extension TwinStore {
     /// sealed chunks once, series by series, in one transaction (nothing lost: it commits whole
     /// or not at all). Their lineage is unknown: source epoch 0, sequence 0, commit time 0.
     /// Returns how many readings moved.
-    static func migrateRowHistory(_ db: SQLiteConnection, chunkPoints: Int = HistoryPolicy().chunkPoints) throws -> Int {
+    static func migrateRowHistory(_ db: SQLiteConnection, chunkPoints: Int = Policy().chunkPoints) throws -> Int {
         guard try db.scalarInt("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'history'") ?? 0 > 0 else { return 0 }
         return try db.transaction { db -> Int in
-            try db.execute(historySchema)
+            try db.execute(schema)
             var seriesIDs: [Int64] = []
             let ids = try db.statement("SELECT DISTINCT series_id FROM history")
             while try ids.step() { seriesIDs.append(ids.int64(0)) }
