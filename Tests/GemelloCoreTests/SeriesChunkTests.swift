@@ -1,3 +1,4 @@
+import Foundation
 import GemelloCore
 import GemelloTesting
 import Testing
@@ -34,6 +35,21 @@ import Testing
         #expect(parts.map(\.count) == [2, 2, 1])
         #expect(parts[2].sources == [.init(epoch: 1, sequence: 9, committedAt: 10)])
         #expect(SeriesChunk.merged(parts) == merged)
+    }
+
+    /// Chunks written by this format's first release still decode, and encoding is deterministic
+    /// (the same points make the same bytes): a codec change that breaks stored history fails here.
+    @Test func storedChunksStillDecode() throws {
+        let folder = Repository.root.appendingPathComponent("Tests/Fixtures/history-chunks")
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".chunk") }
+        #expect(files.count == 8)
+        for file in files {
+            let bytes = [UInt8](try Data(contentsOf: folder.appendingPathComponent(file)))
+            let chunk = try SeriesChunk(decoding: bytes)
+            #expect(chunk.count == 453, "\(file)")
+            #expect(chunk.sources == [.init(epoch: 0, sequence: 0, committedAt: 0)])
+            #expect(try chunk.encoded() == bytes, "\(file)")
+        }
     }
 
     @Test func refusesTimesThatGoBackwards() {
