@@ -1,0 +1,100 @@
+import GemelloCore
+import GemelloSQLite
+
+/// Retention per entity type and the hourly rollups of what it drops (docs/history-format.md).
+extension HistoryStore {
+    static let hour: Int64 = 3_600_000
+
+    /// Adds points to the hourly rollups (count, sum, sum of squares, min, max per series and hour).
+    static func addRollups(series: Int64, _ chunks: [SeriesChunk], db: SQLiteConnection) throws {
+        var buckets: [Int64: (count: Int64, sum: Double, squares: Double, min: Double, max: Double)] = [:]
+        for chunk in chunks {
+            for (t, v) in zip(chunk.timestamps, chunk.values) where v.isFinite {
+                let h = t >= 0 ? t / hour * hour : (t - hour + 1) / hour * hour
+                if let b = buckets[h] {
+                    buckets[h] = (b.count + 1, b.sum + v, b.squares + v * v, Swift.min(b.min, v), Swift.max(b.max, v))
+                } else {
+                    buckets[h] = (1, v, v * v, v, v)
+                }
+            }
+        }
+        let upsert = try db.statement("""
+            INSERT INTO rollups (series_id, hour, count, sum, sumsq, min, max) VALUES (?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (series_id, hour) DO UPDATE SET count = count + excluded.count, sum = sum + excluded.sum,
+                sumsq = sumsq + excluded.sumsq, min = min(min, excluded.min), max = max(max, excluded.max)
+            """)
+        for (h, b) in buckets {
+            try upsert.run([.integer(series), .integer(h), .integer(b.count), .real(b.sum), .real(b.squares), .real(b.min), .real(b.max)])
+        }
+    }
+
+    /// Hourly rollups of one series within `range` (hours whose start lies in it), in time order.
+    public func rollups(agent: String, series: String, in range: ClosedRange<Int64>) throws(AggregatorError) -> [HourRollup] {
+        try read { db in
+            guard let id = try Self.seriesID(agent: agent, series: series, db: db) else { return [] }
+            let rows = try db.statement("SELECT hour, count, sum, sumsq, min, max FROM rollups WHERE series_id = ? AND hour BETWEEN ? AND ? ORDER BY hour")
+            try rows.bind([.integer(id), .integer(range.lowerBound), .integer(range.upperBound)])
+            var out: [HourRollup] = []
+            while try rows.step() {
+                out.append(HourRollup(hour: rows.int64(0), count: rows.int64(1), sum: rows.double(2), sumOfSquares: rows.double(3),
+                                      min: rows.double(4), max: rows.double(5)))
+            }
+            rows.reset()
+            return out
+        }
+    }
+
+    /// What retention removed.
+    public struct RetentionReport: Sendable, Equatable {
+        public var chunks = 0
+        public var points = 0
+        public var rollups = 0
+    }
+
+    /// Drops sealed chunks wholly older than their entity type's retention, their points added to
+    /// the hourly rollups, and rollups older than the rollup retention. A chunk that straddles
+    /// the limit stays until it is wholly past.
+    @discardableResult
+    public func applyRetention(now: Int64, policy: Policy) throws(AggregatorError) -> RetentionReport {
+        var report = RetentionReport()
+        guard !policy.retention.isEmpty || policy.rollupRetention != nil else { return report }
+        try writing { db in
+            if !policy.retention.isEmpty {
+                // Each series' entity type: its sensor's, from the agent's birth (DeviceMeasurement if unknown).
+                let rows = try db.statement("""
+                    SELECT s.id, coalesce(x.entity_type, 'DeviceMeasurement') FROM series s
+                    LEFT JOIN sensors x ON x.agent_id = s.agent_id AND x.sensor_id = substr(s.name, 1, instr(s.name, '/') - 1)
+                    """)
+                var limits: [(Int64, Int64)] = []
+                while try rows.step() {
+                    if let keep = policy.retention(of: rows.text(1)) { limits.append((rows.int64(0), now - keep.wholeMilliseconds)) }
+                }
+                rows.reset()
+                // A chunk wholly past the limit goes; its points live on in the hourly rollups
+                // (which thus hold exactly the readings the raw history no longer has).
+                let expired = try db.statement("SELECT id, data FROM chunks WHERE series_id = ? AND sealed = 1 AND last_ts < ?")
+                let drop = try db.statement("DELETE FROM chunks WHERE id = ?")
+                for (series, limit) in limits {
+                    try expired.bind([.integer(series), .integer(limit)])
+                    var ids: [Int64] = []
+                    var chunks: [SeriesChunk] = []
+                    while try expired.step() {
+                        ids.append(expired.int64(0))
+                        chunks.append(try SeriesChunk(decoding: expired.blob(1)))
+                    }
+                    expired.reset()
+                    guard !ids.isEmpty else { continue }
+                    try Self.addRollups(series: series, chunks, db: db)
+                    for id in ids { try drop.run([.integer(id)]) }
+                    report.chunks += ids.count
+                    report.points += chunks.reduce(0) { $0 + $1.count }
+                }
+            }
+            if let keep = policy.rollupRetention {
+                try db.statement("DELETE FROM rollups WHERE hour < ?").run([.integer(now - keep.wholeMilliseconds)])
+                report.rollups = db.changes
+            }
+        }
+        return report
+    }
+}
