@@ -30,6 +30,9 @@ struct IngestBench: AsyncParsableCommand {
     @Option(help: "Points per sealed history chunk (the aggregator's history.chunk-points).")
     var chunkPoints = HistoryStore.Policy().chunkPoints
 
+    @Option(help: "Also measure group commit: this many batches per transaction, as the aggregator commits batches that queued up together (0: skip).")
+    var group = 16
+
     @Option(help: "The twin store backend (sqlite).")
     var store = "sqlite"
 
@@ -78,6 +81,23 @@ struct IngestBench: AsyncParsableCommand {
             let fileBytes = try twin.compactFile()
             disk.append(Double(fileBytes) / Double(readings))
             print("run \(run): decode \(Int(decodeRates.last!)) readings/s, store \(Int(ingestRates.last!)) readings/s; sealed \(footprint.chunks) chunks in \(String(format: "%.1f", sealTime.seconds)) s (\(Int(Double(readings) / sealTime.seconds)) readings/s), chunk bytes \(String(format: "%.3f", Double(footprint.bytes) / Double(readings))) B/reading, file \(fileBytes) bytes")
+        }
+        if group > 1 {
+            var rates: [Double] = []
+            for run in 1...3 {
+                let decoded = try payloads.map { try WireFormat.decode($0) }
+                let path = "\(scratch)/gemello-bench-\(getpid())-group-\(run).sqlite"
+                defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
+                let twin = try TwinStore(path: path)
+                let time = try ContinuousClock().measure {
+                    for start in stride(from: 0, to: decoded.count, by: group) {
+                        _ = try twin.ingest(Array(decoded[start..<min(start + group, decoded.count)]), receivedAt: 1)
+                    }
+                }
+                guard try twin.totals().readings == Int64(readings) else { throw ValidationError("store lost readings") }
+                rates.append(Double(readings) / time.seconds)
+            }
+            print("group commit (\(group) batches a transaction): store \(Int(median(rates))) readings/s (median of 3)")
         }
         let decode = median(decodeRates), ingest = median(ingestRates)
         let endToEnd = 1 / (1 / decode + 1 / ingest)

@@ -122,6 +122,22 @@ import Testing
         #expect(try TwinStore(path: path).ingest(batch, receivedAt: 2) == .duplicate)
     }
 
+    /// Group commit: batches stored in one transaction, in order (a repeat within the group is a
+    /// duplicate); all or nothing, and a rolled-back group leaves no trace (its new series either).
+    @Test func groupsCommitTogetherAllOrNothing() throws {
+        let store = try Self.store()
+        let one = Self.batch(1, [Reading(series: Self.temperature, timestamp: 1000, value: 20)])
+        let two = Self.batch(2, [Reading(series: Self.pm25, timestamp: 1000, value: 12)])
+        struct Refused: Error {}
+        #expect(throws: AggregatorError.self) {
+            try store.ingest([one, two], receivedAt: 1) { index, _ in if index == 1 { throw Refused() } }
+        }
+        #expect(try store.totals().readings == 0 && store.history.footprint().points == 0)
+        #expect(try store.ingest([one, two, one], receivedAt: 2) == [.stored(readings: 1), .stored(readings: 1), .duplicate])
+        #expect(try store.history(agent: "tower-1", series: Self.pm25.name).map(\.value) == [12])  // its series row is real
+        #expect(try store.seriesCounts(agent: "tower-1") == [Self.temperature.name: 1, Self.pm25.name: 1])
+    }
+
     @Test func latestValueIsTheNewestObservationWhateverTheArrivalOrder() throws {
         let store = try Self.store()
         _ = try store.ingest(Self.batch(2, [Reading(series: Self.temperature, timestamp: 5000, value: 25)]), receivedAt: 1)

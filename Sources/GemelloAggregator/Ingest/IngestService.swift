@@ -1,14 +1,13 @@
 import Foundation
 import GemelloCore
 import GemelloMosquitto
-import GemelloSQLite
 import Logging
 import ServiceLifecycle
 
-/// Subscribes to every agent's topics, stores batches in the twin, and only then acknowledges
-/// them end to end. Births, deaths and health update the fleet registry.
-///
-/// A batch that fails to decode is counted against its agent and logged; the service goes on.
+/// The aggregator's MQTT session: subscribes to every agent's topics and hands what arrives to
+/// its parts: batches to the ``BatchIngestor`` (stored, then acknowledged end to end; batches
+/// that queued up together commit together), births, deaths and health to the
+/// ``AnnouncementRecorder`` (the fleet registry). It also probes its own lag through the broker.
 public final class IngestService: Service {
     private let configuration: AggregatorConfiguration
     private let store: TwinStore
@@ -16,20 +15,20 @@ public final class IngestService: Service {
     private let metrics: AggregatorMetrics?
     private let clock: any WallClock
     private let logger: Logger
-    private let decoder = JSONDecoder()
-    /// Told after each commit, so the NGSI-LD twin reflects it at once.
-    private let projection: TwinProjection?
+    private let batches: BatchIngestor
+    private let announcements: AnnouncementRecorder
 
     public init(configuration: AggregatorConfiguration, store: TwinStore, counters: IngestCounters,
                 metrics: AggregatorMetrics? = nil, projection: TwinProjection? = nil, clock: any WallClock = SystemWallClock(),
                 logger: Logger) {
-        self.projection = projection
         self.configuration = configuration
         self.store = store
         self.counters = counters
         self.metrics = metrics
         self.clock = clock
         self.logger = logger
+        batches = BatchIngestor(store: store, counters: counters, metrics: metrics, projection: projection, clock: clock, logger: logger)
+        announcements = AnnouncementRecorder(store: store, projection: projection, clock: clock, logger: logger)
     }
 
     public func run() async throws {
@@ -62,9 +61,26 @@ public final class IngestService: Service {
                     }
                 }
             }
+            // The network loop's events wait in the inbox; the loop below takes all that wait.
+            let inbox = EventInbox()
+            group.addTask {
+                for await event in client.events.cancelOnGracefulShutdown() { inbox.push(event) }
+                inbox.finish()
+            }
             var connection = ConnectionState()
-            for await event in client.events.cancelOnGracefulShutdown() {
-                handle(event, client: client, connection: &connection)
+            while let events = await inbox.takeAll() {
+                var data: [(agent: String, payload: [UInt8])] = []
+                for event in events {
+                    // Consecutive batches are stored together; anything else is handled in its turn.
+                    if case .message(let message) = event, let (agent, kind) = Topics.parse(message.topic), kind == "data" {
+                        data.append((agent, message.payload))
+                        if data.count == BatchIngestor.maxGroup { batches.ingest(data, client: client); data = [] }
+                        continue
+                    }
+                    if !data.isEmpty { batches.ingest(data, client: client); data = [] }
+                    handle(event, client: client, connection: &connection)
+                }
+                if !data.isEmpty { batches.ingest(data, client: client) }
             }
             group.cancelAll()
         }
@@ -127,88 +143,12 @@ public final class IngestService: Service {
         case .message(let message):
             guard let (agent, kind) = Topics.parse(message.topic) else { return }
             switch kind {
-            case "data": ingest(message.payload, agent: agent, client: client)
-            case "birth":
-                announce(message.payload, agent: agent, as: AgentBirth.self) { birth, _ in
-                    try self.store.recordBirth(birth, now: self.clock.nowMilliseconds())
-                }
-                projection?.agentBorn(agent)  // sensor types, version and site may have changed
-            case "death": announce(message.payload, agent: agent, as: AgentDeath.self) { death, _ in
-                try self.store.recordDeath(death, now: self.clock.nowMilliseconds())
-            }
-            case "health": announce(message.payload, agent: agent, as: AgentHealth.self) { health, json in
-                try self.store.recordHealth(health, json: json, now: self.clock.nowMilliseconds())
-            }
+            case "data": batches.ingest([(agent, message.payload)], client: client)
+            case "birth": announcements.birth(message.payload, agent: agent)
+            case "death": announcements.death(message.payload, agent: agent)
+            case "health": announcements.health(message.payload, agent: agent)
             default: break
             }
-        }
-    }
-
-    /// Decode, store (one transaction), then acknowledge. Duplicates are acknowledged again: the
-    /// agent resent because it missed our first ack.
-    func ingest(_ payload: [UInt8], agent: String, client: MQTTClient) {
-        let now = clock.nowMilliseconds()
-        let started = ContinuousClock.now
-        let batch: Batch
-        do {
-            batch = try WireFormat.decode(payload)
-            guard batch.agentID == agent else {
-                throw CoreError(.malformed, "batch names agent '\(batch.agentID)' but arrived on the topic of '\(agent)'")
-            }
-        } catch {
-            counters.rejected.add(1, ordering: .relaxed)
-            metrics?.rejected.increment()
-            logger.warning("rejected a batch", metadata: ["agent": "\(agent)", "bytes": "\(payload.count)", "error": "\(error)"])
-            try? store.recordRejected(agent: agent, now: now)
-            return
-        }
-        var prepared: TwinProjection.Prepared?
-        do {
-            let alongside: ((SQLiteConnection) throws -> Void)? = projection.map { projection in
-                { db in prepared = try projection.prepare(agent: agent, in: db) }
-            }
-            switch try store.ingest(batch, receivedAt: now, alongside: alongside) {
-            case .stored(let readings):
-                counters.batches.add(1, ordering: .relaxed)
-                counters.readings.add(Int64(readings), ordering: .relaxed)
-                metrics?.batches.increment()
-                metrics?.readings.increment(by: readings)
-                metrics?.batchLatency.recordMilliseconds(max(0, now - batch.createdAt))
-            case .duplicate:
-                counters.duplicates.add(1, ordering: .relaxed)
-                metrics?.duplicates.increment()
-                logger.debug("duplicate batch", metadata: ["agent": "\(agent)", "sequence": "\(batch.sequence)"])
-            }
-        } catch {
-            // Not acknowledged: the agent keeps the batch and resends it after its ack timeout.
-            logger.error("could not store a batch; it will be resent", metadata: ["agent": "\(agent)", "error": "\(error)"])
-            return
-        }
-        let ack = BatchAck(bootEpoch: batch.bootEpoch, sequences: [batch.sequence])
-        do { try client.publish(topic: Topics.ack(agent: agent), payload: ack.encode()) } catch {
-            logger.warning("could not send an ack; the agent will resend", metadata: ["agent": "\(agent)", "error": "\(error)"])
-        }
-        metrics?.storeDuration.recordSeconds((ContinuousClock.now - started).seconds)
-        if let prepared { projection?.commit(prepared) }
-    }
-
-    /// Decodes and records a birth, death or health message (`record` gets it and its JSON text)
-    /// and logs the status change it caused. One that names another agent than its topic is
-    /// refused: otherwise any client could mark any agent offline.
-    func announce<T: AgentAnnouncement>(_ payload: [UInt8], agent: String, as type: T.Type,
-                                        record: (T, String) throws -> FleetTransition?) {
-        guard !payload.isEmpty else { return }  // a cleared retained message
-        do {
-            let announcement = try decoder.decode(T.self, from: Data(payload))
-            guard announcement.agentID == agent else {
-                throw CoreError(.malformed, "names agent '\(announcement.agentID)' but arrived on the topic of '\(agent)'")
-            }
-            if let change = try record(announcement, String(decoding: payload, as: UTF8.self)) {
-                logger.log(level: change.to == .online ? .info : .warning, "agent \(change.to.rawValue)", metadata: [
-                    "agent": "\(agent)", "epoch": "\(change.bootEpoch)", "reason": "\(change.reason)"])
-            }
-        } catch {
-            logger.warning("ignoring a malformed announcement", metadata: ["agent": "\(agent)", "type": "\(T.self)", "error": "\(error)"])
         }
     }
 }

@@ -66,35 +66,59 @@ public final class TwinStore: Sendable {
     /// the batch causes). When this returns the batch is durable and may be acknowledged.
     public func ingest(_ batch: Batch, receivedAt now: Int64,
                        alongside: ((SQLiteConnection) throws -> Void)? = nil) throws(AggregatorError) -> IngestOutcome {
+        try ingest([batch], receivedAt: now, alongside: alongside.map { hook in { _, db in try hook(db) } })[0]
+    }
+
+    /// Stores batches in one transaction (group commit: one sync to disk for all of them), each
+    /// as ``ingest(_:receivedAt:alongside:)`` would, in order (a batch repeated in the group is a
+    /// duplicate the second time); `alongside` runs after each stored batch with its index. All
+    /// or nothing: when this throws, none of them is stored.
+    public func ingest(_ batches: [Batch], receivedAt now: Int64,
+                       alongside: ((Int, SQLiteConnection) throws -> Void)? = nil) throws(AggregatorError) -> [IngestOutcome] {
         do {
-            return try database.writer.withLock { (state: inout Writer) throws -> IngestOutcome in
-                try state.db.transaction { db -> IngestOutcome in
-                    try db.statement("INSERT OR IGNORE INTO agents (id) VALUES (?)").run([.text(batch.agentID)])
-                    guard try Self.recordDelivery(agent: batch.agentID, epoch: batch.bootEpoch, sequence: batch.sequence, in: db) else {
-                        try db.statement("UPDATE agents SET duplicates = duplicates + 1, last_seen = ? WHERE id = ?")
-                            .run([.integer(now), .text(batch.agentID)])
-                        return .duplicate
+            return try database.writer.withLock { (state: inout Writer) throws -> [IngestOutcome] in
+                let known = state.seriesIDs
+                do {
+                    return try state.db.transaction { db -> [IngestOutcome] in
+                        var outcomes: [IngestOutcome] = []
+                        for (index, batch) in batches.enumerated() {
+                            outcomes.append(try Self.ingest(batch, now: now, state: &state, db: db))
+                            if case .stored = outcomes[index] { try alongside?(index, db) }
+                        }
+                        return outcomes
                     }
-                    var ids: [Int64] = []
-                    for info in batch.series { ids.append(try Self.seriesID(info, agent: batch.agentID, state: &state)) }
-                    try Self.store(batch, seriesIDs: ids, committedAt: now, in: db)
-                    // Derived indicators, from this batch's lineage, commit with it.
-                    if let derived = try Self.airQualityIndicators(for: batch, state: state, db: db) {
-                        var derivedIDs: [Int64] = []
-                        for info in derived.series { derivedIDs.append(try Self.seriesID(info, agent: batch.agentID, state: &state)) }
-                        try Self.store(derived, seriesIDs: derivedIDs, committedAt: now, in: db)
-                    }
-                    try db.statement("UPDATE agents SET batches = batches + 1, readings = readings + ?, last_seen = ? WHERE id = ?")
-                        .run([.integer(Int64(batch.count)), .integer(now), .text(batch.agentID)])
-                    try alongside?(db)
-                    return .stored(readings: batch.count)
+                } catch {
+                    state.seriesIDs = known  // series rows made in the rolled-back transaction are gone
+                    throw error
                 }
             }
         } catch let error as AggregatorError {
             throw error
         } catch {
-            throw AggregatorError(.store, "cannot store batch \(batch.sequence) of \(batch.agentID): \(error)")
+            let names = batches.prefix(3).map { "\($0.sequence) of \($0.agentID)" }.joined(separator: ", ")
+            throw AggregatorError(.store, "cannot store batch\(batches.count == 1 ? "" : "es") \(names)\(batches.count > 3 ? ", …" : ""): \(error)")
         }
+    }
+
+    private static func ingest(_ batch: Batch, now: Int64, state: inout Writer, db: SQLiteConnection) throws -> IngestOutcome {
+        try db.statement("INSERT OR IGNORE INTO agents (id) VALUES (?)").run([.text(batch.agentID)])
+        guard try recordDelivery(agent: batch.agentID, epoch: batch.bootEpoch, sequence: batch.sequence, in: db) else {
+            try db.statement("UPDATE agents SET duplicates = duplicates + 1, last_seen = ? WHERE id = ?")
+                .run([.integer(now), .text(batch.agentID)])
+            return .duplicate
+        }
+        var ids: [Int64] = []
+        for info in batch.series { ids.append(try seriesID(info, agent: batch.agentID, state: &state)) }
+        try store(batch, seriesIDs: ids, committedAt: now, in: db)
+        // Derived indicators, from this batch's lineage, commit with it.
+        if let derived = try airQualityIndicators(for: batch, state: state, db: db) {
+            var derivedIDs: [Int64] = []
+            for info in derived.series { derivedIDs.append(try seriesID(info, agent: batch.agentID, state: &state)) }
+            try store(derived, seriesIDs: derivedIDs, committedAt: now, in: db)
+        }
+        try db.statement("UPDATE agents SET batches = batches + 1, readings = readings + ?, last_seen = ? WHERE id = ?")
+            .run([.integer(Int64(batch.count)), .integer(now), .text(batch.agentID)])
+        return .stored(readings: batch.count)
     }
 
     /// A batch's history fragments and its series' latest values and counts.

@@ -1,0 +1,121 @@
+import GemelloCore
+import GemelloMosquitto
+import GemelloSQLite
+import Logging
+
+/// Decodes batches, stores them (the batches that arrived together in one transaction: group
+/// commit), then acknowledges them, duplicates included (the agent resent because it missed our
+/// first ack). A batch that fails to decode is counted against its agent and logged.
+final class BatchIngestor: Sendable {
+    /// Batches in one transaction at most.
+    static let maxGroup = 64
+
+    private let store: TwinStore
+    private let counters: IngestCounters
+    private let metrics: AggregatorMetrics?
+    private let projection: TwinProjection?
+    private let clock: any WallClock
+    private let logger: Logger
+
+    init(store: TwinStore, counters: IngestCounters, metrics: AggregatorMetrics?, projection: TwinProjection?,
+         clock: any WallClock, logger: Logger) {
+        self.store = store
+        self.counters = counters
+        self.metrics = metrics
+        self.projection = projection
+        self.clock = clock
+        self.logger = logger
+    }
+
+    /// Decode, store (one transaction), then acknowledge.
+    func ingest(_ messages: [(agent: String, payload: [UInt8])], client: MQTTClient) {
+        let now = clock.nowMilliseconds()
+        let started = ContinuousClock.now
+        var batches: [Batch] = []
+        for (agent, payload) in messages {
+            do {
+                let batch = try WireFormat.decode(payload)
+                guard batch.agentID == agent else {
+                    throw CoreError(.malformed, "batch names agent '\(batch.agentID)' but arrived on the topic of '\(agent)'")
+                }
+                batches.append(batch)
+            } catch {
+                counters.rejected.add(1, ordering: .relaxed)
+                metrics?.rejected.increment()
+                logger.warning("rejected a batch", metadata: ["agent": "\(agent)", "bytes": "\(payload.count)", "error": "\(error)"])
+                try? store.recordRejected(agent: agent, now: now)
+            }
+        }
+        guard !batches.isEmpty else { return }
+        var prepared = [TwinProjection.Prepared?](repeating: nil, count: batches.count)
+        let outcomes: [TwinStore.IngestOutcome]
+        do {
+            // Inside the transaction the projection reads each agent's entities as its batch leaves
+            // them and queues the notifications they cause: they commit with the batches.
+            let alongside: ((Int, SQLiteConnection) throws -> Void)? = projection.map { projection in
+                { i, db in prepared[i] = try projection.prepare(agent: batches[i].agentID, in: db) }
+            }
+            outcomes = try store.ingest(batches, receivedAt: now, alongside: alongside)
+        } catch {
+            guard batches.count == 1 else {
+                // One bad batch must not hold back the others: store them one by one.
+                logger.warning("a group of batches could not be stored together; storing them one by one",
+                               metadata: ["batches": "\(batches.count)", "error": "\(error)"])
+                for batch in batches { ingestDecoded([batch], receivedAt: now, client: client) }
+                return
+            }
+            // Not acknowledged: the agent keeps the batch and resends it after its ack timeout.
+            logger.error("could not store a batch; it will be resent", metadata: ["agent": "\(batches[0].agentID)", "error": "\(error)"])
+            return
+        }
+        finish(batches, outcomes, prepared: prepared, now: now, started: started, client: client)
+    }
+
+    /// The same for batches already decoded (the one-by-one retry).
+    private func ingestDecoded(_ batches: [Batch], receivedAt now: Int64, client: MQTTClient) {
+        let started = ContinuousClock.now
+        var prepared = [TwinProjection.Prepared?](repeating: nil, count: batches.count)
+        do {
+            let alongside: ((Int, SQLiteConnection) throws -> Void)? = projection.map { projection in
+                { i, db in prepared[i] = try projection.prepare(agent: batches[i].agentID, in: db) }
+            }
+            let outcomes = try store.ingest(batches, receivedAt: now, alongside: alongside)
+            finish(batches, outcomes, prepared: prepared, now: now, started: started, client: client)
+        } catch {
+            logger.error("could not store a batch; it will be resent", metadata: ["agent": "\(batches[0].agentID)", "error": "\(error)"])
+        }
+    }
+
+    /// After the commit: count, acknowledge (one message per agent and epoch), show in the twin.
+    private func finish(_ batches: [Batch], _ outcomes: [TwinStore.IngestOutcome], prepared: [TwinProjection.Prepared?],
+                        now: Int64, started: ContinuousClock.Instant, client: MQTTClient) {
+        var acks: [(agent: String, epoch: UInt64, sequences: [UInt64])] = []
+        for (batch, outcome) in zip(batches, outcomes) {
+            switch outcome {
+            case .stored(let readings):
+                counters.batches.add(1, ordering: .relaxed)
+                counters.readings.add(Int64(readings), ordering: .relaxed)
+                metrics?.batches.increment()
+                metrics?.readings.increment(by: readings)
+                metrics?.batchLatency.recordMilliseconds(max(0, now - batch.createdAt))
+            case .duplicate:
+                counters.duplicates.add(1, ordering: .relaxed)
+                metrics?.duplicates.increment()
+                logger.debug("duplicate batch", metadata: ["agent": "\(batch.agentID)", "sequence": "\(batch.sequence)"])
+            }
+            if let i = acks.firstIndex(where: { $0.agent == batch.agentID && $0.epoch == batch.bootEpoch }) {
+                acks[i].sequences.append(batch.sequence)
+            } else {
+                acks.append((batch.agentID, batch.bootEpoch, [batch.sequence]))
+            }
+        }
+        for ack in acks {
+            let message = BatchAck(bootEpoch: ack.epoch, sequences: ack.sequences)
+            do { try client.publish(topic: Topics.ack(agent: ack.agent), payload: message.encode()) } catch {
+                logger.warning("could not send an ack; the agent will resend", metadata: ["agent": "\(ack.agent)", "error": "\(error)"])
+            }
+        }
+        metrics?.storeDuration.recordSeconds((ContinuousClock.now - started).seconds)
+        for p in prepared { if let p { projection?.commit(p) } }
+    }
+}
