@@ -130,7 +130,7 @@ import Testing
         let two = Self.batch(2, [Reading(series: Self.pm25, timestamp: 1000, value: 12)])
         struct Refused: Error {}
         #expect(throws: AggregatorError.self) {
-            try store.ingest([one, two], receivedAt: 1) { index, _ in if index == 1 { throw Refused() } }
+            try store.ingest([one, two], receivedAt: 1) { stored, _ in if stored == [0, 1] { throw Refused() } }
         }
         #expect(try store.totals().readings == 0 && store.history.footprint().points == 0)
         #expect(try store.ingest([one, two, one], receivedAt: 2) == [.stored(readings: 1), .stored(readings: 1), .duplicate])

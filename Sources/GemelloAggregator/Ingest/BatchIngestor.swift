@@ -47,15 +47,10 @@ final class BatchIngestor: Sendable {
             }
         }
         guard !batches.isEmpty else { return }
-        var prepared = [TwinProjection.Prepared?](repeating: nil, count: batches.count)
+        let prepared = Prepared()
         let outcomes: [TwinStore.IngestOutcome]
         do {
-            // Inside the transaction the projection reads each agent's entities as its batch leaves
-            // them and queues the notifications they cause: they commit with the batches.
-            let alongside: ((Int, SQLiteConnection) throws -> Void)? = projection.map { projection in
-                { i, db in prepared[i] = try projection.prepare(agent: batches[i].agentID, in: db) }
-            }
-            outcomes = try store.ingest(batches, receivedAt: now, alongside: alongside)
+            outcomes = try store.ingest(batches, receivedAt: now, alongside: prepare(batches, into: prepared))
         } catch {
             guard batches.count == 1 else {
                 // One bad batch must not hold back the others: store them one by one.
@@ -74,20 +69,35 @@ final class BatchIngestor: Sendable {
     /// The same for batches already decoded (the one-by-one retry).
     private func ingestDecoded(_ batches: [Batch], receivedAt now: Int64, client: MQTTClient) {
         let started = ContinuousClock.now
-        var prepared = [TwinProjection.Prepared?](repeating: nil, count: batches.count)
+        let prepared = Prepared()
         do {
-            let alongside: ((Int, SQLiteConnection) throws -> Void)? = projection.map { projection in
-                { i, db in prepared[i] = try projection.prepare(agent: batches[i].agentID, in: db) }
-            }
-            let outcomes = try store.ingest(batches, receivedAt: now, alongside: alongside)
+            let outcomes = try store.ingest(batches, receivedAt: now, alongside: prepare(batches, into: prepared))
             finish(batches, outcomes, prepared: prepared, now: now, started: started, client: client)
         } catch {
             logger.error("could not store a batch; it will be resent", metadata: ["agent": "\(batches[0].agentID)", "error": "\(error)"])
         }
     }
 
+    /// Inside the transaction, after the batches: the projection reads each agent's entities as
+    /// the group leaves them and queues the notifications they cause (once per agent: the
+    /// batches of one commit are one change), so they commit with the batches.
+    private func prepare(_ batches: [Batch], into prepared: Prepared) -> (([Int], SQLiteConnection) throws -> Void)? {
+        guard let projection else { return nil }
+        return { stored, db in
+            var agents: [String] = []
+            for i in stored where !agents.contains(batches[i].agentID) { agents.append(batches[i].agentID) }
+            for agent in agents { prepared.items.append(try projection.prepare(agent: agent, in: db)) }
+        }
+    }
+
+    /// What the projection prepared in one ingest's transaction (filled inside it, used after it
+    /// on the same thread).
+    private final class Prepared {
+        var items: [TwinProjection.Prepared] = []
+    }
+
     /// After the commit: count, acknowledge (one message per agent and epoch), show in the twin.
-    private func finish(_ batches: [Batch], _ outcomes: [TwinStore.IngestOutcome], prepared: [TwinProjection.Prepared?],
+    private func finish(_ batches: [Batch], _ outcomes: [TwinStore.IngestOutcome], prepared: Prepared,
                         now: Int64, started: ContinuousClock.Instant, client: MQTTClient) {
         var acks: [(agent: String, epoch: UInt64, sequences: [UInt64])] = []
         for (batch, outcome) in zip(batches, outcomes) {
@@ -116,6 +126,6 @@ final class BatchIngestor: Sendable {
             }
         }
         metrics?.storeDuration.recordSeconds((ContinuousClock.now - started).seconds)
-        for p in prepared { if let p { projection?.commit(p) } }
+        for p in prepared.items { projection?.commit(p) }
     }
 }

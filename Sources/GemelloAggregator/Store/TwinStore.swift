@@ -66,25 +66,25 @@ public final class TwinStore: Sendable {
     /// the batch causes). When this returns the batch is durable and may be acknowledged.
     public func ingest(_ batch: Batch, receivedAt now: Int64,
                        alongside: ((SQLiteConnection) throws -> Void)? = nil) throws(AggregatorError) -> IngestOutcome {
-        try ingest([batch], receivedAt: now, alongside: alongside.map { hook in { _, db in try hook(db) } })[0]
+        try ingest([batch], receivedAt: now, alongside: alongside.map { hook in { stored, db in if !stored.isEmpty { try hook(db) } } })[0]
     }
 
     /// Stores batches in one transaction (group commit: one sync to disk for all of them), each
     /// as ``ingest(_:receivedAt:alongside:)`` would, in order (a batch repeated in the group is a
-    /// duplicate the second time); `alongside` runs after each stored batch with its index. All
-    /// or nothing: when this throws, none of them is stored.
+    /// duplicate the second time); `alongside` runs once after all of them, in the transaction,
+    /// with the indexes of the batches stored (not duplicates). All or nothing: when this throws,
+    /// none of them is stored.
     public func ingest(_ batches: [Batch], receivedAt now: Int64,
-                       alongside: ((Int, SQLiteConnection) throws -> Void)? = nil) throws(AggregatorError) -> [IngestOutcome] {
+                       alongside: (([Int], SQLiteConnection) throws -> Void)? = nil) throws(AggregatorError) -> [IngestOutcome] {
         do {
             return try database.writer.withLock { (state: inout Writer) throws -> [IngestOutcome] in
                 let known = state.seriesIDs
                 do {
                     return try state.db.transaction { db -> [IngestOutcome] in
                         var outcomes: [IngestOutcome] = []
-                        for (index, batch) in batches.enumerated() {
-                            outcomes.append(try Self.ingest(batch, now: now, state: &state, db: db))
-                            if case .stored = outcomes[index] { try alongside?(index, db) }
-                        }
+                        for batch in batches { outcomes.append(try Self.ingest(batch, now: now, state: &state, db: db)) }
+                        let stored = outcomes.indices.filter { if case .stored = outcomes[$0] { true } else { false } }
+                        try alongside?(stored, db)
                         return outcomes
                     }
                 } catch {
