@@ -100,6 +100,7 @@ final class BatchIngestor: Sendable {
     private func finish(_ batches: [Batch], _ outcomes: [TwinStore.IngestOutcome], prepared: Prepared,
                         now: Int64, started: ContinuousClock.Instant, client: MQTTClient) {
         var acks: [(agent: String, epoch: UInt64, sequences: [UInt64])] = []
+        if outcomes.contains(where: { if case .stored = $0 { true } else { false } }) { counters.commits.add(1, ordering: .relaxed) }
         for (batch, outcome) in zip(batches, outcomes) {
             switch outcome {
             case .stored(let readings):

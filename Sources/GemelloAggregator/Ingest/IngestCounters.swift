@@ -3,6 +3,8 @@ import Synchronization
 /// Live counters of the ingest path, read by `/health`.
 public final class IngestCounters: Sendable {
     public let batches = Atomic<Int64>(0)
+    /// Transactions that stored at least one batch (group commit: often fewer than `batches`).
+    public let commits = Atomic<Int64>(0)
     public let readings = Atomic<Int64>(0)
     public let duplicates = Atomic<Int64>(0)
     public let rejected = Atomic<Int64>(0)
