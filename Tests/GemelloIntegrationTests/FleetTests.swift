@@ -151,10 +151,11 @@ import Testing
             }
             kill(second.processIdentifier, SIGSTOP)
             let frozenAt = ContinuousClock.now
-            let cut = try await Self.secondsUntil(aggregator, "sewer-1", limit: limit + .seconds(3)) { $0.status == .offline }
+            let cut = try await Self.secondsUntil(aggregator, "sewer-1", limit: limit + .seconds(4)) { $0.status == .offline }
             // 11.1–12.0 s on a quiet machine (8 s keepalive); the slack covers the aggregator's processing lag while
-            // the other suites load the 2 CI cores (its last message may be stored late).
-            #expect((ContinuousClock.now - frozenAt) <= limit + .milliseconds(2500))
+            // the other suites load the 2 CI cores (its last message may be stored late; 14.65 s seen once since
+            // every commit is synced to disk).
+            #expect((ContinuousClock.now - frozenAt) <= limit + .milliseconds(3500))
             kill(second.processIdentifier, SIGKILL)
             second.waitUntilExit()
 
