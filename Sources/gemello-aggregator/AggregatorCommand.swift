@@ -78,7 +78,8 @@ struct AggregatorCommand: AsyncParsableCommand {
         let ingest = IngestService(configuration: configuration, store: twin, counters: counters, metrics: metrics,
                                    projection: ngsi.projection, logger: logger)
         let monitor = FleetMonitor(store: twin, configuration: configuration, counters: counters, metrics: metrics, logger: logger)
-        let compactor = HistoryCompactor(store: twin, policy: configuration.history, interval: configuration.compactEvery, logger: logger)
+        let compactor = HistoryCompactor(store: twin, policy: configuration.history, interval: configuration.compactEvery,
+                                         metrics: metrics, logger: logger)
         let portFile = self.portFile
         let host = configuration.httpHost
         let http = AggregatorHTTP.application(store: twin, broker: ngsi.broker, counters: counters, configuration: configuration,

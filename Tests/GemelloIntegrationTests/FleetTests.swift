@@ -42,10 +42,13 @@ import Testing
                                        projection: twin.projection, logger: logger)
             let monitor = FleetMonitor(store: store, configuration: configuration, counters: counters, metrics: metrics,
                                        interval: .milliseconds(200), logger: logger)
+            let compactor = HistoryCompactor(store: store, policy: configuration.history, interval: .milliseconds(200), metrics: metrics,
+                                             maintenanceInterval: .milliseconds(200), logger: logger)
             let port = BoundPort()
             let http = AggregatorHTTP.application(store: store, broker: twin.broker, counters: counters, configuration: configuration, metrics: registry,
                                                   logger: logger) { bound in port.value.store(bound, ordering: .relaxed) }
-            group = ServiceGroup(configuration: .init(services: [.init(service: ingest), .init(service: monitor), .init(service: http)],
+            group = ServiceGroup(configuration: .init(services: [.init(service: ingest), .init(service: monitor), .init(service: compactor),
+                                                                 .init(service: http)],
                                                       logger: logger))
             self.port = port
             self.configuration = configuration
@@ -217,7 +220,12 @@ import Testing
             #expect((value("gemello_ingest_batches_total") ?? 0) >= 35)
             #expect(value("gemello_ingest_rejected_batches_total") == 1)
             #expect(value("gemello_ingest_duplicate_batches_total") == 0)
-            #expect((value("gemello_ingest_store_seconds_count") ?? 0) >= 35)
+            // One store timing per commit: batches that queued up together commit together.
+            let commits = value("gemello_ingest_store_seconds_count") ?? 0
+            #expect(commits >= 1 && commits <= (value("gemello_ingest_batches_total") ?? 0) + 1)
+            // The history's size, as the compactor last measured it (every 200 ms here).
+            #expect(value("gemello_history_readings") == 34_872)
+            #expect((value("gemello_history_bytes") ?? 0) > 0 && (value("gemello_history_bytes") ?? 0) < 34_872 * 4)
             #expect((value("gemello_batch_latency_seconds_count") ?? 0) >= 35)
             #expect(value("gemello_agents", ["status": "online"]) == 3)
             #expect(value("gemello_agents", ["status": "offline"]) == 0)

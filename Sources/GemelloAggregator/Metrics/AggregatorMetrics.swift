@@ -33,6 +33,10 @@ public final class AggregatorMetrics: Sendable {
     private let fleetBuffered: Gauge
     private let fleetDropped: Gauge
     private let omitted: Gauge
+    private let historyReadings: Gauge
+    private let historyUnsealed: Gauge
+    private let historyChunks: Gauge
+    private let historyBytes: Gauge
     private let factory: any MetricsFactory
     public let agentLabelLimit: Int
     /// The labelled per-agent gauges now registered, by agent.
@@ -63,9 +67,21 @@ public final class AggregatorMetrics: Sendable {
         fleetBuffered = Gauge(label: "gemello_fleet_buffered_readings", factory: factory)
         fleetDropped = Gauge(label: "gemello_fleet_dropped_readings", factory: factory)
         omitted = Gauge(label: "gemello_agent_series_omitted", factory: factory)
+        historyReadings = Gauge(label: "gemello_history_readings", factory: factory)
+        historyUnsealed = Gauge(label: "gemello_history_unsealed_fragments", factory: factory)
+        historyChunks = Gauge(label: "gemello_history_chunks", factory: factory)
+        historyBytes = Gauge(label: "gemello_history_bytes", factory: factory)
     }
 
     /// Updates the fleet gauges from a fresh fleet listing (the monitor calls this every tick).
+    /// The history's size (``HistoryStore/footprint()``), refreshed once a minute by the compactor.
+    public func update(history: (chunks: Int64, fragments: Int64, points: Int64, bytes: Int64)) {
+        historyReadings.record(history.points)
+        historyUnsealed.record(history.fragments)
+        historyChunks.record(history.chunks - history.fragments)
+        historyBytes.record(history.bytes)
+    }
+
     public func update(fleet: [FleetAgentSummary]) {
         for status in FleetAgentSummary.Status.allCases {
             agentsByStatus[status]?.record(fleet.count(where: { $0.status == status }))

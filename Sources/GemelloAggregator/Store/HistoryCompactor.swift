@@ -13,9 +13,15 @@ public final class HistoryCompactor: Service {
     private let interval: Duration
     private let clock: any WallClock
     private let logger: Logger
+    private let metrics: AggregatorMetrics?
 
-    public init(store: TwinStore, policy: HistoryStore.Policy, interval: Duration = .seconds(5),
-                clock: any WallClock = SystemWallClock(), logger: Logger) {
+    /// Between retention passes (which also refresh the history's size in `/metrics`).
+    private let maintenanceInterval: Duration
+
+    public init(store: TwinStore, policy: HistoryStore.Policy, interval: Duration = .seconds(5), metrics: AggregatorMetrics? = nil,
+                maintenanceInterval: Duration = .seconds(60), clock: any WallClock = SystemWallClock(), logger: Logger) {
+        self.metrics = metrics
+        self.maintenanceInterval = maintenanceInterval
         self.store = store
         self.policy = policy
         self.interval = interval
@@ -28,7 +34,7 @@ public final class HistoryCompactor: Service {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             pass()
             let now = clock.nowMilliseconds()
-            if now - lastRetention >= 60_000 {
+            if now - lastRetention >= maintenanceInterval.wholeMilliseconds {
                 lastRetention = now
                 retain(now: now)
             }
@@ -36,9 +42,10 @@ public final class HistoryCompactor: Service {
         }
     }
 
-    /// Drops what is past its retention (once a minute).
+    /// Drops what is past its retention, and refreshes the history's size in `/metrics` (once a minute).
     func retain(now: Int64) {
         do {
+            defer { if let metrics, let footprint = try? store.history.footprint() { metrics.update(history: footprint) } }
             let report = try store.history.applyRetention(now: now, policy: policy)
             if report.chunks > 0 || report.rollups > 0 {
                 logger.info("history past its retention dropped", metadata: [
