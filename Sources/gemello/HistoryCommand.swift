@@ -15,10 +15,9 @@ struct HistoryCommand: AsyncParsableCommand {
             """)
 
     @OptionGroup var options: AggregatorOptions
-    @Argument(help: "The entity id, or its unique end such as 'replay-milano-arpa:arpa-senato'.")
-    var entity: String
-    @Argument(help: "The attribute (Smart Data Models term, e.g. temperature, pm25).")
-    var attribute: String
+    @OptionGroup var target: EntityAttribute
+    var entity: String { target.entity }
+    var attribute: String { target.attribute }
     @Option(help: "From this time (inclusive).")
     var from: String?
     @Option(help: "Up to this time (exclusive).")
@@ -121,6 +120,14 @@ struct HistoryCommand: AsyncParsableCommand {
     }
 }
 
+/// The entity and attribute a history command is about.
+struct EntityAttribute: ParsableArguments {
+    @Argument(help: "The entity id, or its unique end such as 'replay-milano-arpa:arpa-senato'.")
+    var entity: String
+    @Argument(help: "The attribute (Smart Data Models term, e.g. temperature, pm25).")
+    var attribute: String
+}
+
 /// `gemello twin lineage`: where a value in the twin came from.
 struct LineageCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -129,10 +136,9 @@ struct LineageCommand: AsyncParsableCommand {
         discussion: "Without a reading at exactly that time, the newest one before it (the value the twin showed then).")
 
     @OptionGroup var options: AggregatorOptions
-    @Argument(help: "The entity id, or its unique end.")
-    var entity: String
-    @Argument(help: "The attribute (e.g. pm25).")
-    var attribute: String
+    @OptionGroup var target: EntityAttribute
+    var entity: String { target.entity }
+    var attribute: String { target.attribute }
     @Argument(help: "The time (ISO 8601, or a date for midnight UTC).")
     var time: String
 

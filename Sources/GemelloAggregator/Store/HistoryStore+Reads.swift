@@ -29,9 +29,8 @@ extension HistoryStore {
         return trimmed(SeriesChunk.merged(parts.sorted { $0.id < $1.id }.map(\.chunk)), to: range)
     }
 
-    static func points(series: Int64, in range: ClosedRange<Int64>, sealedOnly: Bool = false, db: SQLiteConnection) throws -> SeriesChunk? {
-        let rows = try db.statement("SELECT data FROM chunks WHERE series_id = ? AND last_ts >= ? AND first_ts <= ?"
-                                    + (sealedOnly ? " AND sealed = 1" : "") + " ORDER BY id")
+    static func points(series: Int64, in range: ClosedRange<Int64>, db: SQLiteConnection) throws -> SeriesChunk? {
+        let rows = try db.statement("SELECT data FROM chunks WHERE series_id = ? AND last_ts >= ? AND first_ts <= ? ORDER BY id")
         try rows.bind([.integer(series), .integer(range.lowerBound), .integer(range.upperBound)])
         var parts: [SeriesChunk] = []
         while try rows.step() { parts.append(try SeriesChunk(decoding: rows.blob(0))) }

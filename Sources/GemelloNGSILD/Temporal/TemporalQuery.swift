@@ -193,15 +193,6 @@ public struct PeriodAggregate: Sendable, Equatable {
         self.end = end
     }
 
-    public mutating func add(_ value: Double, distinct trackDistinct: Bool) {
-        count += 1
-        sum += value
-        sumOfSquares += value * value
-        min = Swift.min(min, value)
-        max = Swift.max(max, value)
-        if trackDistinct { distinct.insert((value == 0 ? 0 : value).bitPattern) }
-    }
-
     /// The value of `method` (population standard deviation for `stddev`).
     public func value(_ method: AggregationMethod) -> Double {
         switch method {
