@@ -168,13 +168,19 @@ import Testing
             }
             try await waitUntil(.seconds(2)) { try detail()?.transitions.first?.to == .offline }
             let detail = try #require(try detail())
-            // Frozen: stale after 3 missed heartbeats, then offline; killed: offline at once.
-            #expect(detail.transitions.map(\.to).prefix(5) == [.offline, .stale, .online, .offline, .online])
+            // Newest first. Frozen: stale after 3 missed heartbeats, then offline. Before the freeze
+            // the second session may flap stale/online when the CI cores are saturated (its health
+            // reports arrive late); it starts with its birth. Killed: offline at once by the will.
+            let session = detail.transitions.prefix { $0.bootEpoch == secondEpoch }
+            #expect(session.map(\.to).prefix(2) == [.offline, .stale], "\(session.map(\.to))")
+            #expect(session.last?.to == .online, "\(session.map(\.reason))")
+            #expect(session.dropFirst(2).allSatisfy { $0.to != .offline })
             // Whichever says it first: the keepalive rule or the broker's will (mosquitto checks every few seconds).
             let verdict = detail.transitions.first?.reason ?? ""
             #expect(verdict == "last will" || verdict.hasPrefix("silent"), "\(verdict)")
-            #expect(detail.transitions.first?.bootEpoch == secondEpoch)
-            #expect(detail.transitions.dropFirst(3).first?.reason == "last will")
+            let killedSession = detail.transitions.dropFirst(session.count).first
+            #expect(killedSession?.bootEpoch == firstEpoch && killedSession?.to == .offline && killedSession?.reason == "last will",
+                    "\(String(describing: killedSession))")
             #expect(detail.healthHistory.contains { $0.rssBytes != nil && $0.diskFreeBytes != nil && $0.bufferedBytes != nil })
             print("fleet liveness: kill -9 → offline in \(String(format: "%.2f", killed)) s; "
                   + "SIGSTOP → offline in \(String(format: "%.2f", cut)) s (keepalive \(Self.keepAlive) s × 1.5 = \(limit.seconds) s)")
