@@ -27,6 +27,10 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         // Already in the graph through Hummingbird; named for HTTPField.Name (Link, NGSILD-Results-Count).
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        // The twin store's PostgreSQL backend (store.kind: postgres).
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        // Already in the graph through Hummingbird and postgres-nio; named for NIOCore (futures).
+        .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
     ],
     targets: [
         // MARK: C shims (system libraries, found through pkg-config)
@@ -44,6 +48,15 @@ let package = Package(
 
         // MARK: Pure core: readings, batches, wire format, topics, protocol messages, config
         .target(name: "GemelloCore", dependencies: ["GemelloZlib"], swiftSettings: strict),
+        // The twin store's protocol (connections, rows, values; no I/O) and its two backends.
+        .target(name: "GemelloStorage", swiftSettings: strict),
+        .target(name: "GemelloStorageSQLite", dependencies: ["GemelloStorage", "GemelloSQLite"], swiftSettings: strict),
+        .target(name: "GemelloStoragePostgres", dependencies: [
+            "GemelloStorage",
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: strict),
         // NGSI-LD without I/O: JSON, JSON-LD contexts, entities, the query language, geo-queries.
         .target(name: "GemelloNGSILD", dependencies: ["GemelloCore"], swiftSettings: strict),
 
@@ -55,7 +68,7 @@ let package = Package(
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
         ], exclude: ["Inputs/CSVReplay/README.md", "Inputs/Simulated/README.md"], swiftSettings: strict),
         .target(name: "GemelloAggregator", dependencies: [
-            "GemelloCore", "GemelloNGSILD", "GemelloSQLite", "GemelloMosquitto",
+            "GemelloCore", "GemelloNGSILD", "GemelloStorage", "GemelloStorageSQLite", "GemelloStoragePostgres", "GemelloMosquitto",
             .product(name: "CoreMetrics", package: "swift-metrics"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -102,7 +115,9 @@ let package = Package(
         .testTarget(name: "GemelloCoreTests", dependencies: ["GemelloCore", "GemelloTesting"]),
         .testTarget(name: "GemelloNGSILDTests", dependencies: ["GemelloNGSILD", "GemelloCore"]),
         .testTarget(name: "GemelloAgentTests", dependencies: ["GemelloAgent", "GemelloCore", "GemelloTesting"]),
-        .testTarget(name: "GemelloAggregatorTests", dependencies: ["GemelloAggregator", "GemelloCore", "GemelloSQLite", "GemelloTesting"]),
+        .testTarget(name: "GemelloAggregatorTests", dependencies: [
+            "GemelloAggregator", "GemelloCore", "GemelloSQLite", "GemelloStorage", "GemelloStorageSQLite", "GemelloStoragePostgres", "GemelloTesting",
+        ]),
         .testTarget(name: "GemelloIntegrationTests", dependencies: [
             "GemelloAgent", "GemelloAggregator", "GemelloAggregatorHTTP", "GemelloCore", "GemelloNGSILD", "GemelloSQLite", "GemelloTesting",
             .product(name: "Logging", package: "swift-log"),

@@ -57,7 +57,7 @@ struct AggregatorCommand: AsyncParsableCommand {
         if let httpPort { configuration.httpPort = httpPort }
         let logger = Logger(label: "gemello.aggregator")
         let twin: TwinStore
-        do { twin = try TwinStore(path: configuration.storePath) } catch {
+        do { twin = try TwinStore.open(configuration) } catch {
             Console.error("gemello-aggregator: \(error)")
             throw ExitCode(74)
         }
@@ -107,12 +107,12 @@ extension AggregatorCommand {
             throw ExitCode(78)
         }
         if let store { configuration.storePath = store }
-        guard FileManager.default.fileExists(atPath: configuration.storePath) else {
+        guard configuration.storeKind != .sqlite || FileManager.default.fileExists(atPath: configuration.storePath) else {
             Console.error("gemello-aggregator: no twin store at \(configuration.storePath). Fix: pass --store PATH or set store.path")
             throw ExitCode(66)
         }
         do {
-            let twin = try TwinStore(path: configuration.storePath)
+            let twin = try TwinStore.open(configuration)
             var out = ""
             for series in try twin.seriesCounts(agent: agent).keys.sorted() {
                 for (timestamp, value) in try twin.history(agent: agent, series: series) {

@@ -18,8 +18,8 @@ import Testing
     /// A station's index is derived as its readings arrive, with the 24-hour running mean for
     /// PM2.5 and the hour's value for NO2, carries the lineage of the batch that caused it, and
     /// is not derived twice from a duplicate.
-    @Test func indexSeriesIsDerivedAtIngest() throws {
-        let store = try TwinStoreTests.store()
+    @Test(arguments: StoreBackendKind.allCases) func indexSeriesIsDerivedAtIngest(backend: StoreBackendKind) throws {
+        let store = try backend.store()
         _ = try store.recordBirth(AgentBirth(agentID: "air-1", bootEpoch: 1, version: "0.1.0",
                                              site: Site(id: "s", kind: .fiveGTower, latitude: 45.46, longitude: 9.19),
                                              sensors: [SensorInfo(id: "aq", entityType: "AirQualityObserved",

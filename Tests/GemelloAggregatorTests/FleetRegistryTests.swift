@@ -67,11 +67,6 @@ import Testing
     static let site = Site(id: "duomo", kind: .fiveGTower, latitude: 45.46, longitude: 9.19)
     let policy = FleetStatusPolicy(staleAfter: .seconds(30), offlineAfter: .seconds(120))
 
-    static func store() throws -> (TwinStore, String) {
-        let path = try Repository.temporaryFolder("fleet").appendingPathComponent("twin.sqlite").path
-        return (try TwinStore(path: path), path)
-    }
-
     static func birth(_ agent: String = "a", epoch: UInt64, time: Int64, interval: Double? = 2) -> AgentBirth {
         AgentBirth(agentID: agent, bootEpoch: epoch, version: "v", site: site, sensors: [], time: time,
                    configHash: "0123456789abcdef", healthIntervalSeconds: interval, keepAliveSeconds: 10)
@@ -86,8 +81,8 @@ import Testing
         return health
     }
 
-    @Test func aStaleDeathNeverHidesANewerSession() throws {
-        let (store, _) = try Self.store()
+    @Test(arguments: StoreBackendKind.allCases) func aStaleDeathNeverHidesANewerSession(backend: StoreBackendKind) throws {
+        let store = try backend.store()
         try store.recordBirth(Self.birth(epoch: 2, time: 1000), now: 1000)
         #expect(try store.recordDeath(AgentDeath(agentID: "a", bootEpoch: 1), now: 1500) == nil)  // the last session's will, late
         #expect(try store.fleet(now: 2000, policy: policy).first?.status == .online)
@@ -104,14 +99,14 @@ import Testing
         #expect(detail.agent.bootEpoch == 3 && detail.agent.configHash == "0123456789abcdef" && detail.agent.keepAliveSeconds == 10)
     }
 
-    @Test func aGoodbyeIsToldApartFromALastWill() throws {
-        let (store, _) = try Self.store()
+    @Test(arguments: StoreBackendKind.allCases) func aGoodbyeIsToldApartFromALastWill(backend: StoreBackendKind) throws {
+        let store = try backend.store()
         try store.recordBirth(Self.birth(epoch: 5, time: 0), now: 0)
         #expect(try store.recordDeath(AgentDeath(agentID: "a", bootEpoch: 5, graceful: true), now: 10)?.reason == "goodbye")
     }
 
-    @Test func silenceMakesStaleThenOfflineAndAMessageOnlineAgain() throws {
-        let (store, _) = try Self.store()
+    @Test(arguments: StoreBackendKind.allCases) func silenceMakesStaleThenOfflineAndAMessageOnlineAgain(backend: StoreBackendKind) throws {
+        let store = try backend.store()
         try store.recordBirth(Self.birth(epoch: 7, time: 0, interval: 2), now: 0)
         #expect(try store.refreshStatuses(now: 5_000, policy: policy).isEmpty)
         let stale = try store.refreshStatuses(now: 6_500, policy: policy)
@@ -130,8 +125,8 @@ import Testing
         #expect(agent.statusSince == Timestamp.iso8601(milliseconds: 122_000))
     }
 
-    @Test func healthHistoryIsKeptInOrderAndPrunedByAge() throws {
-        let (store, _) = try Self.store()
+    @Test(arguments: StoreBackendKind.allCases) func healthHistoryIsKeptInOrderAndPrunedByAge(backend: StoreBackendKind) throws {
+        let store = try backend.store()
         try store.recordBirth(Self.birth(epoch: 1, time: 0), now: 0)
         for second in 1...10 {
             let health = Self.health(epoch: 1, time: Int64(second) * 1000, buffered: Int64(second))

@@ -23,8 +23,8 @@ import Testing
     /// Live batches, then a backlog from before them (an agent back from an outage sends its
     /// newest readings first): sealed into chunks, read back whole and in observation order, with
     /// every point naming the batch that carried it.
-    @Test func backlogAfterLiveDataReadsBackInObservationOrder() throws {
-        let store = try TwinStoreTests.store()
+    @Test(arguments: StoreBackendKind.allCases) func backlogAfterLiveDataReadsBackInObservationOrder(backend: StoreBackendKind) throws {
+        let store = try backend.store()
         let policy = HistoryStore.Policy(chunkPoints: 100, sealAfter: .seconds(3600))
         for s in 0..<5 {  // live: t = 500 s ... 999 s
             let start = Int64(500 + s * 100) * 1000
@@ -52,8 +52,8 @@ import Testing
 
     /// Late readings sealed one small chunk at a time are re-compressed into full chunks in the
     /// background, and only when that makes fewer chunks (no endless rewriting).
-    @Test func smallLateChunksAreMergedIntoFullOnes() throws {
-        let store = try TwinStoreTests.store()
+    @Test(arguments: StoreBackendKind.allCases) func smallLateChunksAreMergedIntoFullOnes(backend: StoreBackendKind) throws {
+        let store = try backend.store()
         let policy = HistoryStore.Policy(chunkPoints: 100, sealAfter: .seconds(1))
         _ = try store.ingest(Self.batch(100, Self.readings(Self.temperature, stride(from: Int64(1_000_000), to: 1_100_000, by: 1000))), receivedAt: 0)
         try store.history.compact(now: 10_000, policy: policy)
@@ -73,8 +73,8 @@ import Testing
 
     /// A partial last chunk is merged with the next fragments until it is full; readings of one
     /// instant keep their arrival order.
-    @Test func sealingFillsThePartialLastChunk() throws {
-        let store = try TwinStoreTests.store()
+    @Test(arguments: StoreBackendKind.allCases) func sealingFillsThePartialLastChunk(backend: StoreBackendKind) throws {
+        let store = try backend.store()
         let policy = HistoryStore.Policy(chunkPoints: 64, sealAfter: .seconds(1))
         var expected: [(Int64, Double)] = []
         for s in 1...20 {
@@ -92,8 +92,8 @@ import Testing
         #expect(footprint.chunks == 2 && footprint.fragments == 0)  // one chunk per series, refilled each pass
     }
 
-    @Test func lastNAndRangesReadOnlyWhatTheyNeed() throws {
-        let store = try TwinStoreTests.store()
+    @Test(arguments: StoreBackendKind.allCases) func lastNAndRangesReadOnlyWhatTheyNeed(backend: StoreBackendKind) throws {
+        let store = try backend.store()
         for s in 0..<10 {
             let start = Int64(s) * 1_000_000
             _ = try store.ingest(Self.batch(UInt64(s + 1), Self.readings(Self.temperature, stride(from: start, to: start + 1_000_000, by: 1000))), receivedAt: 0)
@@ -110,8 +110,8 @@ import Testing
     }
 
     /// A bounded read returns the oldest points exactly and stops early: "everything" costs a page.
-    @Test func boundedReadsStopAfterTheLimit() throws {
-        let store = try TwinStoreTests.store()
+    @Test(arguments: StoreBackendKind.allCases) func boundedReadsStopAfterTheLimit(backend: StoreBackendKind) throws {
+        let store = try backend.store()
         for s in 0..<10 {
             let start = Int64(s) * 1_000_000
             _ = try store.ingest(Self.batch(UInt64(s + 1), Self.readings(Self.temperature, stride(from: start, to: start + 1_000_000, by: 1000))), receivedAt: 0)
@@ -126,8 +126,8 @@ import Testing
     }
 
     /// Duplicates never reach the history: a resent batch adds no fragment.
-    @Test func aDuplicateAddsNoPoints() throws {
-        let store = try TwinStoreTests.store()
+    @Test(arguments: StoreBackendKind.allCases) func aDuplicateAddsNoPoints(backend: StoreBackendKind) throws {
+        let store = try backend.store()
         let batch = Self.batch(1, Self.readings(Self.temperature, [1000, 2000]))
         #expect(try store.ingest(batch, receivedAt: 1) == .stored(readings: 2))
         #expect(try store.ingest(batch, receivedAt: 2) == .duplicate)

@@ -9,10 +9,6 @@ import Testing
     static let temperature = SeriesInfo(name: "weather/temperature", unit: "CEL")
     static let pm25 = SeriesInfo(name: "air/pm25", unit: "GQ")
 
-    static func store() throws -> TwinStore {
-        try TwinStore(path: try Repository.temporaryFolder("twin").appendingPathComponent("twin.sqlite").path)
-    }
-
     static func batch(_ sequence: UInt64, _ readings: [Reading], agent: String = "tower-1") -> Batch {
         var batch = Batch(agentID: agent, bootEpoch: 1, sequence: sequence, createdAt: 0)
         var lookup: [SeriesInfo: UInt32] = [:]
@@ -22,8 +18,8 @@ import Testing
 
     /// Batch identity is (agent, boot epoch, sequence): a replaced agent buffer restarts its
     /// sequences at 1 with a new epoch, and those batches are new, not duplicates.
-    @Test func sameSequenceInANewEpochIsANewBatch() throws {
-        let store = try Self.store()
+    @Test(arguments: StoreBackendKind.allCases) func sameSequenceInANewEpochIsANewBatch(backend: StoreBackendKind) throws {
+        let store = try backend.store()
         let reading = Reading(series: Self.temperature, timestamp: 1000, value: 20.5)
         var first = Self.batch(1, [reading])
         first.bootEpoch = 1_700_000_001
@@ -62,14 +58,14 @@ import Testing
     /// Out-of-order arrival (live batches first, then the backlog; resends overtaken by newer
     /// batches) opens ranges above the high-water mark; filling the gaps merges them back into
     /// one row per agent epoch, and every stored sequence stays a duplicate, across a reopen.
-    @Test func deliveryRangesMergeAndStayExact() throws {
-        let path = try Repository.temporaryFolder("twin").appendingPathComponent("twin.sqlite").path
+    @Test(arguments: StoreBackendKind.allCases) func deliveryRangesMergeAndStayExact(backend: StoreBackendKind) throws {
+        let path = try backend.newLocation()
         let reading = Reading(series: Self.temperature, timestamp: 1000, value: 20.5)
         var order = Array(UInt64(1)...200)
         var generator = SeededGenerator(seed: 42)
         order.shuffle(using: &generator)
         do {
-            let store = try TwinStore(path: path)
+            let store = try backend.open(path)
             var maxRanges = 0
             for (n, sequence) in order.enumerated() {
                 #expect(try store.ingest(Self.batch(sequence, [reading]), receivedAt: Int64(n)) == .stored(readings: 1))
@@ -81,7 +77,7 @@ import Testing
             #expect(try store.ingest(Self.batch(500, [reading]), receivedAt: 1) == .stored(readings: 1))
             #expect(try store.deliveryRangeCount() == 2)
         }
-        let reopened = try TwinStore(path: path)
+        let reopened = try backend.open(path)
         for sequence in [UInt64(1), 77, 200, 500] {
             #expect(try reopened.ingest(Self.batch(sequence, [reading]), receivedAt: 9) == .duplicate)
         }
@@ -104,8 +100,8 @@ import Testing
         for sequence in [UInt64(4), 8] { #expect(try store.ingest(Self.batch(sequence, [reading]), receivedAt: 1) == .stored(readings: 1)) }
     }
 
-    @Test func dropsDuplicateBatchesByAgentAndSequence() throws {
-        let store = try Self.store()
+    @Test(arguments: StoreBackendKind.allCases) func dropsDuplicateBatchesByAgentAndSequence(backend: StoreBackendKind) throws {
+        let store = try backend.store()
         let batch = Self.batch(1, [Reading(series: Self.temperature, timestamp: 1000, value: 20.5)])
         #expect(try store.ingest(batch, receivedAt: 1) == .stored(readings: 1))
         #expect(try store.ingest(batch, receivedAt: 2) == .duplicate)
@@ -115,17 +111,17 @@ import Testing
         #expect(totals.readings == 2 && totals.duplicates == 1 && totals.batches == 2)
     }
 
-    @Test func survivesReopenAndStillDedupes() throws {
-        let path = try Repository.temporaryFolder("twin").appendingPathComponent("twin.sqlite").path
+    @Test(arguments: StoreBackendKind.allCases) func survivesReopenAndStillDedupes(backend: StoreBackendKind) throws {
+        let path = try backend.newLocation()
         let batch = Self.batch(4, [Reading(series: Self.pm25, timestamp: 1, value: 3)])
-        do { #expect(try TwinStore(path: path).ingest(batch, receivedAt: 1) == .stored(readings: 1)) }
-        #expect(try TwinStore(path: path).ingest(batch, receivedAt: 2) == .duplicate)
+        do { #expect(try backend.open(path).ingest(batch, receivedAt: 1) == .stored(readings: 1)) }
+        #expect(try backend.open(path).ingest(batch, receivedAt: 2) == .duplicate)
     }
 
     /// Group commit: batches stored in one transaction, in order (a repeat within the group is a
     /// duplicate); all or nothing, and a rolled-back group leaves no trace (its new series either).
-    @Test func groupsCommitTogetherAllOrNothing() throws {
-        let store = try Self.store()
+    @Test(arguments: StoreBackendKind.allCases) func groupsCommitTogetherAllOrNothing(backend: StoreBackendKind) throws {
+        let store = try backend.store()
         let one = Self.batch(1, [Reading(series: Self.temperature, timestamp: 1000, value: 20)])
         let two = Self.batch(2, [Reading(series: Self.pm25, timestamp: 1000, value: 12)])
         struct Refused: Error {}
@@ -138,8 +134,8 @@ import Testing
         #expect(try store.seriesCounts(agent: "tower-1") == [Self.temperature.name: 1, Self.pm25.name: 1])
     }
 
-    @Test func latestValueIsTheNewestObservationWhateverTheArrivalOrder() throws {
-        let store = try Self.store()
+    @Test(arguments: StoreBackendKind.allCases) func latestValueIsTheNewestObservationWhateverTheArrivalOrder(backend: StoreBackendKind) throws {
+        let store = try backend.store()
         _ = try store.ingest(Self.batch(2, [Reading(series: Self.temperature, timestamp: 5000, value: 25)]), receivedAt: 1)
         _ = try store.ingest(Self.batch(1, [Reading(series: Self.temperature, timestamp: 1000, value: 10),
                                             Reading(series: Self.temperature, timestamp: 9000, value: 30),
@@ -151,8 +147,8 @@ import Testing
         #expect(try store.history(agent: "tower-1", series: "weather/temperature").map(\.timestamp) == [1000, 5000, 9000, 9000])
     }
 
-    @Test func entitiesCarryTypeAndLocationFromTheBirth() throws {
-        let store = try Self.store()
+    @Test(arguments: StoreBackendKind.allCases) func entitiesCarryTypeAndLocationFromTheBirth(backend: StoreBackendKind) throws {
+        let store = try backend.store()
         let birth = AgentBirth(agentID: "tower-1", bootEpoch: 1, version: "0.1.0",
                                site: Site(id: "duomo", kind: .fiveGTower, latitude: 45.46, longitude: 9.19),
                                sensors: [SensorInfo(id: "weather", entityType: "WeatherObserved", attributes: [.init(name: "temperature", unit: "CEL")])],

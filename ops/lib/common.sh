@@ -1,7 +1,7 @@
 # Shared by ops/demo and ops/test: install what is missing, find Swift, pick free ports.
 # Sourced, not executed.
 
-GEMELLO_APT_PACKAGES=(mosquitto libmosquitto-dev libsqlite3-dev zlib1g-dev pkg-config libcurl4 python3 python3-pip curl)
+GEMELLO_APT_PACKAGES=(mosquitto libmosquitto-dev libsqlite3-dev zlib1g-dev pkg-config libcurl4 python3 python3-pip curl postgresql)
 
 # Release builds get their own scratch folder: sharing .build with the debug builds of ops/test
 # makes SwiftPM rebuild every dependency in release each time (3 min here instead of seconds).

@@ -1,5 +1,8 @@
+import Foundation
 import GemelloCore
 import GemelloMosquitto
+import GemelloStorage
+import GemelloStoragePostgres
 
 /// The aggregator's settings, validated once at start-up.
 ///
@@ -7,7 +10,10 @@ import GemelloMosquitto
 /// - `broker`: `mqtt://host:port` [`mqtt://127.0.0.1:1883`]
 /// - `client-id` [`gemello-aggregator`]: with a persistent session, the broker queues batches
 ///   for this id while the aggregator restarts
-/// - `store`: `path` [`/var/lib/gemello/twin.sqlite`]
+/// - `store`: `kind` [`sqlite`: the embedded store, one file; `postgres`: a PostgreSQL server, for
+///   large twins and several aggregators], `path` [`/var/lib/gemello/twin.sqlite`, sqlite only],
+///   `url` [postgres only, required: `postgres://user@host:port/database`], `password-file`
+///   [postgres only: a file holding the password, kept out of the config]
 /// - `http`: `host` [`127.0.0.1`], `port` [8080]
 /// - `fleet`: `stale-intervals` [3: an agent that announced its health interval is `stale` after
 ///   this many intervals of silence], `stale-after` [30s, for agents that did not], `offline-after`
@@ -30,6 +36,10 @@ public struct AggregatorConfiguration: Sendable {
     public var broker: String
     public var clientID: String
     public var storePath: String
+    /// Which backend keeps the twin (`store.kind`).
+    public var storeKind: StoreDialect = .sqlite
+    /// The PostgreSQL server (`store.url`, `store.password-file`), when `storeKind` is `.postgres`.
+    public var postgres: PostgresBackend.Configuration?
     public var httpHost: String
     public var httpPort: Int
     public var fleet: FleetStatusPolicy
@@ -78,7 +88,27 @@ public struct AggregatorConfiguration: Sendable {
         }
         c.clientID = try root.string("client-id", default: c.clientID)
         let store = try root.sectionOrEmpty("store")
+        c.storeKind = try store.choice("kind", default: StoreDialect.sqlite)
         c.storePath = try store.path("path", default: c.storePath)
+        if c.storeKind == .postgres {
+            let url = try store.string("url")
+            do {
+                c.postgres = try PostgresBackend.Configuration(url: url)
+            } catch {
+                throw store.error("url", error.message, value: url, fix: "write postgres://user@host:port/database")
+            }
+            if store.has("password-file") {
+                let file = try store.path("password-file")
+                guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+                    throw store.error("password-file", "cannot be read", value: file, fix: "make it readable by the aggregator's user")
+                }
+                c.postgres?.password = text.split(whereSeparator: \.isNewline).first.map(String.init)
+            }
+        } else {
+            for key in ["url", "password-file"] where store.has(key) {
+                throw store.error(key, "is for store.kind: postgres", fix: "remove it, or set store.kind: postgres")
+            }
+        }
         try store.rejectUnknownKeys()
         let http = try root.sectionOrEmpty("http")
         c.httpHost = try http.string("host", default: c.httpHost)

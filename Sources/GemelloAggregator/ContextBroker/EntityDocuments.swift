@@ -1,13 +1,13 @@
 import GemelloNGSILD
-import GemelloSQLite
+import GemelloStorage
 
 /// What clients wrote to the twin, durably: one row per entity in `ngsi_entities` of the twin
-/// store's file, holding the client-owned part of the entity (for a telemetry entity: only the
+/// store, holding the client-owned part of the entity (for a telemetry entity: only the
 /// attributes clients added). Telemetry itself is in the twin store and never written here.
 ///
-/// It writes through the twin store's one writer connection: ingest, client writes and the
-/// notification outbox then queue on one lock instead of meeting in SQLite's busy handler (which
-/// sleeps in steps of up to 100 ms and would show in every notification's latency).
+/// It writes through the twin store's backend: ingest, client writes and the notification outbox
+/// queue on its one writer lock in this process instead of meeting in SQLite's busy handler
+/// (which sleeps in steps of up to 100 ms and would show in every notification's latency).
 final class EntityDocuments: Sendable {
     private let store: TwinStore
 
@@ -21,7 +21,7 @@ final class EntityDocuments: Sendable {
     init(store: TwinStore) throws(AggregatorError) {
         self.store = store
         do {
-            try store.write { db in try db.execute(Self.schema) }
+            try store.write { db in try db.executeSchema(Self.schema) }
         } catch {
             throw AggregatorError(.store, "cannot create the NGSI-LD tables in \(store.path): \(error.message). Fix: check store.path is writable")
         }
@@ -31,7 +31,7 @@ final class EntityDocuments: Sendable {
     func all() throws(AggregatorError) -> [Entity] {
         do {
             return try store.writing { db -> [Entity] in
-                let rows = try db.statement("SELECT doc FROM ngsi_entities")
+                let rows = try db.query("SELECT doc FROM ngsi_entities")
                 var out: [Entity] = []
                 while try rows.step() {
                     if let entity = Self.decode(try JSON.parse(rows.text(0))) { out.append(entity) }
@@ -44,7 +44,7 @@ final class EntityDocuments: Sendable {
     }
 
     /// Runs `body` in one transaction on the twin store's writer connection (subscriptions, the outbox).
-    func transaction<T: Sendable>(_ body: (SQLiteConnection) throws -> T) throws(AggregatorError) -> T {
+    func transaction<T: Sendable>(_ body: (any StoreConnection) throws -> T) throws(AggregatorError) -> T {
         try store.writing(body)
     }
 
@@ -62,22 +62,21 @@ final class EntityDocuments: Sendable {
     /// Writes and deletes in one transaction with `alongside` (the notifications they cause):
     /// when this returns all of it is durable. Deleting an entity deletes its kept instances.
     func commit(put: [Entity], delete: [String], instances: [TemporalInstance] = [],
-                alongside: (SQLiteConnection) throws -> Void = { _ in }) throws(AggregatorError) {
+                alongside: (any StoreConnection) throws -> Void = { _ in }) throws(AggregatorError) {
         guard !put.isEmpty || !delete.isEmpty || !instances.isEmpty else { return }
         do {
             try store.writing { db in
                 try alongside(db)
-                let upsert = try db.statement("INSERT INTO ngsi_entities (id, doc) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc")
-                for entity in put { try upsert.run([.text(entity.id), .text(Self.encode(entity).serialized)]) }
-                let remove = try db.statement("DELETE FROM ngsi_entities WHERE id = ?")
-                let removeHistory = try db.statement("DELETE FROM ngsi_temporal WHERE entity_id = ?")
-                for id in delete {
-                    try remove.run([.text(id)])
-                    try removeHistory.run([.text(id)])
+                for entity in put {
+                    try db.run("INSERT INTO ngsi_entities (id, doc) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc",
+                               [.text(entity.id), .text(Self.encode(entity).serialized)])
                 }
-                let add = try db.statement("INSERT INTO ngsi_temporal (entity_id, attribute, observed_at, instance_id, doc) VALUES (?, ?, ?, ?, ?)")
+                for id in delete {
+                    try db.run("DELETE FROM ngsi_entities WHERE id = ?", [.text(id)])
+                    try db.run("DELETE FROM ngsi_temporal WHERE entity_id = ?", [.text(id)])
+                }
                 for i in instances {
-                    try add.run([.text(i.entity), .text(i.attribute), .integer(i.time), .text(i.id), .text(Self.encode(i.instance).serialized)])
+                    try db.run("INSERT INTO ngsi_temporal (entity_id, attribute, observed_at, instance_id, doc) VALUES (?, ?, ?, ?, ?)", [.text(i.entity), .text(i.attribute), .integer(i.time), .text(i.id), .text(Self.encode(i.instance).serialized)])
                 }
             }
         } catch {
@@ -91,17 +90,15 @@ final class EntityDocuments: Sendable {
         do {
             return try store.read { db -> [(id: String, instance: Attribute)] in
                 let order = lastN == nil ? "ASC" : "DESC"
-                let rows = try db.statement("""
+                let rows = try db.query("""
                     SELECT instance_id, doc FROM ngsi_temporal WHERE entity_id = ? AND attribute = ? AND observed_at BETWEEN ? AND ?
                     ORDER BY observed_at \(order), seq \(order) LIMIT ?
-                    """)
-                try rows.bind([.text(entity), .text(attribute), .integer(range.lowerBound), .integer(range.upperBound),
-                               .integer(Int64(min(lastN ?? limit, limit)))])
+                    """, [.text(entity), .text(attribute), .integer(range.lowerBound), .integer(range.upperBound),
+                          .integer(Int64(min(lastN ?? limit, limit)))])
                 var out: [(id: String, instance: Attribute)] = []
                 while try rows.step() {
                     if let a = Self.decodeAttribute(try JSON.parse(rows.text(1))) { out.append((rows.text(0), a)) }
                 }
-                rows.reset()
                 return lastN == nil ? out : out.reversed()
             }
         } catch {
@@ -112,17 +109,15 @@ final class EntityDocuments: Sendable {
     /// Deletes one kept instance; whether it existed.
     func deleteInstance(entity: String, attribute: String, id: String) throws(AggregatorError) -> Bool {
         try store.writing { db -> Bool in
-            try db.statement("DELETE FROM ngsi_temporal WHERE entity_id = ? AND attribute = ? AND instance_id = ?")
-                .run([.text(entity), .text(attribute), .text(id)])
-            return db.changes > 0
+            try db.run("DELETE FROM ngsi_temporal WHERE entity_id = ? AND attribute = ? AND instance_id = ?",
+                       [.text(entity), .text(attribute), .text(id)]) > 0
         }
     }
 
     /// Deletes an attribute's kept instances; how many.
     func deleteInstances(entity: String, attribute: String) throws(AggregatorError) -> Int {
         try store.writing { db -> Int in
-            try db.statement("DELETE FROM ngsi_temporal WHERE entity_id = ? AND attribute = ?").run([.text(entity), .text(attribute)])
-            return db.changes
+            try db.run("DELETE FROM ngsi_temporal WHERE entity_id = ? AND attribute = ?", [.text(entity), .text(attribute)])
         }
     }
 

@@ -1,7 +1,7 @@
 import Foundation
 import GemelloCore
 import GemelloNGSILD
-import GemelloSQLite
+import GemelloStorage
 import Logging
 import ServiceLifecycle
 import Synchronization
@@ -70,12 +70,10 @@ public final class NotificationDispatcher: Service {
         guard !idle.isEmpty, manager.outboxCount.load(ordering: .relaxed) > 0 else { return [] }
         do {
             return try manager.documents.transaction { db -> [String] in
-                let head = try db.statement("SELECT next_attempt FROM ngsi_outbox WHERE subscription = ? ORDER BY seq LIMIT 1")
                 var due: [String] = []
                 for id in idle {
-                    try head.bind([.text(id)])
+                    let head = try db.query("SELECT next_attempt FROM ngsi_outbox WHERE subscription = ? ORDER BY seq LIMIT 1", [.text(id)])
                     if try head.step(), head.int64(0) <= now { due.append(id) }
-                    head.reset()
                 }
                 return due
             }
@@ -104,9 +102,8 @@ public final class NotificationDispatcher: Service {
         try? manager.documents.transaction { db -> Head? in try Self.head(id, now: now, batch: batch, in: db) }
     }
 
-    static func head(_ id: String, now: Int64, batch: Int, in db: SQLiteConnection) throws -> Head? {
-            let rows = try db.statement("SELECT seq, data, attempts, next_attempt FROM ngsi_outbox WHERE subscription = ? ORDER BY seq LIMIT ?")
-            try rows.bind([.text(id), .integer(Int64(batch))])
+    static func head(_ id: String, now: Int64, batch: Int, in db: any StoreConnection) throws -> Head? {
+            let rows = try db.query("SELECT seq, data, attempts, next_attempt FROM ngsi_outbox WHERE subscription = ? ORDER BY seq LIMIT ?", [.text(id), .integer(Int64(batch))])
             var taken: [(seq: Int64, data: String)] = []
             var attempts: Int64 = 0
             while try rows.step() {
@@ -156,14 +153,13 @@ public final class NotificationDispatcher: Service {
         var attempts: Int64
     }
 
-    static func record(_ head: Head, _ ok: Bool, now: Int64, in db: SQLiteConnection) throws {
+    static func record(_ head: Head, _ ok: Bool, now: Int64, in db: any StoreConnection) throws {
         guard let last = head.rows.last?.seq, let first = head.rows.first?.seq else { return }
         if ok {
-            try db.statement("DELETE FROM ngsi_outbox WHERE subscription = ? AND seq <= ?").run([.text(head.subscription), .integer(last)])
+            try db.run("DELETE FROM ngsi_outbox WHERE subscription = ? AND seq <= ?", [.text(head.subscription), .integer(last)])
         } else {
             let backoff = min(30_000, 500 << min(Int(head.attempts), 6))
-            try db.statement("UPDATE ngsi_outbox SET attempts = attempts + 1, next_attempt = ? WHERE seq = ?")
-                .run([.integer(now + Int64(backoff)), .integer(first)])
+            try db.run("UPDATE ngsi_outbox SET attempts = attempts + 1, next_attempt = ? WHERE seq = ?", [.integer(now + Int64(backoff)), .integer(first)])
         }
     }
 

@@ -1,11 +1,11 @@
 import GemelloCore
 import GemelloNGSILD
-import GemelloSQLite
+import GemelloStorage
 import Synchronization
 
 /// The subscriptions (clause 5.8) and their notification outbox: which changes notify whom.
 ///
-/// A change's notifications are written to `ngsi_outbox` in the same SQLite transaction as the
+/// A change's notifications are written to `ngsi_outbox` in the same store transaction as the
 /// change itself (a client write, or an ingested batch), so a notification is never lost between
 /// a commit and its delivery; ``NotificationDispatcher`` delivers them in order per subscription
 /// and deletes each once its endpoint took it. The outbox is bounded (`subscriptions.outbox-limit`):
@@ -52,7 +52,7 @@ public final class SubscriptionManager: Sendable {
         self.outboxLimit = outboxLimit
         self.metrics = metrics
         let (docs, count) = try documents.transaction { db -> ([String], Int) in
-            let rows = try db.statement("SELECT doc FROM ngsi_subscriptions")
+            let rows = try db.query("SELECT doc FROM ngsi_subscriptions")
             var docs: [String] = []
             while try rows.step() { docs.append(rows.text(0)) }
             return (docs, Int(try db.scalarInt("SELECT count(*) FROM ngsi_outbox") ?? 0))
@@ -125,9 +125,8 @@ public final class SubscriptionManager: Sendable {
         guard entries.withLock({ $0[id] != nil }) else { throw NGSILDError.notFound("no subscription with id \(id)") }
         do {
             let removed = try documents.transaction { db -> Int in
-                try db.statement("DELETE FROM ngsi_subscriptions WHERE id = ?").run([.text(id)])
-                try db.statement("DELETE FROM ngsi_outbox WHERE subscription = ?").run([.text(id)])
-                return db.changes
+                try db.run("DELETE FROM ngsi_subscriptions WHERE id = ?", [.text(id)])
+                return try db.run("DELETE FROM ngsi_outbox WHERE subscription = ?", [.text(id)])
             }
             outboxCount.subtract(removed, ordering: .relaxed)
         } catch {
@@ -140,8 +139,10 @@ public final class SubscriptionManager: Sendable {
     func persist(_ subscriptions: [Subscription]) throws(NGSILDError) {
         do {
             try documents.transaction { db in
-                let upsert = try db.statement("INSERT INTO ngsi_subscriptions (id, doc) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc")
-                for s in subscriptions { try upsert.run([.text(s.id), .text(s.stored.serialized)]) }
+                for s in subscriptions {
+                    try db.run("INSERT INTO ngsi_subscriptions (id, doc) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc",
+                               [.text(s.id), .text(s.stored.serialized)])
+                }
             }
         } catch {
             throw NGSILDError(.internalError, "the twin store refused the subscription: \(error.message)")
@@ -190,19 +191,19 @@ public final class SubscriptionManager: Sendable {
 
     /// Writes notifications to the outbox on `db` (inside the caller's transaction), dropping the
     /// oldest past the limit (counted).
-    func enqueue(_ pending: [Pending], in db: SQLiteConnection) throws {
+    func enqueue(_ pending: [Pending], in db: any StoreConnection) throws {
         guard !pending.isEmpty else { return }
-        let insert = try db.statement("INSERT INTO ngsi_outbox (subscription, created, data) VALUES (?, ?, ?)")
-        for p in pending { try insert.run([.text(p.subscription), .integer(p.created), .text(p.data)]) }
+        for p in pending {
+            try db.run("INSERT INTO ngsi_outbox (subscription, created, data) VALUES (?, ?, ?)", [.text(p.subscription), .integer(p.created), .text(p.data)])
+        }
         let total = outboxCount.add(pending.count, ordering: .relaxed).newValue
         metrics?.notificationsQueued.increment(by: pending.count)
         if total > outboxLimit {
             let excess = total - outboxLimit
-            let victims = try db.statement("SELECT subscription, count(*) FROM (SELECT subscription FROM ngsi_outbox ORDER BY seq LIMIT ?) GROUP BY subscription")
-            try victims.bind([.integer(Int64(excess))])
+            let victims = try db.query("SELECT subscription, count(*) FROM (SELECT subscription FROM ngsi_outbox ORDER BY seq LIMIT ?) AS oldest GROUP BY subscription", [.integer(Int64(excess))])
             var lost: [(String, Int64)] = []
             while try victims.step() { lost.append((victims.text(0), victims.int64(1))) }
-            try db.statement("DELETE FROM ngsi_outbox WHERE seq IN (SELECT seq FROM ngsi_outbox ORDER BY seq LIMIT ?)").run([.integer(Int64(excess))])
+            try db.run("DELETE FROM ngsi_outbox WHERE seq IN (SELECT seq FROM ngsi_outbox ORDER BY seq LIMIT ?)", [.integer(Int64(excess))])
             outboxCount.subtract(excess, ordering: .relaxed)
             dropped.add(excess, ordering: .relaxed)
             metrics?.notificationsDropped.increment(by: excess)

@@ -1,6 +1,6 @@
 import GemelloCore
 import GemelloNGSILD
-import GemelloSQLite
+import GemelloStorage
 import Logging
 import ServiceLifecycle
 import Synchronization
@@ -52,7 +52,7 @@ public final class TwinProjection: Service {
     /// Inside the batch's transaction (`db`): the agent's telemetry entities as the batch leaves
     /// them, and the notifications they cause, written to the outbox through `db` so they commit
     /// with the batch or not at all.
-    public func prepare(agent: String, in db: SQLiteConnection) throws -> Prepared {
+    public func prepare(agent: String, in db: any StoreConnection) throws -> Prepared {
         let twins = try TwinStore.entities(agent: agent, in: db)
         let entities = twins.map(telemetryEntity)
         let pending = broker.telemetryNotifications(entities)

@@ -1,5 +1,5 @@
 import GemelloCore
-import GemelloSQLite
+import GemelloStorage
 
 /// Indicators the city publishes, derived as readings arrive, inside the batch's transaction:
 /// they commit with it (a duplicate batch derives nothing twice) and their points carry its
@@ -10,7 +10,7 @@ extension TwinStore {
 
     /// The index at every instant of `batch` at which one of a station's pollutants was observed,
     /// as a batch of the same agent, epoch and sequence; nil when the batch concerns no station.
-    static func airQualityIndicators(for batch: Batch, state: Writer, db: SQLiteConnection) throws -> Batch? {
+    static func airQualityIndicators(for batch: Batch, seriesIDs: SeriesIDs, db: any StoreConnection) throws -> Batch? {
         // Instants per sensor at which a pollutant was observed.
         var instants: [String: Set<Int64>] = [:]
         for i in 0..<batch.count {
@@ -21,21 +21,17 @@ extension TwinStore {
         guard !instants.isEmpty else { return nil }
         var derived = Batch(agentID: batch.agentID, bootEpoch: batch.bootEpoch, sequence: batch.sequence, createdAt: batch.createdAt)
         var lookup: [SeriesInfo: UInt32] = [:]
-        let typeOf = try db.statement("SELECT entity_type FROM sensors WHERE agent_id = ? AND sensor_id = ?")
-        let unitOf = try db.statement("SELECT unit FROM series WHERE id = ?")
         for (sensor, times) in instants.sorted(by: { $0.key < $1.key }) {
-            try typeOf.bind([.text(batch.agentID), .text(sensor)])
+            let typeOf = try db.query("SELECT entity_type FROM sensors WHERE agent_id = ? AND sensor_id = ?", [.text(batch.agentID), .text(sensor)])
             let type = try typeOf.step() ? typeOf.text(0) : nil
-            typeOf.reset()
             guard type == "AirQualityObserved" else { continue }
             let ordered = times.sorted()
             // Each pollutant's concentration (µg/m³) at each instant: 24 h running mean or the hour's value.
             var at = [[EuropeanAirQualityIndex.Pollutant: Double]](repeating: [:], count: ordered.count)
             for pollutant in EuropeanAirQualityIndex.Pollutant.allCases {
-                guard let id = state.seriesIDs[batch.agentID]?["\(sensor)/\(pollutant.rawValue)"] else { continue }
-                try unitOf.bind([.integer(id)])
+                guard let id = seriesIDs[batch.agentID, "\(sensor)/\(pollutant.rawValue)"] else { continue }
+                let unitOf = try db.query("SELECT unit FROM series WHERE id = ?", [.integer(id)])
                 let unit = try unitOf.step() ? unitOf.text(0) : ""
-                unitOf.reset()
                 let window: Int64 = pollutant.isDailyMean ? 86_400_000 : 3_600_000
                 guard let points = try HistoryStore.points(series: id, in: (ordered[0] - window + 1)...ordered[ordered.count - 1], db: db) else { continue }
                 var start = 0, sum = 0.0, count = 0, end = 0

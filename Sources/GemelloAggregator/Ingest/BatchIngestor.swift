@@ -1,6 +1,6 @@
 import GemelloCore
 import GemelloMosquitto
-import GemelloSQLite
+import GemelloStorage
 import Logging
 
 /// Decodes batches, stores them (the batches that arrived together in one transaction: group
@@ -81,7 +81,7 @@ final class BatchIngestor: Sendable {
     /// Inside the transaction, after the batches: the projection reads each agent's entities as
     /// the group leaves them and queues the notifications they cause (once per agent: the
     /// batches of one commit are one change), so they commit with the batches.
-    private func prepare(_ batches: [Batch], into prepared: Prepared) -> (([Int], SQLiteConnection) throws -> Void)? {
+    private func prepare(_ batches: [Batch], into prepared: Prepared) -> (([Int], any StoreConnection) throws -> Void)? {
         guard let projection else { return nil }
         return { stored, db in
             var agents: [String] = []

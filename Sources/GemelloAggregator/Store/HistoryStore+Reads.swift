@@ -1,5 +1,5 @@
 import GemelloCore
-import GemelloSQLite
+import GemelloStorage
 
 /// Reading one series' points (ranges, the newest N, bounded pages) and deleting them.
 extension HistoryStore {
@@ -8,10 +8,9 @@ extension HistoryStore {
     /// With `limit`, reading stops once more than `limit` points are held and no further chunk
     /// can hold an earlier one: the oldest `limit` (and a few more) are exact, and a hostile
     /// request for "everything" costs a page, not the whole history.
-    static func points(series: Int64, in range: ClosedRange<Int64>, limit: Int?, db: SQLiteConnection) throws -> SeriesChunk? {
+    static func points(series: Int64, in range: ClosedRange<Int64>, limit: Int?, db: any StoreConnection) throws -> SeriesChunk? {
         guard let limit else { return try points(series: series, in: range, db: db) }
-        let rows = try db.statement("SELECT id, first_ts, data FROM chunks WHERE series_id = ? AND last_ts >= ? AND first_ts <= ? ORDER BY first_ts, id")
-        try rows.bind([.integer(series), .integer(range.lowerBound), .integer(range.upperBound)])
+        let rows = try db.query("SELECT id, first_ts, data FROM chunks WHERE series_id = ? AND last_ts >= ? AND first_ts <= ? ORDER BY first_ts, id", [.integer(series), .integer(range.lowerBound), .integer(range.upperBound)])
         var parts: [(id: Int64, chunk: SeriesChunk)] = []
         var times: [Int64] = []
         while try rows.step() {
@@ -24,25 +23,21 @@ extension HistoryStore {
             parts.append((rows.int64(0), chunk))
             times += chunk.timestamps.lazy.filter { range.contains($0) }
         }
-        rows.reset()
         guard !parts.isEmpty else { return nil }
         return trimmed(SeriesChunk.merged(parts.sorted { $0.id < $1.id }.map(\.chunk)), to: range)
     }
 
-    static func points(series: Int64, in range: ClosedRange<Int64>, db: SQLiteConnection) throws -> SeriesChunk? {
-        let rows = try db.statement("SELECT data FROM chunks WHERE series_id = ? AND last_ts >= ? AND first_ts <= ? ORDER BY id")
-        try rows.bind([.integer(series), .integer(range.lowerBound), .integer(range.upperBound)])
+    static func points(series: Int64, in range: ClosedRange<Int64>, db: any StoreConnection) throws -> SeriesChunk? {
+        let rows = try db.query("SELECT data FROM chunks WHERE series_id = ? AND last_ts >= ? AND first_ts <= ? ORDER BY id", [.integer(series), .integer(range.lowerBound), .integer(range.upperBound)])
         var parts: [SeriesChunk] = []
         while try rows.step() { parts.append(try SeriesChunk(decoding: rows.blob(0))) }
-        rows.reset()
         guard !parts.isEmpty else { return nil }
         return trimmed(SeriesChunk.merged(parts), to: range)
     }
 
     /// The newest `n` points of one series (by observation time), in observation order.
-    static func lastPoints(series: Int64, n: Int, before end: Int64 = .max, db: SQLiteConnection) throws -> SeriesChunk? {
-        let rows = try db.statement("SELECT data, first_ts, last_ts FROM chunks WHERE series_id = ? AND first_ts <= ? ORDER BY last_ts DESC, id DESC")
-        try rows.bind([.integer(series), .integer(end)])
+    static func lastPoints(series: Int64, n: Int, before end: Int64 = .max, db: any StoreConnection) throws -> SeriesChunk? {
+        let rows = try db.query("SELECT data, first_ts, last_ts FROM chunks WHERE series_id = ? AND first_ts <= ? ORDER BY last_ts DESC, id DESC", [.integer(series), .integer(end)])
         var parts: [SeriesChunk] = []
         var held = 0
         var oldestHeld = Int64.max
@@ -54,7 +49,6 @@ extension HistoryStore {
             held += chunk.timestamps.lazy.filter { $0 <= end }.count
             oldestHeld = min(oldestHeld, rows.int64(1))
         }
-        rows.reset()
         guard !parts.isEmpty else { return nil }
         var merged = trimmed(SeriesChunk.merged(parts.reversed()), to: Int64.min...end)
         if merged.count > n { merged = merged.suffix(n) }
@@ -68,7 +62,7 @@ extension HistoryStore {
         return chunk.slice(first..<end)
     }
 
-    static func seriesID(agent: String, series: String, db: SQLiteConnection) throws -> Int64? {
+    static func seriesID(agent: String, series: String, db: any StoreConnection) throws -> Int64? {
         try db.scalarInt("SELECT id FROM series WHERE agent_id = ? AND name = ?", [.text(agent), .text(series)])
     }
 
@@ -92,8 +86,7 @@ extension HistoryStore {
     public func deletePoint(agent: String, series: String, time: Int64, epoch: UInt64, sequence: UInt64, ordinal: Int) throws(AggregatorError) -> Bool {
         try writing { db -> Bool in
             guard let id = try Self.seriesID(agent: agent, series: series, db: db) else { return false }
-            let rows = try db.statement("SELECT id, sealed, data FROM chunks WHERE series_id = ? AND last_ts >= ? AND first_ts <= ? ORDER BY id")
-            try rows.bind([.integer(id), .integer(time), .integer(time)])
+            let rows = try db.query("SELECT id, sealed, data FROM chunks WHERE series_id = ? AND last_ts >= ? AND first_ts <= ? ORDER BY id", [.integer(id), .integer(time), .integer(time)])
             var found: (row: Int64, sealed: Int64, chunk: SeriesChunk, index: Int)?
             var seen = 0
             scan: while try rows.step() {
@@ -105,11 +98,10 @@ extension HistoryStore {
                     seen += 1
                 }
             }
-            rows.reset()
             guard let found else { return false }
             try Self.replace(chunk: found.row, sealed: found.sealed, series: id,
                              with: found.chunk.removing(found.index), db: db)
-            try db.statement("UPDATE series SET count = count - 1 WHERE id = ?").run([.integer(id)])
+            try db.run("UPDATE series SET count = count - 1 WHERE id = ?", [.integer(id)])
             return true
         }
     }
@@ -117,10 +109,10 @@ extension HistoryStore {
     public func deleteHistory(agent: String, series: String) throws(AggregatorError) -> Int {
         try writing { db -> Int in
             guard let id = try Self.seriesID(agent: agent, series: series, db: db) else { return 0 }
-            let count = Int(try db.scalarInt("SELECT coalesce(sum(count), 0) FROM chunks WHERE series_id = ?", [.integer(id)]) ?? 0)
-            try db.statement("DELETE FROM chunks WHERE series_id = ?").run([.integer(id)])
-            try db.statement("DELETE FROM rollups WHERE series_id = ?").run([.integer(id)])
-            try db.statement("UPDATE series SET count = 0 WHERE id = ?").run([.integer(id)])
+            let count = Int(try db.scalarInt("SELECT CAST(coalesce(sum(count), 0) AS BIGINT) FROM chunks WHERE series_id = ?", [.integer(id)]) ?? 0)
+            try db.run("DELETE FROM chunks WHERE series_id = ?", [.integer(id)])
+            try db.run("DELETE FROM rollups WHERE series_id = ?", [.integer(id)])
+            try db.run("UPDATE series SET count = 0 WHERE id = ?", [.integer(id)])
             return count
         }
     }

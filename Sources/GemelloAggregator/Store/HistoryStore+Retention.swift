@@ -1,12 +1,12 @@
 import GemelloCore
-import GemelloSQLite
+import GemelloStorage
 
 /// Retention per entity type and the hourly rollups of what it drops (docs/history-format.md).
 extension HistoryStore {
     static let hour: Int64 = 3_600_000
 
     /// Adds points to the hourly rollups (count, sum, sum of squares, min, max per series and hour).
-    static func addRollups(series: Int64, _ chunks: [SeriesChunk], db: SQLiteConnection) throws {
+    static func addRollups(series: Int64, _ chunks: [SeriesChunk], db: any StoreConnection) throws {
         var buckets: [Int64: (count: Int64, sum: Double, squares: Double, min: Double, max: Double)] = [:]
         for chunk in chunks {
             for (t, v) in zip(chunk.timestamps, chunk.values) where v.isFinite {
@@ -18,13 +18,14 @@ extension HistoryStore {
                 }
             }
         }
-        let upsert = try db.statement("""
+        let upsert = """
             INSERT INTO rollups (series_id, hour, count, sum, sumsq, min, max) VALUES (?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT (series_id, hour) DO UPDATE SET count = count + excluded.count, sum = sum + excluded.sum,
-                sumsq = sumsq + excluded.sumsq, min = min(min, excluded.min), max = max(max, excluded.max)
-            """)
+            ON CONFLICT (series_id, hour) DO UPDATE SET count = rollups.count + excluded.count, sum = rollups.sum + excluded.sum,
+                sumsq = rollups.sumsq + excluded.sumsq, min = \(db.dialect.least("rollups.min", "excluded.min")),
+                max = \(db.dialect.greatest("rollups.max", "excluded.max"))
+            """
         for (h, b) in buckets {
-            try upsert.run([.integer(series), .integer(h), .integer(b.count), .real(b.sum), .real(b.squares), .real(b.min), .real(b.max)])
+            try db.run(upsert, [.integer(series), .integer(h), .integer(b.count), .real(b.sum), .real(b.squares), .real(b.min), .real(b.max)])
         }
     }
 
@@ -32,14 +33,12 @@ extension HistoryStore {
     public func rollups(agent: String, series: String, in range: ClosedRange<Int64>) throws(AggregatorError) -> [HourRollup] {
         try read { db in
             guard let id = try Self.seriesID(agent: agent, series: series, db: db) else { return [] }
-            let rows = try db.statement("SELECT hour, count, sum, sumsq, min, max FROM rollups WHERE series_id = ? AND hour BETWEEN ? AND ? ORDER BY hour")
-            try rows.bind([.integer(id), .integer(range.lowerBound), .integer(range.upperBound)])
+            let rows = try db.query("SELECT hour, count, sum, sumsq, min, max FROM rollups WHERE series_id = ? AND hour BETWEEN ? AND ? ORDER BY hour", [.integer(id), .integer(range.lowerBound), .integer(range.upperBound)])
             var out: [HourRollup] = []
             while try rows.step() {
                 out.append(HourRollup(hour: rows.int64(0), count: rows.int64(1), sum: rows.double(2), sumOfSquares: rows.double(3),
                                       min: rows.double(4), max: rows.double(5)))
             }
-            rows.reset()
             return out
         }
     }
@@ -61,38 +60,35 @@ extension HistoryStore {
         try writing { db in
             if !policy.retention.isEmpty {
                 // Each series' entity type: its sensor's, from the agent's birth (DeviceMeasurement if unknown).
-                let rows = try db.statement("""
+                let rows = try db.query("""
                     SELECT s.id, coalesce(x.entity_type, 'DeviceMeasurement') FROM series s
-                    LEFT JOIN sensors x ON x.agent_id = s.agent_id AND x.sensor_id = substr(s.name, 1, instr(s.name, '/') - 1)
+                    LEFT JOIN sensors x ON x.agent_id = s.agent_id
+                        AND x.sensor_id = substr(s.name, 1, \(db.dialect.position(of: "'/'", in: "s.name")) - 1)
                     """)
                 var limits: [(Int64, Int64)] = []
                 while try rows.step() {
                     if let keep = policy.retention(of: rows.text(1)) { limits.append((rows.int64(0), now - keep.wholeMilliseconds)) }
                 }
-                rows.reset()
                 // A chunk wholly past the limit goes; its points live on in the hourly rollups
                 // (which thus hold exactly the readings the raw history no longer has).
-                let expired = try db.statement("SELECT id, data FROM chunks WHERE series_id = ? AND sealed = 1 AND last_ts < ?")
-                let drop = try db.statement("DELETE FROM chunks WHERE id = ?")
                 for (series, limit) in limits {
-                    try expired.bind([.integer(series), .integer(limit)])
+                    let expired = try db.query("SELECT id, data FROM chunks WHERE series_id = ? AND sealed = 1 AND last_ts < ?",
+                                               [.integer(series), .integer(limit)])
                     var ids: [Int64] = []
                     var chunks: [SeriesChunk] = []
                     while try expired.step() {
                         ids.append(expired.int64(0))
                         chunks.append(try SeriesChunk(decoding: expired.blob(1)))
                     }
-                    expired.reset()
                     guard !ids.isEmpty else { continue }
                     try Self.addRollups(series: series, chunks, db: db)
-                    for id in ids { try drop.run([.integer(id)]) }
+                    for id in ids { try db.run("DELETE FROM chunks WHERE id = ?", [.integer(id)]) }
                     report.chunks += ids.count
                     report.points += chunks.reduce(0) { $0 + $1.count }
                 }
             }
             if let keep = policy.rollupRetention {
-                try db.statement("DELETE FROM rollups WHERE hour < ?").run([.integer(now - keep.wholeMilliseconds)])
-                report.rollups = db.changes
+                report.rollups = try db.run("DELETE FROM rollups WHERE hour < ?", [.integer(now - keep.wholeMilliseconds)])
             }
         }
         return report

@@ -1,5 +1,5 @@
 import GemelloCore
-import GemelloSQLite
+import GemelloStorage
 
 /// Sealing fragments into chunks, and re-compressing small sealed chunks (docs/history-format.md).
 extension HistoryStore {
@@ -17,7 +17,7 @@ extension HistoryStore {
     @discardableResult
     public func compact(now: Int64, policy: Policy = Policy(), force: Bool = false) throws(AggregatorError) -> CompactionReport {
         let due: [Int64] = try read { db in
-            let rows = try db.statement("SELECT series_id, sum(count), min(committed) FROM chunks WHERE sealed = 0 GROUP BY series_id")
+            let rows = try db.query("SELECT series_id, CAST(sum(count) AS BIGINT), min(committed) FROM chunks WHERE sealed = 0 GROUP BY series_id")
             var ids: [Int64] = []
             while try rows.step() {
                 if force || rows.int64(1) >= Int64(policy.chunkPoints) || now - rows.int64(2) >= policy.sealAfter.wholeMilliseconds {
@@ -45,30 +45,26 @@ extension HistoryStore {
     public func mergeSmallChunks(policy: Policy = Policy(), limit: Int = 100) throws(AggregatorError) -> CompactionReport {
         let points = Int64(policy.chunkPoints)
         let candidates: [Int64] = try read { db in
-            let rows = try db.statement("""
+            let rows = try db.query("""
                 SELECT series_id FROM chunks WHERE sealed = 1 AND count < ?1 GROUP BY series_id
-                HAVING count(*) > (sum(count) + ?1 - 1) / ?1 LIMIT ?2
-                """)
-            try rows.bind([.integer(points), .integer(Int64(limit))])
+                HAVING count(*) > (CAST(sum(count) AS BIGINT) + ?1 - 1) / ?1 LIMIT ?2
+                """, [.integer(points), .integer(Int64(limit))])
             var ids: [Int64] = []
             while try rows.step() { ids.append(rows.int64(0)) }
-            rows.reset()
             return ids
         }
         var report = CompactionReport()
         for series in candidates {
             try writing { db in
-                let rows = try db.statement("SELECT id, data FROM chunks WHERE series_id = ? AND sealed = 1 AND count < ? ORDER BY id")
-                try rows.bind([.integer(series), .integer(points)])
+                let rows = try db.query("SELECT id, data FROM chunks WHERE series_id = ? AND sealed = 1 AND count < ? ORDER BY id", [.integer(series), .integer(points)])
                 var ids: [Int64] = []
                 var parts: [SeriesChunk] = []
                 while try rows.step() {
                     ids.append(rows.int64(0))
                     parts.append(try SeriesChunk(decoding: rows.blob(1)))
                 }
-                rows.reset()
                 let merged = SeriesChunk.merged(parts)
-                for id in ids { try db.statement("DELETE FROM chunks WHERE id = ?").run([.integer(id)]) }
+                for id in ids { try db.run("DELETE FROM chunks WHERE id = ?", [.integer(id)]) }
                 for chunk in merged.split(size: policy.chunkPoints) {
                     try Self.insert(chunk, series: series, sealed: true, db: db)
                     report.chunksWritten += 1
@@ -81,17 +77,16 @@ extension HistoryStore {
         return report
     }
 
-    private static func compact(series: Int64, chunkPoints: Int, in db: SQLiteConnection) throws -> CompactionReport {
+    private static func compact(series: Int64, chunkPoints: Int, in db: any StoreConnection) throws -> CompactionReport {
         var report = CompactionReport()
         // The fragments in arrival order, and the series' newest sealed chunk if it has room.
-        let rows = try db.statement("""
+        let rows = try db.query("""
             SELECT id, data, sealed FROM chunks WHERE series_id = ?1 AND sealed = 0
             UNION ALL
             SELECT id, data, sealed FROM (SELECT id, data, sealed, count FROM chunks WHERE series_id = ?1 AND sealed = 1
-                ORDER BY last_ts DESC, id DESC LIMIT 1) WHERE count < ?2
+                ORDER BY last_ts DESC, id DESC LIMIT 1) AS newest WHERE count < ?2
             ORDER BY sealed DESC, id
-            """)
-        try rows.bind([.integer(series), .integer(Int64(chunkPoints))])
+            """, [.integer(series), .integer(Int64(chunkPoints))])
         var ids: [Int64] = []
         var parts: [SeriesChunk] = []
         while try rows.step() {
@@ -100,11 +95,9 @@ extension HistoryStore {
             parts.append(part)
             if rows.int64(2) == 0 { report.fragments += 1 } else { report.chunksRewritten += 1 }
         }
-        rows.reset()
         guard report.fragments > 0 else { return report }
         let merged = SeriesChunk.merged(parts)
-        let delete = try db.statement("DELETE FROM chunks WHERE id = ?")
-        for id in ids { try delete.run([.integer(id)]) }
+        for id in ids { try db.run("DELETE FROM chunks WHERE id = ?", [.integer(id)]) }
         for chunk in merged.split(size: chunkPoints) {
             try insert(chunk, series: series, sealed: true, db: db)
             report.chunksWritten += 1

@@ -1,5 +1,5 @@
 import GemelloCore
-import GemelloSQLite
+import GemelloStorage
 
 /// The twin's history, columnar and compressed (docs/history-format.md).
 ///
@@ -22,8 +22,8 @@ public final class HistoryStore: Sendable {
 
     init(database: TwinDatabase) { self.database = database }
 
-    func read<T: Sendable>(_ body: (SQLiteConnection) throws -> T) throws(AggregatorError) -> T { try database.read(body) }
-    func writing<T: Sendable>(_ body: (SQLiteConnection) throws -> T) throws(AggregatorError) -> T { try database.writing(body) }
+    func read<T: Sendable>(_ body: (any StoreConnection) throws -> T) throws(AggregatorError) -> T { try database.read(body) }
+    func writing<T: Sendable>(_ body: (any StoreConnection) throws -> T) throws(AggregatorError) -> T { try database.writing(body) }
 
     static let schema = """
         CREATE TABLE IF NOT EXISTS chunks (id INTEGER PRIMARY KEY, series_id INTEGER NOT NULL, first_ts INTEGER NOT NULL,
@@ -59,7 +59,7 @@ public final class HistoryStore: Sendable {
     }
 
     /// Writes one fragment per series of `batch` (inside the ingest transaction).
-    static func appendFragments(_ batch: Batch, seriesIDs: [Int64], committedAt now: Int64, in db: SQLiteConnection) throws {
+    static func appendFragments(_ batch: Batch, seriesIDs: [Int64], committedAt now: Int64, in db: any StoreConnection) throws {
         var timestamps = [[Int64]](repeating: [], count: seriesIDs.count)
         var values = [[Double]](repeating: [], count: seriesIDs.count)
         for i in 0..<batch.count {
@@ -79,15 +79,14 @@ public final class HistoryStore: Sendable {
     }
 
     /// Writes one chunk row (its times, count and newest commit time from the chunk itself).
-    static func insert(_ chunk: SeriesChunk, series: Int64, sealed: Bool, db: SQLiteConnection) throws {
-        try db.statement("INSERT INTO chunks (series_id, first_ts, last_ts, count, sealed, committed, data) VALUES (?, ?, ?, ?, ?, ?, ?)")
-            .run([.integer(series), .integer(chunk.timestamps[0]), .integer(chunk.timestamps[chunk.count - 1]), .integer(Int64(chunk.count)),
+    static func insert(_ chunk: SeriesChunk, series: Int64, sealed: Bool, db: any StoreConnection) throws {
+        try db.run("INSERT INTO chunks (series_id, first_ts, last_ts, count, sealed, committed, data) VALUES (?, ?, ?, ?, ?, ?, ?)", [.integer(series), .integer(chunk.timestamps[0]), .integer(chunk.timestamps[chunk.count - 1]), .integer(Int64(chunk.count)),
                   .integer(sealed ? 1 : 0), .integer(chunk.sources.map(\.committedAt).max() ?? 0), .blob(try chunk.encoded())])
     }
 
     /// Replaces chunk row `row` by `chunk` (or deletes it when `chunk` is empty).
-    static func replace(chunk row: Int64, sealed: Int64, series: Int64, with chunk: SeriesChunk, db: SQLiteConnection) throws {
-        try db.statement("DELETE FROM chunks WHERE id = ?").run([.integer(row)])
+    static func replace(chunk row: Int64, sealed: Int64, series: Int64, with chunk: SeriesChunk, db: any StoreConnection) throws {
+        try db.run("DELETE FROM chunks WHERE id = ?", [.integer(row)])
         guard chunk.count > 0 else { return }
         try insert(chunk, series: series, sealed: sealed == 1, db: db)
     }
@@ -95,9 +94,11 @@ public final class HistoryStore: Sendable {
     /// Bytes and rows of the history (for `/metrics`, benchmarks and `gemello twin`).
     public func footprint() throws(AggregatorError) -> (chunks: Int64, fragments: Int64, points: Int64, bytes: Int64) {
         try read { db in
-            let row = try db.statement("SELECT count(*), coalesce(sum(sealed = 0), 0), coalesce(sum(count), 0), coalesce(sum(length(data)), 0) FROM chunks")
+            let row = try db.query("""
+                SELECT count(*), CAST(coalesce(sum(CASE WHEN sealed = 0 THEN 1 ELSE 0 END), 0) AS BIGINT),
+                       CAST(coalesce(sum(count), 0) AS BIGINT), CAST(coalesce(sum(length(data)), 0) AS BIGINT) FROM chunks
+                """)
             guard try row.step() else { return (0, 0, 0, 0) }
-            defer { row.reset() }
             return (row.int64(0), row.int64(1), row.int64(2), row.int64(3))
         }
     }

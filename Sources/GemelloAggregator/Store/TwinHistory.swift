@@ -23,9 +23,7 @@ public protocol TwinHistory: Sendable {
 extension HistoryStore: TwinHistory {
     public func site(ofAgent agent: String) throws(AggregatorError) -> String? {
         try read { db in
-            let row = try db.statement("SELECT site_id FROM agents WHERE id = ?")
-            try row.bind([.text(agent)])
-            defer { row.reset() }
+            let row = try db.query("SELECT site_id FROM agents WHERE id = ?", [.text(agent)])
             return try row.step() && !row.isNull(0) ? row.text(0) : nil
         }
     }

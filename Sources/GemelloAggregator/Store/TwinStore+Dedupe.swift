@@ -1,4 +1,4 @@
-import GemelloSQLite
+import GemelloStorage
 
 /// De-duplication that survives restarts and does not grow with every batch.
 ///
@@ -22,58 +22,51 @@ extension TwinStore {
 
     /// Records the delivery of (agent, epoch, sequence); `false` if it was already recorded.
     /// Runs inside the ingest transaction, so the record commits with the batch's readings.
-    static func recordDelivery(agent: String, epoch: UInt64, sequence: UInt64, in db: SQLiteConnection) throws -> Bool {
-        let agentValue = SQLiteValue.text(agent)
-        let epochValue = SQLiteValue.integer(Int64(bitPattern: epoch))
+    static func recordDelivery(agent: String, epoch: UInt64, sequence: UInt64, in db: any StoreConnection) throws -> Bool {
+        let agentValue = StoreValue.text(agent)
+        let epochValue = StoreValue.integer(Int64(bitPattern: epoch))
         let s = Int64(bitPattern: sequence)
-        let below = try db.statement("""
+        let below = try db.query("""
             SELECT first_sequence, last_sequence FROM delivered WHERE agent_id = ? AND epoch = ? AND first_sequence <= ?
             ORDER BY first_sequence DESC LIMIT 1
-            """)
-        try below.bind([agentValue, epochValue, .integer(s)])
+            """, [agentValue, epochValue, .integer(s)])
         var previous: (first: Int64, last: Int64)?
         if try below.step() { previous = (below.int64(0), below.int64(1)) }
-        below.reset()
         if let previous, previous.last >= s { return false }
 
         var next: Int64?
         if s < Int64.max {
-            let above = try db.statement("SELECT last_sequence FROM delivered WHERE agent_id = ? AND epoch = ? AND first_sequence = ?")
-            try above.bind([agentValue, epochValue, .integer(s + 1)])
+            let above = try db.query("SELECT last_sequence FROM delivered WHERE agent_id = ? AND epoch = ? AND first_sequence = ?", [agentValue, epochValue, .integer(s + 1)])
             if try above.step() { next = above.int64(0) }
-            above.reset()
         }
         let joinsPrevious = previous.map { $0.last == s - 1 } ?? false
         switch (joinsPrevious, next) {
         case (true, let nextLast?):  // fills the gap between two ranges: they become one
-            try db.statement("DELETE FROM delivered WHERE agent_id = ? AND epoch = ? AND first_sequence = ?")
-                .run([agentValue, epochValue, .integer(s + 1)])
+            try db.run("DELETE FROM delivered WHERE agent_id = ? AND epoch = ? AND first_sequence = ?", [agentValue, epochValue, .integer(s + 1)])
             try extend(agentValue, epochValue, first: previous!.first, to: nextLast, db)
         case (true, nil):
             try extend(agentValue, epochValue, first: previous!.first, to: s, db)
         case (false, _?):  // extends the range above it downwards
-            try db.statement("UPDATE delivered SET first_sequence = ? WHERE agent_id = ? AND epoch = ? AND first_sequence = ?")
-                .run([.integer(s), agentValue, epochValue, .integer(s + 1)])
+            try db.run("UPDATE delivered SET first_sequence = ? WHERE agent_id = ? AND epoch = ? AND first_sequence = ?", [.integer(s), agentValue, epochValue, .integer(s + 1)])
         case (false, nil):
-            try db.statement("INSERT INTO delivered VALUES (?, ?, ?, ?)").run([agentValue, epochValue, .integer(s), .integer(s)])
+            try db.run("INSERT INTO delivered VALUES (?, ?, ?, ?)", [agentValue, epochValue, .integer(s), .integer(s)])
         }
         return true
     }
 
-    private static func extend(_ agent: SQLiteValue, _ epoch: SQLiteValue, first: Int64, to last: Int64, _ db: SQLiteConnection) throws {
-        try db.statement("UPDATE delivered SET last_sequence = ? WHERE agent_id = ? AND epoch = ? AND first_sequence = ?")
-            .run([.integer(last), agent, epoch, .integer(first)])
+    private static func extend(_ agent: StoreValue, _ epoch: StoreValue, first: Int64, to last: Int64, _ db: any StoreConnection) throws {
+        try db.run("UPDATE delivered SET last_sequence = ? WHERE agent_id = ? AND epoch = ? AND first_sequence = ?", [.integer(last), agent, epoch, .integer(first)])
     }
 
     /// Stores from before ranges kept one `batches` row per batch (keyed by agent and sequence
-    /// in the oldest ones, then by agent, epoch and sequence): folded into ranges once, in one
-    /// transaction, every delivery kept.
-    static func migrateToDeliveryRanges(_ db: SQLiteConnection) throws {
+    /// in the oldest ones, then by agent, epoch and sequence): folded into ranges once, in the store's
+    /// opening transaction, every delivery kept.
+    static func migrateToDeliveryRanges(_ db: any StoreConnection) throws {
         guard try db.scalarInt("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'batches'") ?? 0 > 0 else { return }
-        try db.transaction { db in
-            try db.execute(deliveredSchema)
+        do {
+            try db.executeSchema(deliveredSchema)
             // Gaps and islands: within a run of consecutive sequences, sequence − rank is constant.
-            try db.execute("""
+            try db.executeSchema("""
                 INSERT INTO delivered (agent_id, epoch, first_sequence, last_sequence)
                 SELECT agent_id, epoch, min(sequence), max(sequence) FROM (
                     SELECT agent_id, epoch, sequence,

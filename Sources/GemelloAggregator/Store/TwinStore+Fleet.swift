@@ -1,5 +1,5 @@
 import GemelloCore
-import GemelloSQLite
+import GemelloStorage
 
 /// The fleet registry's writes: births, deaths, health, rejections, and status transitions.
 /// Queries are in `TwinStore+FleetQueries.swift`.
@@ -25,16 +25,21 @@ extension TwinStore {
         ("keepalive_s", "INTEGER"), ("reported_dropped", "INTEGER"), ("last_health", "TEXT"),
     ]
 
-    static func addFleetColumns(_ db: SQLiteConnection) throws { try addColumns(table: "agents", fleetColumns, db) }
+    static func addFleetColumns(_ db: any StoreConnection) throws { try addColumns(table: "agents", fleetColumns, db) }
 
     /// Adds the columns a table lacks (stores made by earlier releases).
-    static func addColumns(table: String, _ columns: [(name: String, type: String)], _ db: SQLiteConnection) throws {
+    static func addColumns(table: String, _ columns: [(name: String, type: String)], _ db: any StoreConnection) throws {
         var existing: Set<String> = []
-        let rows = try db.statement("PRAGMA table_info(\(table))")
-        while try rows.step() { existing.insert(rows.text(1)) }
-        db.resetStatements()
+        if db.dialect == .sqlite {
+            let rows = try db.query("PRAGMA table_info(\(table))")
+            while try rows.step() { existing.insert(rows.text(1)) }
+        }
         for column in columns where !existing.contains(column.name) {
-            try db.execute("ALTER TABLE \(table) ADD COLUMN \(column.name) \(column.type)")
+            guard db.dialect == .sqlite else {
+                try db.executeSchema("ALTER TABLE \(table) ADD COLUMN IF NOT EXISTS \(column.name) \(column.type)")
+                continue
+            }
+            try db.executeSchema("ALTER TABLE \(table) ADD COLUMN \(column.name) \(column.type)")
         }
     }
 
@@ -43,23 +48,22 @@ extension TwinStore {
     public func recordBirth(_ birth: AgentBirth, now: Int64) throws(AggregatorError) -> FleetTransition? {
         var made: FleetTransition?
         try write { db in
-            try db.statement("INSERT OR IGNORE INTO agents (id) VALUES (?)").run([.text(birth.agentID)])
+            try db.run("INSERT INTO agents (id) VALUES (?) ON CONFLICT DO NOTHING", [.text(birth.agentID)])
             let before = try Self.session(of: birth.agentID, db)
             // An older retained birth arriving late never rolls the session back.
-            try db.statement("""
+            try db.run("""
                 UPDATE agents SET site_id = ?, site_kind = ?, latitude = ?, longitude = ?, version = ?,
-                    boot_epoch = max(boot_epoch, ?), birth_time = ?, last_seen = max(coalesce(last_seen, 0), ?),
+                    boot_epoch = \(db.dialect.greatest("boot_epoch", "?")), birth_time = ?, last_seen = \(db.dialect.greatest("coalesce(last_seen, 0)", "?")),
                     config_hash = ?, health_interval_ms = ?, keepalive_s = ?
                 WHERE id = ?
-                """).run([.text(birth.site.id), .text(birth.site.kind.rawValue), .real(birth.site.latitude),
+                """, [.text(birth.site.id), .text(birth.site.kind.rawValue), .real(birth.site.latitude),
                           .real(birth.site.longitude), .text(birth.version), .integer(Int64(bitPattern: birth.bootEpoch)),
                           .integer(birth.time), .integer(min(birth.time, now)), birth.configHash.map { .text($0) } ?? .null,
                           birth.healthIntervalSeconds.map { .integer(Int64($0 * 1000)) } ?? .null,
                           birth.keepAliveSeconds.map { .integer(Int64($0)) } ?? .null, .text(birth.agentID)])
-            try db.statement("DELETE FROM sensors WHERE agent_id = ?").run([.text(birth.agentID)])
+            try db.run("DELETE FROM sensors WHERE agent_id = ?", [.text(birth.agentID)])
             for sensor in birth.sensors {
-                try db.statement("INSERT INTO sensors VALUES (?, ?, ?)")
-                    .run([.text(birth.agentID), .text(sensor.id), .text(sensor.entityType)])
+                try db.run("INSERT INTO sensors VALUES (?, ?, ?)", [.text(birth.agentID), .text(sensor.id), .text(sensor.entityType)])
             }
             let session = try Self.session(of: birth.agentID, db)
             // A retained birth heard again (we reconnected) is no news; a new session always is.
@@ -76,9 +80,8 @@ extension TwinStore {
     public func recordDeath(_ death: AgentDeath, now: Int64) throws(AggregatorError) -> FleetTransition? {
         var made: FleetTransition?
         try write { db in
-            try db.statement("INSERT OR IGNORE INTO agents (id) VALUES (?)").run([.text(death.agentID)])
-            try db.statement("UPDATE agents SET death_epoch = max(death_epoch, ?) WHERE id = ?")
-                .run([.integer(Int64(bitPattern: death.bootEpoch)), .text(death.agentID)])
+            try db.run("INSERT INTO agents (id) VALUES (?) ON CONFLICT DO NOTHING", [.text(death.agentID)])
+            try db.run("UPDATE agents SET death_epoch = \(db.dialect.greatest("death_epoch", "?")) WHERE id = ?", [.integer(Int64(bitPattern: death.bootEpoch)), .text(death.agentID)])
             let session = try Self.session(of: death.agentID, db)
             if death.bootEpoch >= session.boot && session.status != .offline {  // a will after our keepalive verdict adds nothing
                 made = try Self.transition(death.agentID, from: session.status, to: .offline, epoch: death.bootEpoch, now: now,
@@ -93,15 +96,14 @@ extension TwinStore {
     public func recordHealth(_ health: AgentHealth, json: String, now: Int64) throws(AggregatorError) -> FleetTransition? {
         var made: FleetTransition?
         try write { db in
-            try db.statement("INSERT OR IGNORE INTO agents (id) VALUES (?)").run([.text(health.agentID)])
-            try db.statement("""
+            try db.run("INSERT INTO agents (id) VALUES (?) ON CONFLICT DO NOTHING", [.text(health.agentID)])
+            try db.run("""
                 UPDATE agents SET last_seen = ?, reported_accepted = ?, reported_buffered = ?, reported_dropped = ?,
-                    last_health = ?, boot_epoch = max(boot_epoch, ?) WHERE id = ?
-                """).run([.integer(now), .integer(health.readingsAccepted), .integer(health.readingsBuffered),
+                    last_health = ?, boot_epoch = \(db.dialect.greatest("boot_epoch", "?")) WHERE id = ?
+                """, [.integer(now), .integer(health.readingsAccepted), .integer(health.readingsBuffered),
                           health.readingsDropped.map { .integer($0) } ?? .null, .text(json),
                           .integer(Int64(bitPattern: health.bootEpoch)), .text(health.agentID)])
-            try db.statement("INSERT INTO health (agent_id, epoch, received, json) VALUES (?, ?, ?, ?)")
-                .run([.text(health.agentID), .integer(Int64(bitPattern: health.bootEpoch)), .integer(now), .text(json)])
+            try db.run("INSERT INTO health (agent_id, epoch, received, json) VALUES (?, ?, ?, ?)", [.text(health.agentID), .integer(Int64(bitPattern: health.bootEpoch)), .integer(now), .text(json)])
             let session = try Self.session(of: health.agentID, db)
             if session.boot == health.bootEpoch && session.boot > session.death && session.status != .online {
                 made = try Self.transition(health.agentID, from: session.status, to: .online, epoch: health.bootEpoch, now: now,
@@ -114,8 +116,8 @@ extension TwinStore {
     /// A batch from `agent` could not be decoded: count it.
     public func recordRejected(agent: String, now: Int64) throws(AggregatorError) {
         try write { db in
-            try db.statement("INSERT OR IGNORE INTO agents (id) VALUES (?)").run([.text(agent)])
-            try db.statement("UPDATE agents SET rejected = rejected + 1, last_seen = ? WHERE id = ?").run([.integer(now), .text(agent)])
+            try db.run("INSERT INTO agents (id) VALUES (?) ON CONFLICT DO NOTHING", [.text(agent)])
+            try db.run("UPDATE agents SET rejected = rejected + 1, last_seen = ? WHERE id = ?", [.integer(now), .text(agent)])
         }
     }
 
@@ -125,7 +127,7 @@ extension TwinStore {
     public func refreshStatuses(now: Int64, policy: FleetStatusPolicy, hearing: Hearing = .perfect) throws(AggregatorError) -> [FleetTransition] {
         var made: [FleetTransition] = []
         try write { db in
-            let rows = try db.statement("SELECT id, boot_epoch, death_epoch, last_seen, health_interval_ms, status, keepalive_s FROM agents")
+            let rows = try db.query("SELECT id, boot_epoch, death_epoch, last_seen, health_interval_ms, status, keepalive_s FROM agents")
             var changes: [(id: String, epoch: UInt64, from: FleetAgentSummary.Status?, to: FleetAgentSummary.Status, reason: String)] = []
             while try rows.step() {
                 let lastSeen: Int64? = rows.isNull(3) ? nil : rows.int64(3)
@@ -139,7 +141,6 @@ extension TwinStore {
                 let reason = stored == nil ? "registered" : status == .online ? "heard again" : silence
                 changes.append((rows.text(0), boot, stored, status, reason))
             }
-            db.resetStatements()
             for change in changes {
                 made.append(try Self.transition(change.id, from: change.from, to: change.to, epoch: change.epoch, now: now,
                                                 reason: change.reason, db))
@@ -152,16 +153,14 @@ extension TwinStore {
     /// `transitionsBefore` (each agent's latest health stays in `agents`).
     public func pruneFleetHistory(healthBefore: Int64, transitionsBefore: Int64) throws(AggregatorError) {
         try write { db in
-            try db.statement("DELETE FROM health WHERE received < ?").run([.integer(healthBefore)])
-            try db.statement("DELETE FROM transitions WHERE time < ?").run([.integer(transitionsBefore)])
+            try db.run("DELETE FROM health WHERE received < ?", [.integer(healthBefore)])
+            try db.run("DELETE FROM transitions WHERE time < ?", [.integer(transitionsBefore)])
         }
     }
 
-    private static func session(of agent: String, _ db: SQLiteConnection) throws
+    private static func session(of agent: String, _ db: any StoreConnection) throws
         -> (boot: UInt64, death: UInt64, status: FleetAgentSummary.Status?) {
-        let row = try db.statement("SELECT boot_epoch, death_epoch, status FROM agents WHERE id = ?")
-        try row.bind([.text(agent)])
-        defer { db.resetStatements() }
+        let row = try db.query("SELECT boot_epoch, death_epoch, status FROM agents WHERE id = ?", [.text(agent)])
         guard try row.step() else { return (0, 0, nil) }
         return (UInt64(bitPattern: row.int64(0)), UInt64(bitPattern: row.int64(1)),
                 row.isNull(2) ? nil : FleetAgentSummary.Status(rawValue: row.text(2)))
@@ -171,11 +170,9 @@ extension TwinStore {
     /// a restart seen as birth after birth is still a new session).
     @discardableResult
     private static func transition(_ agent: String, from previous: FleetAgentSummary.Status?, to status: FleetAgentSummary.Status,
-                                   epoch: UInt64, now: Int64, reason: String, _ db: SQLiteConnection) throws -> FleetTransition {
-        try db.statement("UPDATE agents SET status = ?, status_since = ? WHERE id = ?")
-            .run([.text(status.rawValue), .integer(now), .text(agent)])
-        try db.statement("INSERT INTO transitions (agent_id, time, from_status, to_status, epoch, reason) VALUES (?, ?, ?, ?, ?, ?)")
-            .run([.text(agent), .integer(now), previous.map { .text($0.rawValue) } ?? .null, .text(status.rawValue),
+                                   epoch: UInt64, now: Int64, reason: String, _ db: any StoreConnection) throws -> FleetTransition {
+        try db.run("UPDATE agents SET status = ?, status_since = ? WHERE id = ?", [.text(status.rawValue), .integer(now), .text(agent)])
+        try db.run("INSERT INTO transitions (agent_id, time, from_status, to_status, epoch, reason) VALUES (?, ?, ?, ?, ?, ?)", [.text(agent), .integer(now), previous.map { .text($0.rawValue) } ?? .null, .text(status.rawValue),
                   .integer(Int64(bitPattern: epoch)), .text(reason)])
         return FleetTransition(agentID: agent, time: Timestamp.iso8601(milliseconds: now), from: previous, to: status,
                                bootEpoch: epoch, reason: reason)

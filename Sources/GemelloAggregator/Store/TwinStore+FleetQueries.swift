@@ -1,6 +1,6 @@
 import Foundation
 import GemelloCore
-import GemelloSQLite
+import GemelloStorage
 
 /// The fleet registry's reads (on the reader connection): the fleet, one agent in detail, totals.
 extension TwinStore {
@@ -19,11 +19,10 @@ extension TwinStore {
                 return nil
             }
             var transitions: [FleetTransition] = []
-            let rows = try db.statement("""
+            let rows = try db.query("""
                 SELECT time, from_status, to_status, epoch, reason FROM transitions WHERE agent_id = ?
                 ORDER BY time DESC, id DESC LIMIT ?
-                """)
-            try rows.bind([.text(id), .integer(Int64(transitionLimit))])
+                """, [.text(id), .integer(Int64(transitionLimit))])
             while try rows.step() {
                 transitions.append(FleetTransition(
                     agentID: id, time: Timestamp.iso8601(milliseconds: rows.int64(0)),
@@ -32,11 +31,10 @@ extension TwinStore {
                     bootEpoch: UInt64(bitPattern: rows.int64(3)), reason: rows.text(4)))
             }
             var history: [AgentHealth] = []
-            let health = try db.statement("""
-                SELECT json FROM (SELECT id, json FROM health WHERE agent_id = ? ORDER BY received DESC, id DESC LIMIT ?)
+            let health = try db.query("""
+                SELECT json FROM (SELECT id, json FROM health WHERE agent_id = ? ORDER BY received DESC, id DESC LIMIT ?) AS newest
                 ORDER BY id
-                """)
-            try health.bind([.text(id), .integer(Int64(healthLimit))])
+                """, [.text(id), .integer(Int64(healthLimit))])
             let decoder = JSONDecoder()
             while try health.step() {
                 if let report = try? decoder.decode(AgentHealth.self, from: Data(health.text(0).utf8)) { history.append(report) }
@@ -46,14 +44,13 @@ extension TwinStore {
     }
 
     private static func summaries(where agent: String?, now: Int64, policy: FleetStatusPolicy, hearing: Hearing,
-                                  _ db: SQLiteConnection) throws -> [FleetAgentSummary] {
-        let rows = try db.statement("""
+                                  _ db: any StoreConnection) throws -> [FleetAgentSummary] {
+        let rows = try db.query("""
             SELECT id, site_id, site_kind, latitude, longitude, version, boot_epoch, death_epoch, last_seen,
                    batches, readings, duplicates, rejected, reported_accepted, reported_buffered,
                    status_since, config_hash, health_interval_ms, keepalive_s, last_health
-            FROM agents WHERE ?1 IS NULL OR id = ?1 ORDER BY id
-            """)
-        try rows.bind([agent.map { .text($0) } ?? .null])
+            FROM agents WHERE CAST(?1 AS TEXT) IS NULL OR id = ?1 ORDER BY id
+            """, [agent.map { .text($0) } ?? .null])
         let decoder = JSONDecoder()
         var result: [FleetAgentSummary] = []
         while try rows.step() {
@@ -87,7 +84,10 @@ extension TwinStore {
     /// Totals over all agents: batches, readings, duplicates, rejected.
     public func totals() throws(AggregatorError) -> (batches: Int64, readings: Int64, duplicates: Int64, rejected: Int64, agents: Int) {
         try read { db in
-            let row = try db.statement("SELECT coalesce(sum(batches),0), coalesce(sum(readings),0), coalesce(sum(duplicates),0), coalesce(sum(rejected),0), count(*) FROM agents")
+            let row = try db.query("""
+                SELECT CAST(coalesce(sum(batches), 0) AS BIGINT), CAST(coalesce(sum(readings), 0) AS BIGINT),
+                       CAST(coalesce(sum(duplicates), 0) AS BIGINT), CAST(coalesce(sum(rejected), 0) AS BIGINT), count(*) FROM agents
+                """)
             guard try row.step() else { return (0, 0, 0, 0, 0) }
             return (row.int64(0), row.int64(1), row.int64(2), row.int64(3), row.int(4))
         }

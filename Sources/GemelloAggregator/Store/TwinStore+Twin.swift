@@ -1,5 +1,5 @@
 import GemelloCore
-import GemelloSQLite
+import GemelloStorage
 
 extension TwinStore {
     /// Every entity with its latest values, optionally only of one `type` or one `agent`.
@@ -10,19 +10,19 @@ extension TwinStore {
     }
 
     /// The same, read through `db` (inside an ingest transaction: what it is about to commit).
-    static func entities(agent: String?, in db: SQLiteConnection) throws -> [TwinEntity] {
-            let rows = try db.statement("""
+    static func entities(agent: String?, in db: any StoreConnection) throws -> [TwinEntity] {
+            // Two statements, not "?1 IS NULL OR agent_id = ?1": that form cannot use the index and
+            // scanned every series of a large twin for each batch. Sensors first: the series rows
+            // are read while the entities are built.
+            let bound: [StoreValue] = agent.map { [.text($0)] } ?? []
+            let sensorRows = try db.query("SELECT agent_id, sensor_id, entity_type FROM sensors" + (agent == nil ? "" : " WHERE agent_id = ?1"), bound)
+            var types: [String: String] = [:]
+            while try sensorRows.step() { types["\(sensorRows.text(0))/\(sensorRows.text(1))"] = sensorRows.text(2) }
+            let rows = try db.query("""
                 SELECT s.agent_id, s.name, s.unit, s.latest_ts, s.latest_value, s.count, a.latitude, a.longitude
                 FROM series s LEFT JOIN agents a ON a.id = s.agent_id
                 WHERE s.latest_ts IS NOT NULL \(agent == nil ? "" : "AND s.agent_id = ?1") ORDER BY s.agent_id, s.name
-                """)
-            // Two statements, not "?1 IS NULL OR agent_id = ?1": that form cannot use the index and
-            // scanned every series of a large twin for each batch.
-            if let agent { try rows.bind([.text(agent)]) }
-            let sensorRows = try db.statement("SELECT agent_id, sensor_id, entity_type FROM sensors" + (agent == nil ? "" : " WHERE agent_id = ?1"))
-            if let agent { try sensorRows.bind([.text(agent)]) }
-            var types: [String: String] = [:]
-            while try sensorRows.step() { types["\(sensorRows.text(0))/\(sensorRows.text(1))"] = sensorRows.text(2) }
+                """, bound)
             var entities: [TwinEntity] = []
             var index: [String: Int] = [:]
             while try rows.step() {
@@ -55,8 +55,7 @@ extension TwinStore {
     /// Readings stored per series of `agent` (series name → count), for checks and tests.
     public func seriesCounts(agent: String) throws(AggregatorError) -> [String: Int64] {
         try read { db in
-            let rows = try db.statement("SELECT name, count FROM series WHERE agent_id = ?")
-            try rows.bind([.text(agent)])
+            let rows = try db.query("SELECT name, count FROM series WHERE agent_id = ?", [.text(agent)])
             var result: [String: Int64] = [:]
             while try rows.step() { result[rows.text(0)] = rows.int64(1) }
             return result

@@ -1,14 +1,14 @@
 import GemelloCore
-import GemelloSQLite
+import GemelloStorage
+import GemelloStorageSQLite
 
-/// The twin's embedded store (SQLite, WAL): ingest (one transaction per batch: de-duplication
+/// The twin's store, on a ``StoreBackend`` (embedded SQLite by default, or PostgreSQL:
+/// `store.kind`, docs/storage.md) through portable SQL: ingest (one transaction per batch: de-duplication
 /// record as sequence ranges, `TwinStore+Dedupe.swift`; history fragments; derived indicators;
 /// latest values; agent counters), the agents and their sensors (`TwinStore+Fleet.swift`), the
 /// twin's entities (`TwinStore+Twin.swift`). Its history is a part of its own, ``history``
 /// (``HistoryStore``: reads, sealing, retention). Both share one ``TwinDatabase``.
 public final class TwinStore: Sendable {
-    typealias Writer = TwinDatabase.Writer
-
     let database: TwinDatabase
     /// The columnar history: points, lineage, sealing, rollups, retention.
     public let history: HistoryStore
@@ -29,28 +29,42 @@ public final class TwinStore: Sendable {
             UNIQUE (agent_id, name));
         """ + HistoryStore.schema + deliveredSchema + fleetSchema
 
-    public init(path: String) throws(AggregatorError) {
+    /// Opens the embedded store (SQLite) at `path`.
+    public convenience init(path: String) throws(AggregatorError) {
+        let backend: SQLiteBackend
         do {
-            // synchronous=FULL: a commit is on disk before the batch is acknowledged, so an
-            // acknowledged batch survives a power cut too (the agent deletes it on the ack).
-            let db = try SQLiteConnection(path: path, options: .init(synchronous: "FULL"))
-            try Self.migrateToDeliveryRanges(db)
-            try db.execute(Self.schema)
-            try Self.addFleetColumns(db)
-            migratedReadings = try HistoryStore.migrateRowHistory(db)
-            var state = Writer(db: db)
-            let rows = try db.statement("SELECT id, agent_id, name FROM series")
-            while try rows.step() { state.seriesIDs[rows.text(1), default: [:]][rows.text(2)] = rows.int64(0) }
-            // 32 MiB of page cache per connection (SQLite's default is 2 MiB): the fleet view and
-            // the NGSI-LD projection re-read the agents and series of large fleets every second.
-            try db.execute("PRAGMA cache_size = -32768")
-            let readOnly = try SQLiteConnection(path: path, options: .init(readOnly: true))
-            try readOnly.execute("PRAGMA cache_size = -32768")
-            database = TwinDatabase(path: path, writer: state, reader: readOnly)
-            history = HistoryStore(database: database)
+            backend = try SQLiteBackend(path: path)
         } catch {
             throw AggregatorError(.store, "cannot open the twin store at \(path): \(error). "
                                   + "Fix: make sure the folder exists and is writable (store.path)")
+        }
+        try self.init(backend: backend)
+    }
+
+    /// Opens the store on `backend`: makes its schema, migrates what earlier releases left (in one
+    /// transaction), and loads the series ids.
+    public init(backend: any StoreBackend) throws(AggregatorError) {
+        do {
+            // SQLite's synchronous=FULL (SQLiteBackend's default) and PostgreSQL's synchronous
+            // commit: a commit is on disk before the batch is acknowledged, so an acknowledged
+            // batch survives a power cut too (the agent deletes it on the ack).
+            let (moved, ids) = try backend.transaction { db -> (Int, [String: [String: Int64]]) in
+                if db.dialect == .sqlite { try Self.migrateToDeliveryRanges(db) }
+                try db.executeSchema(Self.schema)
+                try Self.addFleetColumns(db)
+                let moved = db.dialect == .sqlite ? try HistoryStore.migrateRowHistory(db) : 0
+                var ids: [String: [String: Int64]] = [:]
+                let rows = try db.query("SELECT id, agent_id, name FROM series")
+                while try rows.step() { ids[rows.text(1), default: [:]][rows.text(2)] = rows.int64(0) }
+                return (moved, ids)
+            }
+            migratedReadings = moved
+            database = TwinDatabase(backend: backend, seriesIDs: ids)
+            history = HistoryStore(database: database)
+        } catch {
+            throw AggregatorError(.store, "cannot open the twin store at \(backend.location): \(error). "
+                                  + (backend.dialect == .sqlite ? "Fix: make sure the folder exists and is writable (store.path)"
+                                                                : "Fix: check that the server is up and store.url names a database the user may write"))
         }
     }
 
@@ -65,7 +79,7 @@ public final class TwinStore: Sendable {
     /// counters, and whatever `alongside` writes through the same connection (the notifications
     /// the batch causes). When this returns the batch is durable and may be acknowledged.
     public func ingest(_ batch: Batch, receivedAt now: Int64,
-                       alongside: ((SQLiteConnection) throws -> Void)? = nil) throws(AggregatorError) -> IngestOutcome {
+                       alongside: ((any StoreConnection) throws -> Void)? = nil) throws(AggregatorError) -> IngestOutcome {
         try ingest([batch], receivedAt: now, alongside: alongside.map { hook in { stored, db in if !stored.isEmpty { try hook(db) } } })[0]
     }
 
@@ -75,23 +89,23 @@ public final class TwinStore: Sendable {
     /// with the indexes of the batches stored (not duplicates). All or nothing: when this throws,
     /// none of them is stored.
     public func ingest(_ batches: [Batch], receivedAt now: Int64,
-                       alongside: (([Int], SQLiteConnection) throws -> Void)? = nil) throws(AggregatorError) -> [IngestOutcome] {
+                       alongside: (([Int], any StoreConnection) throws -> Void)? = nil) throws(AggregatorError) -> [IngestOutcome] {
         do {
-            return try database.writer.withLock { (state: inout Writer) throws -> [IngestOutcome] in
-                let known = state.seriesIDs
-                do {
-                    return try state.db.transaction { db -> [IngestOutcome] in
-                        var outcomes: [IngestOutcome] = []
-                        for batch in batches { outcomes.append(try Self.ingest(batch, now: now, state: &state, db: db)) }
-                        let stored = outcomes.indices.filter { if case .stored = outcomes[$0] { true } else { false } }
-                        try alongside?(stored, db)
-                        return outcomes
-                    }
-                } catch {
-                    state.seriesIDs = known  // series rows made in the rolled-back transaction are gone
-                    throw error
+            let (outcomes, made) = try database.backend.transaction { db -> ([IngestOutcome], [String: [String: Int64]]) in
+                var ids = SeriesIDs(committed: database.seriesIDs.withLock { $0 })
+                var outcomes: [IngestOutcome] = []
+                for batch in batches { outcomes.append(try Self.ingest(batch, now: now, ids: &ids, db: db)) }
+                let stored = outcomes.indices.filter { if case .stored = outcomes[$0] { true } else { false } }
+                try alongside?(stored, db)
+                return (outcomes, ids.made)
+            }
+            // Series made by this transaction are known from now on (never before its commit).
+            if !made.isEmpty {
+                database.seriesIDs.withLock { cache in
+                    for (agent, series) in made { cache[agent, default: [:]].merge(series) { old, _ in old } }
                 }
             }
+            return outcomes
         } catch let error as AggregatorError {
             throw error
         } catch {
@@ -100,29 +114,28 @@ public final class TwinStore: Sendable {
         }
     }
 
-    private static func ingest(_ batch: Batch, now: Int64, state: inout Writer, db: SQLiteConnection) throws -> IngestOutcome {
-        try db.statement("INSERT OR IGNORE INTO agents (id) VALUES (?)").run([.text(batch.agentID)])
+    private static func ingest(_ batch: Batch, now: Int64, ids: inout SeriesIDs, db: any StoreConnection) throws -> IngestOutcome {
+        try db.run("INSERT INTO agents (id) VALUES (?) ON CONFLICT DO NOTHING", [.text(batch.agentID)])
         guard try recordDelivery(agent: batch.agentID, epoch: batch.bootEpoch, sequence: batch.sequence, in: db) else {
-            try db.statement("UPDATE agents SET duplicates = duplicates + 1, last_seen = ? WHERE id = ?")
-                .run([.integer(now), .text(batch.agentID)])
+            try db.run("UPDATE agents SET duplicates = duplicates + 1, last_seen = ? WHERE id = ?", [.integer(now), .text(batch.agentID)])
             return .duplicate
         }
-        var ids: [Int64] = []
-        for info in batch.series { ids.append(try seriesID(info, agent: batch.agentID, state: &state)) }
-        try store(batch, seriesIDs: ids, committedAt: now, in: db)
+        var seriesIDs: [Int64] = []
+        for info in batch.series { seriesIDs.append(try ids.id(of: info, agent: batch.agentID, db: db)) }
+        try store(batch, seriesIDs: seriesIDs, committedAt: now, in: db)
         // Derived indicators, from this batch's lineage, commit with it.
-        if let derived = try airQualityIndicators(for: batch, state: state, db: db) {
+        if let derived = try airQualityIndicators(for: batch, seriesIDs: ids, db: db) {
             var derivedIDs: [Int64] = []
-            for info in derived.series { derivedIDs.append(try seriesID(info, agent: batch.agentID, state: &state)) }
+            for info in derived.series { derivedIDs.append(try ids.id(of: info, agent: batch.agentID, db: db)) }
             try store(derived, seriesIDs: derivedIDs, committedAt: now, in: db)
         }
-        try db.statement("UPDATE agents SET batches = batches + 1, readings = readings + ?, last_seen = ? WHERE id = ?")
-            .run([.integer(Int64(batch.count)), .integer(now), .text(batch.agentID)])
+        try db.run("UPDATE agents SET batches = batches + 1, readings = readings + ?, last_seen = ? WHERE id = ?",
+                   [.integer(Int64(batch.count)), .integer(now), .text(batch.agentID)])
         return .stored(readings: batch.count)
     }
 
     /// A batch's history fragments and its series' latest values and counts.
-    static func store(_ batch: Batch, seriesIDs ids: [Int64], committedAt now: Int64, in db: SQLiteConnection) throws {
+    static func store(_ batch: Batch, seriesIDs ids: [Int64], committedAt now: Int64, in db: any StoreConnection) throws {
         var latest = [(ts: Int64, value: Double)?](repeating: nil, count: ids.count)
         var counts = [Int64](repeating: 0, count: ids.count)
         try HistoryStore.appendFragments(batch, seriesIDs: ids, committedAt: now, in: db)
@@ -133,54 +146,42 @@ public final class TwinStore: Sendable {
             if let current = latest[s], current.ts > ts { continue }
             latest[s] = (ts, value)  // ties: the later reading in the batch wins
         }
-        let update = try db.statement("""
+        let update = """
             UPDATE series SET count = count + ?,
                 latest_value = CASE WHEN latest_ts IS NULL OR latest_ts <= ? THEN ? ELSE latest_value END,
                 latest_ts = CASE WHEN latest_ts IS NULL OR latest_ts <= ? THEN ? ELSE latest_ts END
             WHERE id = ?
-            """)
+            """
         for (s, entry) in latest.enumerated() {
             guard let entry else { continue }
-            try update.run([.integer(counts[s]), .integer(entry.ts), .real(entry.value),
+            try db.run(update, [.integer(counts[s]), .integer(entry.ts), .real(entry.value),
                             .integer(entry.ts), .integer(entry.ts), .integer(ids[s])])
         }
     }
 
-    private static func seriesID(_ info: SeriesInfo, agent: String, state: inout Writer) throws -> Int64 {
-        if let id = state.seriesIDs[agent]?[info.name] { return id }
-        try state.db.statement("INSERT OR IGNORE INTO series (agent_id, name, unit) VALUES (?, ?, ?)")
-            .run([.text(agent), .text(info.name), .text(info.unit)])
-        guard let id = try state.db.scalarInt("SELECT id FROM series WHERE agent_id = ? AND name = ?", [.text(agent), .text(info.name)]) else {
-            throw AggregatorError(.store, "series \(info.name) of \(agent) vanished")
-        }
-        state.seriesIDs[agent, default: [:]][info.name] = id
-        return id
-    }
-
-    /// Checkpoints the log and rebuilds the file without free pages (`VACUUM`); its size in bytes.
-    /// For benchmarks, never during ingest.
+    /// Gives free space back and returns the bytes the store takes (SQLite: checkpoint and
+    /// `VACUUM`; PostgreSQL: `VACUUM FULL`). For benchmarks, never during ingest.
     public func compactFile() throws(AggregatorError) -> Int64 {
         do {
-            try database.writer.withLock { state in
-                try state.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-                try state.db.execute("VACUUM")
-                try state.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            }
+            return try database.backend.compact()
         } catch {
             throw AggregatorError(.store, "cannot compact \(path): \(error)")
         }
-        return try read { db in
-            (try db.scalarInt("PRAGMA page_count") ?? 0) * (try db.scalarInt("PRAGMA page_size") ?? 0)
-        }
     }
 
+    /// Which backend keeps this store.
+    public var kind: StoreDialect { database.backend.dialect }
+
+    /// Closes the backend's connections.
+    public func close() { database.backend.close() }
+
     /// Runs `body` in a transaction on the writer connection (births, deaths, health, rejections).
-    func write(_ body: (SQLiteConnection) throws -> Void) throws(AggregatorError) { try database.write(body) }
+    func write(_ body: (any StoreConnection) throws -> Void) throws(AggregatorError) { try database.write(body) }
 
     /// Runs `body` in a transaction on the writer connection and returns its result (the NGSI-LD
     /// tables and the notification outbox share it with ingest).
-    func writing<T: Sendable>(_ body: (SQLiteConnection) throws -> T) throws(AggregatorError) -> T { try database.writing(body) }
+    func writing<T: Sendable>(_ body: (any StoreConnection) throws -> T) throws(AggregatorError) -> T { try database.writing(body) }
 
     /// Runs `body` on the reader connection.
-    func read<T: Sendable>(_ body: (SQLiteConnection) throws -> T) throws(AggregatorError) -> T { try database.read(body) }
+    func read<T: Sendable>(_ body: (any StoreConnection) throws -> T) throws(AggregatorError) -> T { try database.read(body) }
 }
