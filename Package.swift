@@ -105,7 +105,7 @@ let package = Package(
 
         // Benchmarks behind docs/BENCHMARKS.md (run through ops/bench/*).
         .executableTarget(name: "gemello-bench", dependencies: [
-            "GemelloAgent", "GemelloAggregator", "GemelloCore", "GemelloTesting",
+            "GemelloAgent", "GemelloAggregator", "GemelloCore", "GemelloStorage", "GemelloStoragePostgres", "GemelloTesting",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -119,7 +119,7 @@ let package = Package(
             "GemelloAggregator", "GemelloCore", "GemelloSQLite", "GemelloStorage", "GemelloStorageSQLite", "GemelloStoragePostgres", "GemelloTesting",
         ]),
         .testTarget(name: "GemelloIntegrationTests", dependencies: [
-            "GemelloAgent", "GemelloAggregator", "GemelloAggregatorHTTP", "GemelloCore", "GemelloNGSILD", "GemelloSQLite", "GemelloTesting",
+            "GemelloAgent", "GemelloAggregator", "GemelloAggregatorHTTP", "GemelloCore", "GemelloNGSILD", "GemelloSQLite", "GemelloStorage", "GemelloStoragePostgres", "GemelloTesting",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -25,6 +25,10 @@ public protocol StoreConnection: AnyObject {
     /// Runs a statement that returns no rows; the number of rows it changed.
     @discardableResult
     func run(_ sql: String, _ values: [StoreValue]) throws(StorageError) -> Int
+    /// Runs a write whose result is not needed. A backend may send it without waiting for its
+    /// reply (PostgreSQL: pipelined); an error then fails the next statement that waits, or the
+    /// commit, and the transaction rolls back as a whole.
+    func send(_ sql: String, _ values: [StoreValue]) throws(StorageError)
     /// Runs a query; its rows (valid until the next statement on this connection).
     func query(_ sql: String, _ values: [StoreValue]) throws(StorageError) -> any StoreRows
     /// Runs a schema script: statements separated by `;`, no bindings. Written in SQLite's
@@ -60,7 +64,8 @@ public protocol StoreBackend: Sendable {
     /// Gives free space back (SQLite: checkpoint and VACUUM; PostgreSQL: VACUUM); the bytes the
     /// store takes afterwards.
     func compact() throws(StorageError) -> Int64
-    /// Bytes the store takes now (file and log; the database's size).
+    /// Bytes the store takes now (SQLite: the file; PostgreSQL: the store's tables with their
+    /// indexes and TOAST).
     func size() throws(StorageError) -> Int64
     /// Closes the connections (the store is unusable afterwards).
     func close()

@@ -60,7 +60,7 @@ public final class PostgresBackend: StoreBackend {
         }
 
         /// The URL without its password.
-        public var url: String { "postgres://\(user)@\(host):\(port)/\(database)" }
+        public var url: String { "postgres://\(user)@\(host.contains(":") ? "[\(host)]" : host):\(port)/\(database)" }
     }
 
     public var dialect: StoreDialect { .postgres }
@@ -84,12 +84,13 @@ public final class PostgresBackend: StoreBackend {
     public func transaction<T: Sendable>(_ body: (any StoreConnection) throws -> T) throws -> T {
         try writer.withLock { connection in
             try connection.connectIfClosed()
-            try connection.run("BEGIN", [])
+            try connection.send("BEGIN", [])
             do {
                 let result = try body(connection)
-                try connection.run("COMMIT", [])
+                try connection.run("COMMIT", [])  // waits for every statement sent before it
                 return result
             } catch {
+                connection.discardPending()
                 _ = try? connection.run("ROLLBACK", [])
                 throw error
             }
@@ -99,7 +100,10 @@ public final class PostgresBackend: StoreBackend {
     public func read<T: Sendable>(_ body: (any StoreConnection) throws -> T) throws -> T {
         try reader.withLock { connection in
             try connection.connectIfClosed()
-            return try body(connection)
+            defer { connection.discardPending() }
+            let result = try body(connection)
+            try connection.flush()
+            return result
         }
     }
 
@@ -114,7 +118,11 @@ public final class PostgresBackend: StoreBackend {
     public func size() throws(StorageError) -> Int64 {
         try reader.withLock { connection throws(StorageError) -> Int64 in
             try connection.connectIfClosed()
-            return try connection.scalarInt("SELECT CAST(pg_database_size(current_database()) AS BIGINT)") ?? 0
+            // The store's tables with their indexes and TOAST (not the catalog every database has).
+            return try connection.scalarInt("""
+                SELECT CAST(coalesce(sum(pg_total_relation_size(c.oid)), 0) AS BIGINT) FROM pg_class c
+                JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relkind = 'r'
+                """) ?? 0
         }
     }
 
@@ -157,6 +165,8 @@ final class PostgresStoreConnection: StoreConnection, @unchecked Sendable {
     let logger: Logger
     private var connection: PostgresConnection?
     private var rewritten: [String: String] = [:]
+    /// Statements sent without waiting (``send(_:_:)``), oldest first.
+    private var pending: [(sql: String, reply: EventLoopFuture<PostgresQueryResult>)] = []
     var dialect: StoreDialect { .postgres }
 
     init(configuration: PostgresBackend.Configuration, logger: Logger) {
@@ -190,7 +200,7 @@ final class PostgresStoreConnection: StoreConnection, @unchecked Sendable {
         connection = nil
     }
 
-    private func send(_ sql: String, _ values: [StoreValue]) throws(StorageError) -> PostgresQueryResult {
+    private func start(_ sql: String, _ values: [StoreValue]) throws(StorageError) -> EventLoopFuture<PostgresQueryResult> {
         guard let connection else {
             throw StorageError(.unavailable, "PostgreSQL at \(configuration.url): not connected", sql: sql)
         }
@@ -206,23 +216,54 @@ final class PostgresStoreConnection: StoreConnection, @unchecked Sendable {
             case .blob(let v): binds.append(ByteBuffer(bytes: v))
             }
         }
+        return connection.query(PostgresQuery(unsafeSQL: text, binds: binds), logger: logger)
+    }
+
+    /// Sends a statement and waits for its reply (and for everything sent before it).
+    private func execute(_ sql: String, _ values: [StoreValue]) throws(StorageError) -> PostgresQueryResult {
+        let reply = try start(sql, values)
+        try flush()
         do {
-            return try connection.query(PostgresQuery(unsafeSQL: text, binds: binds), logger: logger).wait()
+            return try reply.wait()
         } catch {
             throw PostgresBackend.convert(error, sql: sql, configuration: configuration)
         }
     }
 
+    func send(_ sql: String, _ values: [StoreValue]) throws(StorageError) {
+        pending.append((sql, try start(sql, values)))
+    }
+
+    /// Waits for the statements sent without waiting; the first one that failed is the error.
+    func flush() throws(StorageError) {
+        let waiting = pending
+        pending.removeAll()
+        var failure: StorageError?
+        for (sql, reply) in waiting {
+            do { _ = try reply.wait() } catch {
+                if failure == nil { failure = PostgresBackend.convert(error, sql: sql, configuration: configuration) }
+            }
+        }
+        if let failure { throw failure }
+    }
+
+    /// Waits for the statements sent without waiting, ignoring their outcome (a rollback follows).
+    func discardPending() {
+        for (_, reply) in pending { _ = try? reply.wait() }
+        pending.removeAll()
+    }
+
+    @discardableResult
     func run(_ sql: String, _ values: [StoreValue]) throws(StorageError) -> Int {
-        try send(sql, values).metadata.rows ?? 0
+        try execute(sql, values).metadata.rows ?? 0
     }
 
     func query(_ sql: String, _ values: [StoreValue]) throws(StorageError) -> any StoreRows {
-        PostgresRows(try send(sql, values).rows)
+        PostgresRows(try execute(sql, values).rows)
     }
 
     func executeSchema(_ script: String) throws(StorageError) {
-        for statement in Self.translateSchema(script) { _ = try send(statement, []) }
+        for statement in Self.translateSchema(script) { _ = try execute(statement, []) }
     }
 
     /// `?` → `$1…$n` in order, `?N` → `$N`, outside quoted strings and identifiers.

@@ -101,6 +101,7 @@ final class SQLiteStoreConnection: StoreConnection, @unchecked Sendable {
 
     init(_ db: SQLiteConnection) { self.db = db }
 
+    @discardableResult
     func run(_ sql: String, _ values: [StoreValue]) throws(StorageError) -> Int {
         do {
             try db.statement(sql).run(values.map(Self.sqlite))
@@ -108,6 +109,10 @@ final class SQLiteStoreConnection: StoreConnection, @unchecked Sendable {
         } catch {
             throw SQLiteBackend.convert(error)
         }
+    }
+
+    func send(_ sql: String, _ values: [StoreValue]) throws(StorageError) {
+        do { try db.statement(sql).run(values.map(Self.sqlite)) } catch { throw SQLiteBackend.convert(error) }
     }
 
     func query(_ sql: String, _ values: [StoreValue]) throws(StorageError) -> any StoreRows {

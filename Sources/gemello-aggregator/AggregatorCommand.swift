@@ -21,7 +21,7 @@ struct AggregatorCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Override the broker URL (mqtt://host:port).")
     var broker: String?
 
-    @Option(name: .long, help: "Override store.path.")
+    @Option(name: .long, help: "Override the store: a file path (store.kind sqlite, store.path) or postgres://user@host:port/database.")
     var store: String?
 
     @Option(name: .long, help: "Override http.port (0 picks a free port).")
@@ -53,7 +53,12 @@ struct AggregatorCommand: AsyncParsableCommand {
             throw ExitCode(78)
         }
         if let broker { configuration.broker = broker }
-        if let store { configuration.storePath = store }
+        if let store {
+            do { try configuration.overrideStore(store) } catch {
+                Console.error("gemello-aggregator: \(error)")
+                throw ExitCode(64)
+            }
+        }
         if let httpPort { configuration.httpPort = httpPort }
         let logger = Logger(label: "gemello.aggregator")
         let twin: TwinStore
@@ -106,7 +111,12 @@ extension AggregatorCommand {
             Console.error("gemello-aggregator: invalid configuration: \(error)")
             throw ExitCode(78)
         }
-        if let store { configuration.storePath = store }
+        if let store {
+            do { try configuration.overrideStore(store) } catch {
+                Console.error("gemello-aggregator: \(error)")
+                throw ExitCode(64)
+            }
+        }
         guard configuration.storeKind != .sqlite || FileManager.default.fileExists(atPath: configuration.storePath) else {
             Console.error("gemello-aggregator: no twin store at \(configuration.storePath). Fix: pass --store PATH or set store.path")
             throw ExitCode(66)

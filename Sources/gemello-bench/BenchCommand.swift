@@ -3,6 +3,8 @@ import Foundation
 import GemelloAgent
 import GemelloAggregator
 import GemelloCore
+import GemelloStorage
+import GemelloStoragePostgres
 
 /// `gemello-bench`: measurements behind docs/BENCHMARKS.md, run by the scripts in ops/bench/.
 /// Always on the four shared datasets (never synthetic series), release build, one core.
@@ -33,14 +35,18 @@ struct IngestBench: AsyncParsableCommand {
     @Option(help: "Also measure group commit: this many batches per transaction, as the aggregator commits batches that queued up together (0: skip).")
     var group = 16
 
-    @Option(help: "The twin store backend (sqlite).")
+    @Option(help: "The twin store backend: sqlite, or postgres (with --postgres-url).")
     var store = "sqlite"
+
+    @Option(help: "A PostgreSQL server's URL (postgres://user@host:port/database); each run makes a database of its own on it.")
+    var postgresURL: String?
 
     @Option(help: "Folder for the temporary twin stores.")
     var scratch = FileManager.default.temporaryDirectory.path
 
     func run() async throws {
-        guard store == "sqlite" else { throw ValidationError("--store \(store): this build has the sqlite backend only") }
+        guard let kind = StoreDialect(rawValue: store) else { throw ValidationError("--store \(store): use sqlite or postgres") }
+        let stores = try BenchStores(kind: kind, scratch: scratch, postgresURL: postgresURL)
         guard copies >= 1 else { throw ValidationError("--copies must be 1 or more") }
         var payloads: [[UInt8]] = []
         var readings = 0
@@ -66,9 +72,8 @@ struct IngestBench: AsyncParsableCommand {
             var decoded: [Batch] = []
             decoded.reserveCapacity(payloads.count)
             let decodeTime = try clock.measure { for payload in payloads { decoded.append(try WireFormat.decode(payload)) } }
-            let path = "\(scratch)/gemello-bench-\(getpid())-\(run).sqlite"
-            defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
-            let twin = try TwinStore(path: path)
+            let twin = try stores.fresh("run\(run)")
+            defer { stores.remove(twin) }
             let ingestTime = try clock.measure { for batch in decoded { _ = try twin.ingest(batch, receivedAt: 1) } }
             guard try twin.totals().readings == Int64(readings) else { throw ValidationError("store lost readings") }
             decodeRates.append(Double(readings) / decodeTime.seconds)
@@ -86,9 +91,8 @@ struct IngestBench: AsyncParsableCommand {
             var rates: [Double] = []
             for run in 1...3 {
                 let decoded = try payloads.map { try WireFormat.decode($0) }
-                let path = "\(scratch)/gemello-bench-\(getpid())-group-\(run).sqlite"
-                defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
-                let twin = try TwinStore(path: path)
+                let twin = try stores.fresh("group\(run)")
+                defer { stores.remove(twin) }
                 let time = try ContinuousClock().measure {
                     for start in stride(from: 0, to: decoded.count, by: group) {
                         _ = try twin.ingest(Array(decoded[start..<min(start + group, decoded.count)]), receivedAt: 1)
@@ -103,5 +107,51 @@ struct IngestBench: AsyncParsableCommand {
         let endToEnd = 1 / (1 / decode + 1 / ingest)
         print("ingest: decode \(Int(decode)) readings/s, store \(Int(ingest)) readings/s, decode+store \(Int(endToEnd)) readings/s (median of \(runs), \(payloads.count) batches of ≤\(batchSize))")
         print("ingest: backend \(store), decode+store \(Int(endToEnd)) readings/s, disk \(String(format: "%.3f", median(disk))) B/reading")
+    }
+}
+
+/// Fresh twin stores for benchmark runs: SQLite files in a scratch folder, or databases of their
+/// own on a PostgreSQL server (made with CREATE DATABASE, dropped after the run).
+struct BenchStores {
+    let kind: StoreDialect
+    let scratch: String
+    let server: PostgresBackend.Configuration?
+
+    init(kind: StoreDialect, scratch: String, postgresURL: String?) throws {
+        self.kind = kind
+        self.scratch = scratch
+        if kind == .postgres {
+            guard let postgresURL else { throw ValidationError("--store postgres needs --postgres-url (ops/bench/ingest starts a server)") }
+            server = try PostgresBackend.Configuration(url: postgresURL)
+        } else {
+            server = nil
+        }
+    }
+
+    private func name(_ label: String) -> String { "gemello_bench_\(getpid())_\(label)" }
+
+    func fresh(_ label: String) throws -> TwinStore {
+        guard var server else { return try TwinStore(path: "\(scratch)/\(name(label)).sqlite") }
+        try admin { try $0.run("CREATE DATABASE \(name(label))") }
+        server.database = name(label)
+        return try TwinStore(backend: PostgresBackend(server))
+    }
+
+    func remove(_ twin: TwinStore) {
+        twin.close()
+        if server == nil {
+            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: twin.path + suffix) }
+        } else if let database = twin.path.split(separator: "/").last {
+            try? admin { try $0.run("DROP DATABASE IF EXISTS \(database)") }
+        }
+    }
+
+    /// Runs `body` on the server's `postgres` database, outside a transaction (CREATE DATABASE).
+    private func admin(_ body: (any StoreConnection) throws -> Void) throws {
+        guard var server else { return }
+        server.database = "postgres"
+        let backend = try PostgresBackend(server)
+        defer { backend.close() }
+        try backend.read { db in try body(db) }
     }
 }

@@ -34,8 +34,15 @@ import Testing
         ("history:\n  retention:\n    WeatherObserved: soon\n", "history.retention.WeatherObserved"),
         ("history:\n  retention:\n    WeatherObserved: 1s\n", "history.retention.WeatherObserved"),
         ("history:\n  seal-afer: 1m\n", "history.seal-afer"),
+        ("store:\n  kind: postgres\n", "store.url"),
+        ("store:\n  kind: postgres\n  url: mysql://x/y\n", "store.url"),
+        ("store:\n  kind: postgres\n  url: postgres://u@h:99999/d\n", "store.url"),
+        ("store:\n  kind: postgres\n  url: postgres://u@h\n", "store.url"),
+        ("store:\n  url: postgres://u@h/d\n", "store.url"),
+        ("store:\n  kind: oracle\n", "store.kind"),
+        ("store:\n  kind: postgres\n  url: postgres://u@h/d\n  password-file: /nonexistent/pw\n", "store.password-file"),
     ])
-    func badHistorySettingsNameTheKey(text: String, key: String) {
+    func badSettingsNameTheKey(text: String, key: String) {
         do {
             _ = try AggregatorConfiguration.decode(text, file: "a.yaml")
             Issue.record("accepted \(text)")
@@ -43,5 +50,25 @@ import Testing
             #expect(error.key == key, "\(error)")
             #expect(error.fix != nil)
         }
+    }
+
+    @Test func postgresStoreFromURLAndPasswordFile() throws {
+        let folder = try Repository.temporaryFolder("config")
+        try "s3cret\n".write(to: folder.appendingPathComponent("db-password"), atomically: true, encoding: .utf8)
+        let c = try AggregatorConfiguration.decode("""
+            store:
+              kind: postgres
+              url: postgres://twin@db.example:6432/milano
+              password-file: db-password
+            """, file: folder.appendingPathComponent("a.yaml").path)
+        #expect(c.storeKind == .postgres)
+        #expect(c.postgres?.host == "db.example" && c.postgres?.port == 6432 && c.postgres?.database == "milano")
+        #expect(c.postgres?.user == "twin" && c.postgres?.password == "s3cret")
+        #expect(c.postgres?.url == "postgres://twin@db.example:6432/milano")  // never the password
+        var overridden = c
+        try overridden.overrideStore("/tmp/twin.sqlite")
+        #expect(overridden.storeKind == .sqlite && overridden.storePath == "/tmp/twin.sqlite")
+        try overridden.overrideStore("postgres://gemello@127.0.0.1/other")
+        #expect(overridden.storeKind == .postgres && overridden.postgres?.port == 5432 && overridden.postgres?.database == "other")
     }
 }

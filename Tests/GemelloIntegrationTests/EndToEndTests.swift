@@ -7,6 +7,7 @@ import GemelloAggregator
 import GemelloAggregatorHTTP
 import GemelloCore
 import GemelloNGSILD
+import GemelloStorage
 import GemelloTesting
 import Logging
 import ServiceLifecycle
@@ -52,15 +53,15 @@ import Testing
         return data
     }
 
-    @Test(.timeLimit(.minutes(5)))
-    func wholeMilanDatasetReachesTheTwinExactlyOnce() async throws {
+    @Test(.timeLimit(.minutes(5)), arguments: StoreDialect.allCases)
+    func wholeMilanDatasetReachesTheTwinExactlyOnce(store kind: StoreDialect) async throws {
         let broker = try BrokerHarness()
         let folder = try Repository.temporaryFolder("e2e")
 
         var aggregatorConfiguration = AggregatorConfiguration(
             broker: broker.url, clientID: "aggregator-e2e", storePath: folder.appendingPathComponent("twin.sqlite").path, httpPort: 0)
         aggregatorConfiguration.fleet = FleetStatusPolicy(staleAfter: .seconds(30), offlineAfter: .seconds(120))
-        let store = try TwinStore(path: aggregatorConfiguration.storePath)
+        let store = try TestStore.open(&aggregatorConfiguration, kind: kind)
         let counters = IngestCounters()
         let twin = try await Twin.open(store: store, configuration: aggregatorConfiguration, counters: counters, logger: Self.logger("twin"))
         let ingest = IngestService(configuration: aggregatorConfiguration, store: store, counters: counters,

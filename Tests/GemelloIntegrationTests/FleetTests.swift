@@ -33,7 +33,7 @@ import Testing
                                                         storePath: folder.appendingPathComponent("twin.sqlite").path, httpPort: 0)
             configuration.metricsAgentLabels = agentLabels
             let logger = EndToEndTests.logger("aggregator")
-            store = try TwinStore(path: configuration.storePath)
+            store = try TestStore.open(&configuration)
             counters = IngestCounters()
             let registry = PrometheusCollectorRegistry()
             let metrics = AggregatorMetrics(factory: PrometheusMetricsFactory(registry: registry), agentLabelLimit: agentLabels)

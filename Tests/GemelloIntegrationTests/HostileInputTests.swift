@@ -15,9 +15,9 @@ import Testing
     func aggregatorRejectsBadBatchesAndKeepsGoing() async throws {
         let broker = try BrokerHarness()
         let folder = try Repository.temporaryFolder("hostile")
-        let configuration = AggregatorConfiguration(broker: broker.url, clientID: "aggregator-hostile",
+        var configuration = AggregatorConfiguration(broker: broker.url, clientID: "aggregator-hostile",
                                                     storePath: folder.appendingPathComponent("twin.sqlite").path, httpPort: 0)
-        let store = try TwinStore(path: configuration.storePath)
+        let store = try TestStore.open(&configuration)
         let counters = IngestCounters()
         var logger = Logger(label: "hostile")
         logger.logLevel = .critical

@@ -18,9 +18,9 @@ import Testing
         let folder = try Repository.temporaryFolder("outage")
         var logger = Logger(label: "outage")
         logger.logLevel = .critical
-        let configuration = AggregatorConfiguration(broker: broker.url, clientID: "aggregator-outage",
+        var configuration = AggregatorConfiguration(broker: broker.url, clientID: "aggregator-outage",
                                                     storePath: folder.appendingPathComponent("twin.sqlite").path, httpPort: 0)
-        let store = try TwinStore(path: configuration.storePath)
+        let store = try TestStore.open(&configuration)
         let counters = IngestCounters()
         let twin = try await Twin.open(store: store, configuration: configuration, counters: counters, logger: logger)
         let ingest = IngestService(configuration: configuration, store: store, counters: counters, projection: twin.projection, logger: logger)

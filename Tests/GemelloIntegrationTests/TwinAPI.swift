@@ -29,9 +29,9 @@ final class TwinAPI: Sendable {
         let folder = try Repository.temporaryFolder("ngsild-api")
         var configuration = AggregatorConfiguration(storePath: folder.appendingPathComponent("twin.sqlite").path, httpPort: 0)
         configure(&configuration)
+        store = try TestStore.open(&configuration)
         self.configuration = configuration
         let logger = Logger(label: "test.ngsild")
-        store = try TwinStore(path: configuration.storePath)
         let counters = IngestCounters()
         twin = try await Twin.open(store: store, configuration: configuration, counters: counters, logger: logger)
         let bound = self.bound

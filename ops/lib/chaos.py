@@ -209,6 +209,11 @@ class Chaos:
         self.proxy = Proxy(self.proxy_port, self.broker_port)
         self.faults = collections.Counter()
         self.stops = {}  # agent name -> its last stop line
+        self.store = os.path.join(self.work, "twin.sqlite")
+        if args.store == "postgres":
+            # A server of its own for the run (never killed by the faults: the store is the ground truth).
+            self.store = subprocess.run([os.path.join(ROOT, "ops", "lib", "postgres"), "start", os.path.join(self.work, "postgres")],
+                                        check=True, capture_output=True, text=True).stdout.strip()
 
     def log(self, message):
         print(f"[{time.time() - self.t0:6.1f}s] {message}", file=sys.stderr, flush=True)
@@ -231,7 +236,7 @@ class Chaos:
         self.spawn("aggregator", [os.path.join(self.bin, "gemello-aggregator"),
                                   "--config", os.path.join(ROOT, "aggregator-config", "aggregator.yaml"),
                                   "--broker", f"mqtt://127.0.0.1:{self.broker_port}",
-                                  "--store", os.path.join(self.work, "twin.sqlite"), "--http-port", str(self.http_port)],
+                                  "--store", self.store, "--http-port", str(self.http_port)],
                    "aggregator.log")
 
     def agent_config(self, name, tiny):
@@ -361,7 +366,7 @@ class Chaos:
             self.processes[name].wait(timeout=30)
 
     def verify(self):
-        store = os.path.join(self.work, "twin.sqlite")
+        store = self.store
         total = lost = duplicated = dropped = 0
         ok = True
         for name, source in SOURCES.items():
@@ -406,6 +411,8 @@ def main():
     parser.add_argument("--bin", required=True)
     parser.add_argument("--mosquitto", required=True)
     parser.add_argument("--work", required=True)
+    parser.add_argument("--store", choices=["sqlite", "postgres"], default="sqlite",
+                        help="the twin's backend: the embedded file, or a PostgreSQL server started for the run")
     args = parser.parse_args()
     if args.seed is None:
         args.seed = random.randrange(1, 1_000_000)
@@ -416,7 +423,12 @@ def main():
         chaos.proxy.cut()
         for name in list(chaos.processes):
             chaos.kill(name)
-    sys.exit(0 if chaos.verify() else 1)
+    try:
+        ok = chaos.verify()
+    finally:
+        if args.store == "postgres":
+            subprocess.run([os.path.join(ROOT, "ops", "lib", "postgres"), "stop", os.path.join(args.work, "postgres")], check=False)
+    sys.exit(0 if ok else 1)
 
 
 if __name__ == "__main__":

@@ -164,5 +164,23 @@ public struct AggregatorConfiguration: Sendable {
         try root.rejectUnknownKeys()
         return c
     }
+
+    /// `--store`: a file path (the embedded store) or a `postgres://` URL (that server).
+    public mutating func overrideStore(_ value: String) throws(AggregatorError) {
+        guard value.hasPrefix("postgres://") || value.hasPrefix("postgresql://") else {
+            storeKind = .sqlite
+            storePath = value
+            return
+        }
+        do {
+            let password = postgres?.password
+            postgres = try PostgresBackend.Configuration(url: value)
+            if postgres?.password == nil { postgres?.password = password }
+            storeKind = .postgres
+        } catch {
+            throw AggregatorError(.configuration, "--store \(value): \(error.message)")
+        }
+    }
+
 }
 

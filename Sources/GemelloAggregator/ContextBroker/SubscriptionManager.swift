@@ -194,7 +194,7 @@ public final class SubscriptionManager: Sendable {
     func enqueue(_ pending: [Pending], in db: any StoreConnection) throws {
         guard !pending.isEmpty else { return }
         for p in pending {
-            try db.run("INSERT INTO ngsi_outbox (subscription, created, data) VALUES (?, ?, ?)", [.text(p.subscription), .integer(p.created), .text(p.data)])
+            try db.send("INSERT INTO ngsi_outbox (subscription, created, data) VALUES (?, ?, ?)", [.text(p.subscription), .integer(p.created), .text(p.data)])
         }
         let total = outboxCount.add(pending.count, ordering: .relaxed).newValue
         metrics?.notificationsQueued.increment(by: pending.count)

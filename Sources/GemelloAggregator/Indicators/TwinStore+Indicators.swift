@@ -8,6 +8,11 @@ import GemelloStorage
 extension TwinStore {
     static let indexAttribute = "airQualityIndex"
 
+    /// Whether `batch` measures a pollutant the index is made of (only then can it derive one).
+    static func mayDeriveIndicators(_ batch: Batch) -> Bool {
+        batch.series.contains { EuropeanAirQualityIndex.Pollutant(rawValue: String($0.attribute)) != nil }
+    }
+
     /// The index at every instant of `batch` at which one of a station's pollutants was observed,
     /// as a batch of the same agent, epoch and sequence; nil when the batch concerns no station.
     static func airQualityIndicators(for batch: Batch, seriesIDs: SeriesIDs, db: any StoreConnection) throws -> Batch? {

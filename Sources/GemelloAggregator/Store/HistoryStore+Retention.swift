@@ -82,7 +82,7 @@ extension HistoryStore {
                     }
                     guard !ids.isEmpty else { continue }
                     try Self.addRollups(series: series, chunks, db: db)
-                    for id in ids { try db.run("DELETE FROM chunks WHERE id = ?", [.integer(id)]) }
+                    for id in ids { try db.send("DELETE FROM chunks WHERE id = ?", [.integer(id)]) }
                     report.chunks += ids.count
                     report.points += chunks.reduce(0) { $0 + $1.count }
                 }

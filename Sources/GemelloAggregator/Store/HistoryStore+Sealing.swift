@@ -64,7 +64,7 @@ extension HistoryStore {
                     parts.append(try SeriesChunk(decoding: rows.blob(1)))
                 }
                 let merged = SeriesChunk.merged(parts)
-                for id in ids { try db.run("DELETE FROM chunks WHERE id = ?", [.integer(id)]) }
+                for id in ids { try db.send("DELETE FROM chunks WHERE id = ?", [.integer(id)]) }
                 for chunk in merged.split(size: policy.chunkPoints) {
                     try Self.insert(chunk, series: series, sealed: true, db: db)
                     report.chunksWritten += 1
@@ -97,7 +97,7 @@ extension HistoryStore {
         }
         guard report.fragments > 0 else { return report }
         let merged = SeriesChunk.merged(parts)
-        for id in ids { try db.run("DELETE FROM chunks WHERE id = ?", [.integer(id)]) }
+        for id in ids { try db.send("DELETE FROM chunks WHERE id = ?", [.integer(id)]) }
         for chunk in merged.split(size: chunkPoints) {
             try insert(chunk, series: series, sealed: true, db: db)
             report.chunksWritten += 1

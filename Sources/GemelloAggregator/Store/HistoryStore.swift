@@ -58,8 +58,8 @@ public final class HistoryStore: Sendable {
         public func retention(of type: String) -> Duration? { retention[type] ?? retention["*"] }
     }
 
-    /// Writes one fragment per series of `batch` (inside the ingest transaction).
-    static func appendFragments(_ batch: Batch, seriesIDs: [Int64], committedAt now: Int64, in db: any StoreConnection) throws {
+    /// One fragment per series of `batch` (written by ingest, in the batch's transaction).
+    static func fragments(of batch: Batch, seriesIDs: [Int64], committedAt now: Int64) -> [(chunk: SeriesChunk, series: Int64)] {
         var timestamps = [[Int64]](repeating: [], count: seriesIDs.count)
         var values = [[Double]](repeating: [], count: seriesIDs.count)
         for i in 0..<batch.count {
@@ -68,20 +68,34 @@ public final class HistoryStore: Sendable {
             values[s].append(batch.values[i])
         }
         let source = SeriesChunk.Source(epoch: batch.bootEpoch, sequence: batch.sequence, committedAt: now)
+        var fragments: [(chunk: SeriesChunk, series: Int64)] = []
         for s in seriesIDs.indices where !timestamps[s].isEmpty {
             var chunk = SeriesChunk(timestamps: timestamps[s], values: values[s], source: source)
             let order = SeriesChunk.stableOrder(chunk.timestamps)
             if order != Array(order.indices) {  // a batch is usually in order already
                 chunk = SeriesChunk(timestamps: order.map { chunk.timestamps[$0] }, values: order.map { chunk.values[$0] }, source: source)
             }
-            try insert(chunk, series: seriesIDs[s], sealed: false, db: db)
+            fragments.append((chunk, seriesIDs[s]))
         }
+        return fragments
     }
 
     /// Writes one chunk row (its times, count and newest commit time from the chunk itself).
     static func insert(_ chunk: SeriesChunk, series: Int64, sealed: Bool, db: any StoreConnection) throws {
-        try db.run("INSERT INTO chunks (series_id, first_ts, last_ts, count, sealed, committed, data) VALUES (?, ?, ?, ?, ?, ?, ?)", [.integer(series), .integer(chunk.timestamps[0]), .integer(chunk.timestamps[chunk.count - 1]), .integer(Int64(chunk.count)),
-                  .integer(sealed ? 1 : 0), .integer(chunk.sources.map(\.committedAt).max() ?? 0), .blob(try chunk.encoded())])
+        try insert([(chunk, series)], sealed: sealed, db: db)
+    }
+
+    /// Writes chunk rows in one statement.
+    static func insert(_ chunks: [(chunk: SeriesChunk, series: Int64)], sealed: Bool, db: any StoreConnection) throws {
+        guard !chunks.isEmpty else { return }
+        var values: [StoreValue] = []
+        values.reserveCapacity(chunks.count * 7)
+        for (chunk, series) in chunks {
+            values += [.integer(series), .integer(chunk.timestamps[0]), .integer(chunk.timestamps[chunk.count - 1]), .integer(Int64(chunk.count)),
+                       .integer(sealed ? 1 : 0), .integer(chunk.sources.map(\.committedAt).max() ?? 0), .blob(try chunk.encoded())]
+        }
+        let tuples = Array(repeating: "(?, ?, ?, ?, ?, ?, ?)", count: chunks.count).joined(separator: ", ")
+        try db.send("INSERT INTO chunks (series_id, first_ts, last_ts, count, sealed, committed, data) VALUES \(tuples)", values)
     }
 
     /// Replaces chunk row `row` by `chunk` (or deletes it when `chunk` is empty).

@@ -90,14 +90,16 @@ public final class TwinStore: Sendable {
     /// none of them is stored.
     public func ingest(_ batches: [Batch], receivedAt now: Int64,
                        alongside: (([Int], any StoreConnection) throws -> Void)? = nil) throws(AggregatorError) -> [IngestOutcome] {
+        guard !batches.isEmpty else { return [] }
         do {
             let (outcomes, made) = try database.backend.transaction { db -> ([IngestOutcome], [String: [String: Int64]]) in
-                var ids = SeriesIDs(committed: database.seriesIDs.withLock { $0 })
+                var writer = try IngestWriter(batches, now: now, ids: SeriesIDs(committed: database.seriesIDs.withLock { $0 }), db: db)
                 var outcomes: [IngestOutcome] = []
-                for batch in batches { outcomes.append(try Self.ingest(batch, now: now, ids: &ids, db: db)) }
+                for batch in batches { outcomes.append(try writer.add(batch, db: db)) }
+                try writer.finish(db)
                 let stored = outcomes.indices.filter { if case .stored = outcomes[$0] { true } else { false } }
                 try alongside?(stored, db)
-                return (outcomes, ids.made)
+                return (outcomes, writer.ids.made)
             }
             // Series made by this transaction are known from now on (never before its commit).
             if !made.isEmpty {
@@ -111,51 +113,6 @@ public final class TwinStore: Sendable {
         } catch {
             let names = batches.prefix(3).map { "\($0.sequence) of \($0.agentID)" }.joined(separator: ", ")
             throw AggregatorError(.store, "cannot store batch\(batches.count == 1 ? "" : "es") \(names)\(batches.count > 3 ? ", …" : ""): \(error)")
-        }
-    }
-
-    private static func ingest(_ batch: Batch, now: Int64, ids: inout SeriesIDs, db: any StoreConnection) throws -> IngestOutcome {
-        try db.run("INSERT INTO agents (id) VALUES (?) ON CONFLICT DO NOTHING", [.text(batch.agentID)])
-        guard try recordDelivery(agent: batch.agentID, epoch: batch.bootEpoch, sequence: batch.sequence, in: db) else {
-            try db.run("UPDATE agents SET duplicates = duplicates + 1, last_seen = ? WHERE id = ?", [.integer(now), .text(batch.agentID)])
-            return .duplicate
-        }
-        var seriesIDs: [Int64] = []
-        for info in batch.series { seriesIDs.append(try ids.id(of: info, agent: batch.agentID, db: db)) }
-        try store(batch, seriesIDs: seriesIDs, committedAt: now, in: db)
-        // Derived indicators, from this batch's lineage, commit with it.
-        if let derived = try airQualityIndicators(for: batch, seriesIDs: ids, db: db) {
-            var derivedIDs: [Int64] = []
-            for info in derived.series { derivedIDs.append(try ids.id(of: info, agent: batch.agentID, db: db)) }
-            try store(derived, seriesIDs: derivedIDs, committedAt: now, in: db)
-        }
-        try db.run("UPDATE agents SET batches = batches + 1, readings = readings + ?, last_seen = ? WHERE id = ?",
-                   [.integer(Int64(batch.count)), .integer(now), .text(batch.agentID)])
-        return .stored(readings: batch.count)
-    }
-
-    /// A batch's history fragments and its series' latest values and counts.
-    static func store(_ batch: Batch, seriesIDs ids: [Int64], committedAt now: Int64, in db: any StoreConnection) throws {
-        var latest = [(ts: Int64, value: Double)?](repeating: nil, count: ids.count)
-        var counts = [Int64](repeating: 0, count: ids.count)
-        try HistoryStore.appendFragments(batch, seriesIDs: ids, committedAt: now, in: db)
-        for i in 0..<batch.count {
-            let s = Int(batch.seriesIndex[i])
-            let (ts, value) = (batch.millisecondTimestamp(i), batch.values[i])
-            counts[s] += 1
-            if let current = latest[s], current.ts > ts { continue }
-            latest[s] = (ts, value)  // ties: the later reading in the batch wins
-        }
-        let update = """
-            UPDATE series SET count = count + ?,
-                latest_value = CASE WHEN latest_ts IS NULL OR latest_ts <= ? THEN ? ELSE latest_value END,
-                latest_ts = CASE WHEN latest_ts IS NULL OR latest_ts <= ? THEN ? ELSE latest_ts END
-            WHERE id = ?
-            """
-        for (s, entry) in latest.enumerated() {
-            guard let entry else { continue }
-            try db.run(update, [.integer(counts[s]), .integer(entry.ts), .real(entry.value),
-                            .integer(entry.ts), .integer(entry.ts), .integer(ids[s])])
         }
     }
 
