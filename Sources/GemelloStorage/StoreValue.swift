@@ -24,6 +24,11 @@ public enum StoreDialect: String, Sendable, CaseIterable {
         self == .sqlite ? "instr(\(haystack), \(needle))" : "strpos(\(haystack), \(needle))"
     }
 
+    /// Appended to a SELECT to lock the rows it reads until the transaction ends (PostgreSQL:
+    /// other processes writing the same store wait; SQLite: nothing, its one writer holds the
+    /// whole file).
+    public var forUpdate: String { self == .sqlite ? "" : " FOR UPDATE" }
+
     /// The smaller of two expressions.
     public func least(_ a: String, _ b: String) -> String {
         self == .sqlite ? "min(\(a), \(b))" : "LEAST(\(a), \(b))"

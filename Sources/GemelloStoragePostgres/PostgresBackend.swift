@@ -263,8 +263,14 @@ final class PostgresStoreConnection: StoreConnection, @unchecked Sendable {
     }
 
     func executeSchema(_ script: String) throws(StorageError) {
+        // Aggregators of a share group start together: CREATE TABLE IF NOT EXISTS is not safe
+        // against a concurrent one, so schema changes take a lock (held to the end of the transaction).
+        _ = try execute("SELECT pg_advisory_xact_lock(\(Self.schemaLock))", [])
         for statement in Self.translateSchema(script) { _ = try execute(statement, []) }
     }
+
+    /// The advisory lock key that serializes schema changes ("GEMELLO" in ASCII, as a number).
+    static let schemaLock: Int64 = 0x47_45_4D_45_4C_4C_4F
 
     /// `?` → `$1…$n` in order, `?N` → `$N`, outside quoted strings and identifiers.
     static func numberPlaceholders(_ sql: String) -> String {

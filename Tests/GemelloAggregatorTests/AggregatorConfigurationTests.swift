@@ -40,6 +40,8 @@ import Testing
         ("store:\n  kind: postgres\n  url: postgres://u@h\n", "store.url"),
         ("store:\n  url: postgres://u@h/d\n", "store.url"),
         ("store:\n  kind: oracle\n", "store.kind"),
+        ("ingest:\n  share-group: twin\n", "ingest.share-group"),
+        ("store:\n  kind: postgres\n  url: postgres://u@h/d\ningest:\n  share-group: a/b\n", "ingest.share-group"),
         ("store:\n  kind: postgres\n  url: postgres://u@h/d\n  password-file: /nonexistent/pw\n", "store.password-file"),
     ])
     func badSettingsNameTheKey(text: String, key: String) {
@@ -70,5 +72,9 @@ import Testing
         #expect(overridden.storeKind == .sqlite && overridden.storePath == "/tmp/twin.sqlite")
         try overridden.overrideStore("postgres://gemello@127.0.0.1/other")
         #expect(overridden.storeKind == .postgres && overridden.postgres?.port == 5432 && overridden.postgres?.database == "other")
+        let group = try AggregatorConfiguration.decode("store:\n  kind: postgres\n  url: postgres://u@h/d\ningest:\n  share-group: twin\n", file: "a.yaml")
+        #expect(group.shareGroup == "twin")
+        var member = group
+        #expect(throws: AggregatorError.self) { try member.overrideStore("/tmp/twin.sqlite") }  // a group needs PostgreSQL
     }
 }

@@ -204,7 +204,10 @@ class Chaos:
         self.rng = random.Random(args.seed)
         self.bin = args.bin
         self.work = args.work
-        self.broker_port, self.proxy_port, self.http_port = free_port(), free_port(), free_port()
+        self.broker_port, self.proxy_port = free_port(), free_port()
+        # One aggregator, or the members of one share group on one PostgreSQL store.
+        self.aggregators = [f"aggregator-{n}" for n in range(1, args.aggregators + 1)] if args.aggregators > 1 else ["aggregator"]
+        self.http_ports = {name: free_port() for name in self.aggregators}
         self.processes = {}
         self.proxy = Proxy(self.proxy_port, self.broker_port)
         self.faults = collections.Counter()
@@ -232,12 +235,21 @@ class Chaos:
         if not wait_port(self.broker_port, 10):
             sys.exit("chaos: mosquitto did not start; see mosquitto.log")
 
-    def start_aggregator(self):
-        self.spawn("aggregator", [os.path.join(self.bin, "gemello-aggregator"),
-                                  "--config", os.path.join(ROOT, "aggregator-config", "aggregator.yaml"),
-                                  "--broker", f"mqtt://127.0.0.1:{self.broker_port}",
-                                  "--store", self.store, "--http-port", str(self.http_port)],
-                   "aggregator.log")
+    def aggregator_config(self, name):
+        """The shipped config, or for a share group's member a config naming its client id and group."""
+        if len(self.aggregators) == 1:
+            return os.path.join(ROOT, "aggregator-config", "aggregator.yaml")
+        path = os.path.join(self.work, f"{name}.yaml")
+        with open(path, "w") as out:
+            out.write(f"client-id: {name}\nstore:\n  kind: postgres\n  url: {self.store}\ningest:\n  share-group: chaos\n")
+        return path
+
+    def start_aggregator(self, name=None):
+        for member in [name] if name else self.aggregators:
+            self.spawn(member, [os.path.join(self.bin, "gemello-aggregator"), "--config", self.aggregator_config(member),
+                                "--broker", f"mqtt://127.0.0.1:{self.broker_port}",
+                                "--store", self.store, "--http-port", str(self.http_ports[member])],
+                       f"{member}.log")
 
     def agent_config(self, name, tiny):
         """The shipped replay config with absolute paths, a short ack timeout, a 2 s live window (so
@@ -288,8 +300,9 @@ class Chaos:
         self.start_broker()
         self.proxy.start()
         self.start_aggregator()
-        if not wait_port(self.http_port, 20):
-            sys.exit("chaos: the aggregator did not start; see aggregator.log")
+        for name in self.aggregators:
+            if not wait_port(self.http_ports[name], 30):
+                sys.exit(f"chaos: {name} did not start; see {name}.log")
         for name in SOURCES:
             self.start_agent(name)
         pending = []  # (time, action)
@@ -316,8 +329,10 @@ class Chaos:
             self.kill(agent)
             return lambda: self.start_agent(agent)
         if kind == "kill-aggregator":
-            self.kill("aggregator")
-            return self.start_aggregator
+            member = self.rng.choice(self.aggregators)
+            self.log(f"  killing {member}")
+            self.kill(member)
+            return lambda: self.start_aggregator(member)
         if kind == "kill-broker":
             self.kill("broker")
             return self.start_broker
@@ -338,10 +353,15 @@ class Chaos:
 
     def drain(self):
         self.proxy.restore()
-        for name in list(SOURCES) + ["aggregator", "broker"]:
+        for name in list(SOURCES) + self.aggregators + ["broker"]:
             process = self.processes.get(name)
             if process is None or process.poll() is not None:
-                {"aggregator": self.start_aggregator, "broker": self.start_broker}.get(name, lambda: self.start_agent(name))()
+                if name in self.aggregators:
+                    self.start_aggregator(name)
+                elif name == "broker":
+                    self.start_broker()
+                else:
+                    self.start_agent(name)
         # Each replay finishes (a restarted one resumes where its buffer ended) ...
         deadline = time.time() + self.args.drain_timeout
         for name in SOURCES:
@@ -361,7 +381,7 @@ class Chaos:
                 self.kill(name)
             lines = [l for l in open(os.path.join(self.work, f"{name}.log"), errors="replace") if "gemello-agent: stopped" in l]
             self.stops[name] = lines[-1].strip() if lines else ""
-        for name in ("aggregator", "broker"):
+        for name in self.aggregators + ["broker"]:
             self.processes[name].send_signal(signal.SIGTERM)
             self.processes[name].wait(timeout=30)
 
@@ -411,9 +431,13 @@ def main():
     parser.add_argument("--bin", required=True)
     parser.add_argument("--mosquitto", required=True)
     parser.add_argument("--work", required=True)
+    parser.add_argument("--aggregators", type=int, default=1,
+                        help="aggregators sharing the agents' batches (a share group; needs --store postgres)")
     parser.add_argument("--store", choices=["sqlite", "postgres"], default="sqlite",
                         help="the twin's backend: the embedded file, or a PostgreSQL server started for the run")
     args = parser.parse_args()
+    if args.aggregators > 1 and args.store != "postgres":
+        parser.error("--aggregators 2 or more needs --store postgres (one store shared by the group)")
     if args.seed is None:
         args.seed = random.randrange(1, 1_000_000)
     chaos = Chaos(args)

@@ -118,6 +118,8 @@ public final class Publisher: Service {
         /// stop waiting for a retained state (sending starts then if none said "offline").
         var stateSubscription: Int32?
         var stateDeadline: ContinuousClock.Instant?
+        /// The aggregators' states (one, or a share group's members).
+        var presence = AggregatorPresence()
         /// For health: connections lost, when each in-flight batch was last published, and the
         /// publish-to-ack latencies (ms) seen since the previous health message.
         var reconnects: Int64 = 0
@@ -156,9 +158,13 @@ public final class Publisher: Service {
                 outageReported = false
                 logger.info("connected to broker", metadata: ["broker": "\(settings.broker)"])
                 stateSubscription = nil
+                presence = AggregatorPresence()  // the retained states come again after the subscription
                 do {
                     _ = try client.subscribe(Topics.ack(agent: settings.agentID))
-                    stateSubscription = try client.subscribe(Topics.aggregatorState)
+                    // The single aggregator's state, then every group member's: the retained states
+                    // come after the second SUBACK.
+                    _ = try client.subscribe(Topics.aggregatorStates[0])
+                    stateSubscription = try client.subscribe(Topics.aggregatorStates[1])
                     stateDeadline = now + Publisher.stateWaitLimit  // in case the SUBACK never comes
                 } catch {
                     // Without acknowledgements batches stay unconfirmed and are resent: nothing is lost.
@@ -180,13 +186,14 @@ public final class Publisher: Service {
                 stateDeadline = min(stateDeadline ?? now, now + Publisher.retainedStateGrace)
             case .mqtt(.published), .mqtt(.subscribed):
                 break  // the broker has it; only the aggregator's ack releases a batch
-            case .mqtt(.message(let message)) where message.topic == Topics.aggregatorState:
-                guard let state = AggregatorState.parse(message.payload) else { break }
-                if state.online != machine.aggregatorOnline {
-                    logger.info(state.online ? "aggregator online: sending" : "aggregator offline: holding batches in the buffer",
+            case .mqtt(.message(let message)) where Topics.isAggregatorState(message.topic):
+                presence.update(topic: message.topic, payload: message.payload)
+                guard let online = presence.online else { break }
+                if online != machine.aggregatorOnline {
+                    logger.info(online ? "aggregator online: sending" : "aggregator offline: holding batches in the buffer",
                                 metadata: ["buffered": "\(publisher.buffer.bufferedReadings)"])
                 }
-                if case .resend(let sequences)? = machine.aggregator(online: state.online, now: now) { resend(sequences) }
+                if case .resend(let sequences)? = machine.aggregator(online: online, now: now) { resend(sequences) }
                 try fillWindow()
             case .mqtt(.message(let message)):
                 guard message.topic == Topics.ack(agent: settings.agentID) else { break }

@@ -30,6 +30,9 @@ import GemelloStoragePostgres
 ///   `compact-every` [5s between compaction passes], `retention` [none: raw readings kept forever;
 ///   a mapping of entity type → duration, `"*"` for every other type], `rollup-retention` [none:
 ///   the hourly rollups (count, sum, sum of squares, min, max) are kept forever]
+/// - `ingest`: `share-group` [none: this aggregator takes every batch; a name: several
+///   aggregators with this group name share the agents' batches through an MQTT shared
+///   subscription, on one PostgreSQL store (docs/scale-out.md)]
 /// - `subscriptions`: `outbox-limit` [1000000 queued notifications; past it the oldest are
 ///   dropped, counted in `/metrics`]
 public struct AggregatorConfiguration: Sendable {
@@ -57,6 +60,8 @@ public struct AggregatorConfiguration: Sendable {
     public var ngsiMaxBatch = 10_000
     public var ngsiMaxInstances = 10_000
     public var outboxLimit = 1_000_000
+    /// `ingest.share-group`: the MQTT share group of several aggregators on one store (nil: alone).
+    public var shareGroup: String?
     /// How the history is sealed into compressed chunks.
     public var history = HistoryStore.Policy()
     public var compactEvery: Duration = .seconds(5)
@@ -144,6 +149,20 @@ public struct AggregatorConfiguration: Sendable {
         c.ngsiMaxBatch = try ngsi.int("max-batch", default: c.ngsiMaxBatch, range: 1...1_000_000)
         c.ngsiMaxInstances = try ngsi.int("max-instances", default: c.ngsiMaxInstances, range: 10...1_000_000)
         try ngsi.rejectUnknownKeys()
+        let ingest = try root.sectionOrEmpty("ingest")
+        if ingest.has("share-group") {
+            let group = try ingest.string("share-group")
+            guard !group.isEmpty, group.utf8.count <= 64, !group.contains(where: { "/+#$ ".contains($0) }) else {
+                throw ingest.error("share-group", "not a share group name", value: group,
+                                   fix: "use letters, digits, '-' or '_' (it becomes an MQTT topic level)")
+            }
+            guard c.storeKind == .postgres else {
+                throw ingest.error("share-group", "several aggregators need one shared store", value: group,
+                                   fix: "set store.kind: postgres and store.url to the group's database (docs/scale-out.md)")
+            }
+            c.shareGroup = group
+        }
+        try ingest.rejectUnknownKeys()
         let subscriptions = try root.sectionOrEmpty("subscriptions")
         c.outboxLimit = try subscriptions.int("outbox-limit", default: c.outboxLimit, range: 100...100_000_000)
         try subscriptions.rejectUnknownKeys()
@@ -168,6 +187,10 @@ public struct AggregatorConfiguration: Sendable {
     /// `--store`: a file path (the embedded store) or a `postgres://` URL (that server).
     public mutating func overrideStore(_ value: String) throws(AggregatorError) {
         guard value.hasPrefix("postgres://") || value.hasPrefix("postgresql://") else {
+            if let shareGroup {
+                throw AggregatorError(.configuration, "--store \(value): the share group \(shareGroup) needs one PostgreSQL store. "
+                                      + "Fix: pass --store postgres://user@host:port/database")
+            }
             storeKind = .sqlite
             storePath = value
             return

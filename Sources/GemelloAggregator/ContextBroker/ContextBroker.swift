@@ -37,13 +37,45 @@ public final class ContextBroker: Sendable {
     public let limits: Limits
 
     public init(store: TwinStore, contexts: ContextResolver, limits: Limits = Limits(),
-                clock: any WallClock = SystemWallClock()) throws(AggregatorError) {
-        self.documents = try EntityDocuments(store: store)
+                clock: any WallClock = SystemWallClock(), shared: Bool = false) throws(AggregatorError) {
+        self.documents = try EntityDocuments(store: store, shared: shared, clock: clock)
         self.history = store.history
         self.contexts = contexts
         self.limits = limits
         self.clock = clock
         index.put(try documents.all())
+    }
+
+    /// In a share group: takes in the client writes other members committed at or after `since`
+    /// (their entities read again from the store, with this member's telemetry kept).
+    func refreshClientEntities(since: Int64) throws(AggregatorError) {
+        let changed = try documents.changed(since: since)
+        guard !changed.isEmpty else { return }
+        writeLock.withLock { _ in
+            var put: [Entity] = []
+            var gone: [String] = []
+            for (id, stored) in changed {
+                let telemetry = index.entity(id).map(Self.telemetryPart)
+                switch (stored, telemetry) {
+                case (let client?, let telemetry?): put.append(Self.merge(client, telemetry))
+                case (let client?, nil): put.append(client)
+                case (nil, let telemetry?) where !telemetry.attributes.isEmpty: put.append(telemetry)
+                case (nil, _): gone.append(id)
+                }
+            }
+            index.remove(gone)
+            index.put(put)
+        }
+    }
+
+    /// The ingest-owned part of an entity (its agents' attributes).
+    static func telemetryPart(_ entity: Entity) -> Entity {
+        var e = entity
+        for (name, instances) in e.attributes {
+            let owned = instances.filter { $0.owner != nil }
+            e.attributes[name] = owned.isEmpty ? nil : owned
+        }
+        return e
     }
 
     /// Connects the subscription manager (made after the broker: it shares its connection).

@@ -1,3 +1,4 @@
+import GemelloCore
 import GemelloNGSILD
 import GemelloStorage
 
@@ -10,16 +11,24 @@ import GemelloStorage
 /// (which sleeps in steps of up to 100 ms and would show in every notification's latency).
 final class EntityDocuments: Sendable {
     private let store: TwinStore
+    /// One of a share group: every write is also logged in `ngsi_changes` (with the store's
+    /// wall-clock time) for the other members to read the entities again.
+    let shared: Bool
+    private let clock: any WallClock
 
     static let schema = """
         CREATE TABLE IF NOT EXISTS ngsi_entities (id TEXT PRIMARY KEY, doc TEXT NOT NULL) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS ngsi_temporal (seq INTEGER PRIMARY KEY, entity_id TEXT NOT NULL, attribute TEXT NOT NULL,
             observed_at INTEGER NOT NULL, instance_id TEXT NOT NULL UNIQUE, doc TEXT NOT NULL);
         CREATE INDEX IF NOT EXISTS ngsi_temporal_by_attribute ON ngsi_temporal (entity_id, attribute, observed_at);
+        CREATE TABLE IF NOT EXISTS ngsi_changes (at INTEGER NOT NULL, entity_id TEXT NOT NULL);
+        CREATE INDEX IF NOT EXISTS ngsi_changes_by_time ON ngsi_changes (at);
         """ + SubscriptionManager.schema
 
-    init(store: TwinStore) throws(AggregatorError) {
+    init(store: TwinStore, shared: Bool = false, clock: any WallClock = SystemWallClock()) throws(AggregatorError) {
         self.store = store
+        self.shared = shared
+        self.clock = clock
         do {
             try store.write { db in try db.executeSchema(Self.schema) }
         } catch {
@@ -40,6 +49,22 @@ final class EntityDocuments: Sendable {
             }
         } catch {
             throw AggregatorError(.store, "cannot read the entity table: \(error)")
+        }
+    }
+
+    /// The entities written or deleted (by any member of a share group) at or after `since`, with
+    /// their stored documents (nil: deleted).
+    func changed(since: Int64) throws(AggregatorError) -> [(id: String, entity: Entity?)] {
+        try store.read { db -> [(id: String, entity: Entity?)] in
+            let ids = try db.query("SELECT DISTINCT entity_id FROM ngsi_changes WHERE at >= ?", [.integer(since)])
+            var list: [String] = []
+            while try ids.step() { list.append(ids.text(0)) }
+            var out: [(id: String, entity: Entity?)] = []
+            for id in list.sorted() {
+                let doc = try db.query("SELECT doc FROM ngsi_entities WHERE id = ?", [.text(id)])
+                out.append((id, try doc.step() ? Self.decode(try JSON.parse(doc.text(0))) : nil))
+            }
+            return out
         }
     }
 
@@ -74,6 +99,11 @@ final class EntityDocuments: Sendable {
                 for id in delete {
                     try db.run("DELETE FROM ngsi_entities WHERE id = ?", [.text(id)])
                     try db.run("DELETE FROM ngsi_temporal WHERE entity_id = ?", [.text(id)])
+                }
+                if shared {
+                    let now = clock.nowMilliseconds()
+                    for id in put.map(\.id) + delete { try db.send("INSERT INTO ngsi_changes (at, entity_id) VALUES (?, ?)", [.integer(now), .text(id)]) }
+                    try db.send("DELETE FROM ngsi_changes WHERE at < ?", [.integer(now - 600_000)])
                 }
                 for i in instances {
                     try db.run("INSERT INTO ngsi_temporal (entity_id, attribute, observed_at, instance_id, doc) VALUES (?, ?, ?, ?, ?)", [.text(i.entity), .text(i.attribute), .integer(i.time), .text(i.id), .text(Self.encode(i.instance).serialized)])

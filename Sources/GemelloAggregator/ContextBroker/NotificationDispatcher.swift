@@ -10,6 +10,11 @@ import Synchronization
 /// `batch` queued changes in one notification (its `data` array, in order), retried with
 /// exponential backoff (0.5 s doubling to 30 s) while the endpoint fails; a notification leaves
 /// the outbox only when its endpoint took it (HTTP 2xx, or the MQTT broker's PUBACK).
+///
+/// Aggregators sharing a store (a share group) share its outbox: a subscription's queue is
+/// delivered by one of them at a time, the holder of its lease (`ngsi_leases`: taken with the
+/// head rows, renewed with each delivery, given up when the queue is empty or its endpoint
+/// fails, and taken over by another once it expires: its holder died).
 public final class NotificationDispatcher: Service {
     let manager: SubscriptionManager
     let broker: ContextBroker
@@ -23,8 +28,17 @@ public final class NotificationDispatcher: Service {
     let limiter: Limiter
     /// Subscriptions that have a worker now.
     let workers = Workers()
+    /// Who holds a lease: this aggregator's MQTT client id.
+    let owner: String
+    /// One of a share group: other aggregators change subscriptions in the same store.
+    let shared: Bool
+    /// How long a lease lasts unless renewed (longer than one delivery can take).
+    static let leaseMilliseconds: Int64 = 60_000
 
-    init(manager: SubscriptionManager, broker: ContextBroker, clock: any WallClock, logger: Logger, batch: Int = 100, parallel: Int = 32) {
+    init(manager: SubscriptionManager, broker: ContextBroker, clock: any WallClock, logger: Logger, owner: String,
+         shared: Bool = false, batch: Int = 100, parallel: Int = 32) {
+        self.owner = owner
+        self.shared = shared
         self.manager = manager
         self.broker = broker
         self.clock = clock
@@ -45,9 +59,10 @@ public final class NotificationDispatcher: Service {
                     manager.metrics?.outboxPending.record(manager.outboxCount.load(ordering: .relaxed))
                     lastPeriodic = now
                 }
-                // Status counters are written once a second, not per delivery.
+                // Status counters are written once a second, not per delivery; in a share group the
+                // subscriptions the other members changed are read then too.
                 if now - lastFlush >= 1000 {
-                    manager.flushStatus()
+                    if shared { await manager.reload() } else { manager.flushStatus() }
                     lastFlush = now
                 }
                 // One worker per subscription with due notifications: a slow endpoint never holds up another.
@@ -69,10 +84,15 @@ public final class NotificationDispatcher: Service {
         let idle = manager.ids().filter { !workers.isActive($0) }
         guard !idle.isEmpty, manager.outboxCount.load(ordering: .relaxed) > 0 else { return [] }
         do {
-            return try manager.documents.transaction { db -> [String] in
+            return try manager.documents.transaction { [owner] db -> [String] in
                 var due: [String] = []
                 for id in idle {
-                    let head = try db.query("SELECT next_attempt FROM ngsi_outbox WHERE subscription = ? ORDER BY seq LIMIT 1", [.text(id)])
+                    // Not while another aggregator of the share group holds its lease.
+                    let head = try db.query("""
+                        SELECT next_attempt FROM ngsi_outbox WHERE subscription = ?1 AND NOT EXISTS (
+                            SELECT 1 FROM ngsi_leases WHERE subscription = ?1 AND owner <> ?2 AND until >= ?3)
+                        ORDER BY seq LIMIT 1
+                        """, [.text(id), .text(owner), .integer(now)])
                     if try head.step(), head.int64(0) <= now { due.append(id) }
                 }
                 return due
@@ -99,7 +119,32 @@ public final class NotificationDispatcher: Service {
 
     /// The oldest queued notifications of one subscription (up to `batch`), if the oldest is due.
     func takeHead(_ id: String, now: Int64) -> Head? {
-        try? manager.documents.transaction { db -> Head? in try Self.head(id, now: now, batch: batch, in: db) }
+        try? manager.documents.transaction { [owner, batch] db -> Head? in try Self.head(id, now: now, batch: batch, owner: owner, in: db) }
+    }
+
+    /// Takes (or renews) the lease of subscription `id` for `owner`; false when another
+    /// aggregator holds it.
+    static func lease(_ id: String, owner: String, now: Int64, in db: any StoreConnection) throws -> Bool {
+        try db.run("""
+            INSERT INTO ngsi_leases (subscription, owner, until) VALUES (?, ?, ?)
+            ON CONFLICT (subscription) DO UPDATE SET owner = excluded.owner, until = excluded.until
+            WHERE ngsi_leases.owner = excluded.owner OR ngsi_leases.until < ?
+            """, [.text(id), .text(owner), .integer(now + leaseMilliseconds), .integer(now)]) > 0
+    }
+
+    static func release(_ id: String, owner: String, in db: any StoreConnection) throws {
+        try db.send("DELETE FROM ngsi_leases WHERE subscription = ? AND owner = ?", [.text(id), .text(owner)])
+    }
+
+    /// The head rows of subscription `id` if they are due and this aggregator holds (or now
+    /// takes) its lease; otherwise nil (and no lease kept).
+    static func head(_ id: String, now: Int64, batch: Int, owner: String, in db: any StoreConnection) throws -> Head? {
+        guard try lease(id, owner: owner, now: now, in: db) else { return nil }
+        guard let head = try head(id, now: now, batch: batch, in: db) else {
+            try release(id, owner: owner, in: db)
+            return nil
+        }
+        return head
     }
 
     static func head(_ id: String, now: Int64, batch: Int, in db: any StoreConnection) throws -> Head? {
@@ -122,9 +167,13 @@ public final class NotificationDispatcher: Service {
         let now = clock.nowMilliseconds()
         var next: Head?
         do {
-            next = try manager.documents.transaction { db -> Head? in
+            next = try manager.documents.transaction { [owner, batch] db -> Head? in
                 try Self.record(head, ok, now: now, in: db)
-                return try id.flatMap { id throws in try Self.head(id, now: now, batch: batch, in: db) }
+                guard let id else {  // failed: the retry waits its backoff, the lease is given up
+                    try Self.release(head.subscription, owner: owner, in: db)
+                    return nil
+                }
+                return try Self.head(id, now: now, batch: batch, owner: owner, in: db)
             }
         } catch {
             logger.error("cannot update the notification outbox", metadata: ["error": "\(error)"])

@@ -16,6 +16,7 @@ public final class SubscriptionManager: Sendable {
         CREATE TABLE IF NOT EXISTS ngsi_outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, subscription TEXT NOT NULL,
             created INTEGER NOT NULL, data TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_attempt INTEGER NOT NULL DEFAULT 0);
         CREATE INDEX IF NOT EXISTS ngsi_outbox_by_subscription ON ngsi_outbox (subscription, seq);
+        CREATE TABLE IF NOT EXISTS ngsi_leases (subscription TEXT PRIMARY KEY, owner TEXT NOT NULL, until INTEGER NOT NULL) WITHOUT ROWID;
         """
 
     struct Entry {
@@ -34,6 +35,9 @@ public final class SubscriptionManager: Sendable {
     }
 
     private let entries = Mutex<[String: Entry]>([:])
+    /// Each subscription's document as last read from or written to the store (what
+    /// ``reload()`` compares with to find the changes other aggregators made).
+    private let storedDocs = Mutex<[String: String]>([:])
     /// Expanded entity type → subscriptions that select it; `anyType`: those that may select any.
     private let byType = Mutex<(types: [String: Set<String>], anyType: Set<String>)>(([:], []))
     /// Rows in the outbox (kept in step with inserts and deletes).
@@ -59,14 +63,47 @@ public final class SubscriptionManager: Sendable {
         }
         outboxCount.store(count, ordering: .relaxed)
         var loaded: [String: Entry] = [:]
+        var texts: [String: String] = [:]
         for doc in docs {
-            guard let json = try? JSON.parse(doc), let subscription = Subscription(stored: json) else { continue }
-            guard let context = try? await contexts.resolve(subscription.context),
-                  let matcher = try? SubscriptionMatcher(subscription, context: context) else { continue }
-            loaded[subscription.id] = Entry(subscription: subscription, matcher: matcher)
+            guard let entry = await Self.entry(doc, contexts: contexts) else { continue }
+            loaded[entry.subscription.id] = entry
+            texts[entry.subscription.id] = doc
         }
         entries.withLock { $0 = loaded }
+        storedDocs.withLock { $0 = texts }
         for (id, entry) in loaded { index(id, entry.matcher) }
+    }
+
+    /// A stored subscription document as an entry (nil: unreadable, or its context cannot be had).
+    private static func entry(_ doc: String, contexts: ContextResolver) async -> Entry? {
+        guard let json = try? JSON.parse(doc), let subscription = Subscription(stored: json) else { return nil }
+        guard let context = try? await contexts.resolve(subscription.context),
+              let matcher = try? SubscriptionMatcher(subscription, context: context) else { return nil }
+        return Entry(subscription: subscription, matcher: matcher)
+    }
+
+    /// Takes in what other aggregators sharing the store changed: subscriptions created, replaced
+    /// or deleted there, and the status counters of those they deliver. This aggregator's own
+    /// unsaved counters are written first.
+    func reload() async {
+        flushStatus()
+        guard let docs = try? documents.transaction({ db -> [String: String] in
+            let rows = try db.query("SELECT id, doc FROM ngsi_subscriptions")
+            var out: [String: String] = [:]
+            while try rows.step() { out[rows.text(0)] = rows.text(1) }
+            return out
+        }) else { return }
+        let known = storedDocs.withLock { $0 }
+        for (id, doc) in docs where known[id] != doc {
+            guard let entry = await Self.entry(doc, contexts: contexts) else { continue }
+            entries.withLock { $0[id] = entry }
+            index(id, entry.matcher)
+        }
+        for id in known.keys where docs[id] == nil {
+            entries.withLock { $0[id] = nil }
+            index(id, nil)
+        }
+        storedDocs.withLock { $0 = docs }
     }
 
     private func index(_ id: String, _ matcher: SubscriptionMatcher?) {
@@ -132,6 +169,7 @@ public final class SubscriptionManager: Sendable {
         } catch {
             throw NGSILDError(.internalError, "the twin store refused the delete: \(error.message)")
         }
+        storedDocs.withLock { $0[id] = nil }
         entries.withLock { $0[id] = nil }
         index(id, nil)
     }
@@ -144,6 +182,7 @@ public final class SubscriptionManager: Sendable {
                                [.text(s.id), .text(s.stored.serialized)])
                 }
             }
+            storedDocs.withLock { docs in for s in subscriptions { docs[s.id] = s.stored.serialized } }
         } catch {
             throw NGSILDError(.internalError, "the twin store refused the subscription: \(error.message)")
         }

@@ -36,11 +36,13 @@ public struct Twin: Sendable {
         limits.maxLimit = configuration.ngsiMaxLimit
         limits.maxBatch = configuration.ngsiMaxBatch
         limits.maxInstances = configuration.ngsiMaxInstances
-        let broker = try ContextBroker(store: store, contexts: resolver, limits: limits, clock: clock)
+        let broker = try ContextBroker(store: store, contexts: resolver, limits: limits, clock: clock,
+                                       shared: configuration.shareGroup != nil)
         let subscriptions = try await SubscriptionManager(documents: broker.documents, contexts: resolver,
                                                           outboxLimit: configuration.outboxLimit, metrics: metrics)
         broker.attach(subscriptions)
-        let notifications = NotificationDispatcher(manager: subscriptions, broker: broker, clock: clock, logger: logger)
+        let notifications = NotificationDispatcher(manager: subscriptions, broker: broker, clock: clock, logger: logger,
+                                                   owner: configuration.clientID, shared: configuration.shareGroup != nil)
         let projection = TwinProjection(store: store, broker: broker, configuration: configuration, counters: counters,
                                         clock: clock, logger: logger)
         try projection.loadAll()

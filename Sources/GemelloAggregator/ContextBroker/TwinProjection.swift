@@ -107,9 +107,36 @@ public final class TwinProjection: Service {
             do { try refreshDevices() } catch {
                 logger.warning("could not refresh the Device entities", metadata: ["error": "\(error)"])
             }
+            if configuration.shareGroup != nil {
+                do { try refreshSharedTelemetry() } catch {
+                    logger.warning("could not take in the telemetry other aggregators stored", metadata: ["error": "\(error)"])
+                }
+            }
             pause = max(.seconds(1), (ContinuousClock.now - started) * 20)
         }
     }
+
+    /// In a share group, batches of an agent may be stored by any member and clients may write
+    /// through any: the entities clients changed and the telemetry entities of agents heard in
+    /// the last few seconds (by any member: `ngsi_changes`, `agents.last_seen`) are read again
+    /// from the store. Their notifications were queued by the member that stored them.
+    func refreshSharedTelemetry() throws(AggregatorError) {
+        let since = clock.nowMilliseconds() - Self.sharedOverlap
+        try broker.refreshClientEntities(since: since)
+        let agents = try store.agentsSeen(since: since)
+        guard !agents.isEmpty else { return }
+        var entities: [TwinEntity] = []
+        if agents.count > 50 {
+            entities = try store.entities()
+        } else {
+            for agent in agents { entities += try store.entities(agent: agent) }
+        }
+        broker.applyTelemetry(entities.map(telemetryEntity), notified: true)
+    }
+
+    /// How far back each pass looks (passes are a second apart; the rest covers clock skew
+    /// between the members and commits that took a while).
+    static let sharedOverlap: Int64 = 5_000
 
     func refreshDevices() throws(AggregatorError) {
         let now = clock.nowMilliseconds()

@@ -31,6 +31,12 @@ public final class IngestService: Service {
         announcements = AnnouncementRecorder(store: store, projection: projection, clock: clock, logger: logger)
     }
 
+    /// Where this aggregator tells agents whether it takes batches: the single state topic, or its
+    /// own under it when it is one of a share group (agents send while any member is online).
+    var stateTopic: String {
+        configuration.shareGroup == nil ? Topics.aggregatorState : Topics.aggregatorState(member: configuration.clientID)
+    }
+
     public func run() async throws {
         guard let broker = BrokerAddress(url: configuration.broker) else {
             throw AggregatorError(.configuration, "broker: not a broker URL (got '\(configuration.broker)')")
@@ -41,7 +47,7 @@ public final class IngestService: Service {
             // batches (agents still hold everything until we acknowledge).
             client = try MQTTClient(options: .init(clientID: configuration.clientID, cleanSession: false, keepAliveSeconds: 10,
                                                    maxInflightMessages: 1000,
-                                                   will: (Topics.aggregatorState, Array(AggregatorState(online: false, time: 0).json().utf8), true)))
+                                                   will: (stateTopic, Array(AggregatorState(online: false, time: 0).json().utf8), true)))
         } catch {
             throw AggregatorError(.broker, "cannot start the MQTT client for \(broker): \(error)")
         }
@@ -85,7 +91,7 @@ public final class IngestService: Service {
             group.cancelAll()
         }
         // Agents keep new batches in their own buffers from now on (the Last Will covers a crash).
-        _ = try? client.publish(topic: Topics.aggregatorState,
+        _ = try? client.publish(topic: stateTopic,
                                 payload: Array(AggregatorState(online: false, time: clock.nowMilliseconds()).json().utf8), retain: true)
         client.disconnect()
         logger.info("ingest stopped", metadata: ["batches": "\(counters.batches.load(ordering: .relaxed))"])
@@ -104,7 +110,8 @@ public final class IngestService: Service {
         case .connected(let sessionPresent):
             counters.brokerConnected.store(true, ordering: .relaxed)
             logger.info("connected to broker", metadata: ["sessionPresent": "\(sessionPresent)"])
-            let topics = Topics.aggregatorSubscriptions + [Topics.aggregatorProbe(clientID: configuration.clientID)]
+            let topics = Topics.aggregatorSubscriptions(shareGroup: configuration.shareGroup)
+                + [Topics.aggregatorProbe(clientID: configuration.clientID)]
             connection = ConnectionState(pendingSubscriptions: topics.count)
             for topic in topics {
                 do { try client.subscribe(topic) } catch { logger.error("subscribe failed", metadata: ["topic": "\(topic)", "error": "\(error)"]) }
@@ -117,7 +124,7 @@ public final class IngestService: Service {
                 logger.info("subscribed to all agent topics")
                 // Only now tell the agents to send: we are ready to store and acknowledge.
                 do {
-                    try client.publish(topic: Topics.aggregatorState,
+                    try client.publish(topic: stateTopic,
                                        payload: Array(AggregatorState(online: true, time: clock.nowMilliseconds()).json().utf8), retain: true)
                 } catch {
                     logger.error("could not announce the aggregator online; agents hold their batches", metadata: ["error": "\(error)"])

@@ -86,6 +86,7 @@ extension HistoryStore {
     public func deletePoint(agent: String, series: String, time: Int64, epoch: UInt64, sequence: UInt64, ordinal: Int) throws(AggregatorError) -> Bool {
         try writing { db -> Bool in
             guard let id = try Self.seriesID(agent: agent, series: series, db: db) else { return false }
+            try Self.lockSeries(id, db)
             let rows = try db.query("SELECT id, sealed, data FROM chunks WHERE series_id = ? AND last_ts >= ? AND first_ts <= ? ORDER BY id", [.integer(id), .integer(time), .integer(time)])
             var found: (row: Int64, sealed: Int64, chunk: SeriesChunk, index: Int)?
             var seen = 0
@@ -109,6 +110,7 @@ extension HistoryStore {
     public func deleteHistory(agent: String, series: String) throws(AggregatorError) -> Int {
         try writing { db -> Int in
             guard let id = try Self.seriesID(agent: agent, series: series, db: db) else { return 0 }
+            try Self.lockSeries(id, db)
             let count = Int(try db.scalarInt("SELECT CAST(coalesce(sum(count), 0) AS BIGINT) FROM chunks WHERE series_id = ?", [.integer(id)]) ?? 0)
             try db.run("DELETE FROM chunks WHERE series_id = ?", [.integer(id)])
             try db.run("DELETE FROM rollups WHERE series_id = ?", [.integer(id)])

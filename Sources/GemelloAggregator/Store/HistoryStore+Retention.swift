@@ -64,6 +64,7 @@ extension HistoryStore {
                     SELECT s.id, coalesce(x.entity_type, 'DeviceMeasurement') FROM series s
                     LEFT JOIN sensors x ON x.agent_id = s.agent_id
                         AND x.sensor_id = substr(s.name, 1, \(db.dialect.position(of: "'/'", in: "s.name")) - 1)
+                    ORDER BY s.id
                     """)
                 var limits: [(Int64, Int64)] = []
                 while try rows.step() {
@@ -72,6 +73,7 @@ extension HistoryStore {
                 // A chunk wholly past the limit goes; its points live on in the hourly rollups
                 // (which thus hold exactly the readings the raw history no longer has).
                 for (series, limit) in limits {
+                    try Self.lockSeries(series, db)
                     let expired = try db.query("SELECT id, data FROM chunks WHERE series_id = ? AND sealed = 1 AND last_ts < ?",
                                                [.integer(series), .integer(limit)])
                     var ids: [Int64] = []

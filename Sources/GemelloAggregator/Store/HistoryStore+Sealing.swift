@@ -56,6 +56,7 @@ extension HistoryStore {
         var report = CompactionReport()
         for series in candidates {
             try writing { db in
+                try Self.lockSeries(series, db)
                 let rows = try db.query("SELECT id, data FROM chunks WHERE series_id = ? AND sealed = 1 AND count < ? ORDER BY id", [.integer(series), .integer(points)])
                 var ids: [Int64] = []
                 var parts: [SeriesChunk] = []
@@ -79,6 +80,7 @@ extension HistoryStore {
 
     private static func compact(series: Int64, chunkPoints: Int, in db: any StoreConnection) throws -> CompactionReport {
         var report = CompactionReport()
+        try lockSeries(series, db)
         // The fragments in arrival order, and the series' newest sealed chunk if it has room.
         let rows = try db.query("""
             SELECT id, data, sealed FROM chunks WHERE series_id = ?1 AND sealed = 0

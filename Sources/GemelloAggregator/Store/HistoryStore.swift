@@ -98,6 +98,13 @@ public final class HistoryStore: Sendable {
         try db.send("INSERT INTO chunks (series_id, first_ts, last_ts, count, sealed, committed, data) VALUES \(tuples)", values)
     }
 
+    /// Locks a series' row until the transaction ends: aggregators sharing a store (a share
+    /// group) then never seal, merge or trim one series' chunks at once. Nothing on SQLite.
+    static func lockSeries(_ series: Int64, _ db: any StoreConnection) throws {
+        guard db.dialect != .sqlite else { return }
+        _ = try db.query("SELECT id FROM series WHERE id = ?\(db.dialect.forUpdate)", [.integer(series)])
+    }
+
     /// Replaces chunk row `row` by `chunk` (or deletes it when `chunk` is empty).
     static func replace(chunk row: Int64, sealed: Int64, series: Int64, with chunk: SeriesChunk, db: any StoreConnection) throws {
         try db.run("DELETE FROM chunks WHERE id = ?", [.integer(row)])

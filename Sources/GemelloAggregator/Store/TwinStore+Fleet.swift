@@ -43,12 +43,21 @@ extension TwinStore {
         }
     }
 
+    /// Locks the rows of `agents` (ids sorted) until the transaction ends, so that aggregators
+    /// sharing the store (a share group) handle one agent one at a time. Nothing on SQLite.
+    static func lockAgents(_ agents: [String], _ db: any StoreConnection) throws {
+        guard db.dialect != .sqlite, !agents.isEmpty else { return }
+        _ = try db.query("SELECT id FROM agents WHERE id IN (\(Array(repeating: "?", count: agents.count).joined(separator: ", "))) "
+                         + "ORDER BY id\(db.dialect.forUpdate)", agents.map { .text($0) })
+    }
+
     /// An agent announced itself: record where it is, what it measures, and its new session.
     @discardableResult
     public func recordBirth(_ birth: AgentBirth, now: Int64) throws(AggregatorError) -> FleetTransition? {
         var made: FleetTransition?
         try write { db in
             try db.run("INSERT INTO agents (id) VALUES (?) ON CONFLICT DO NOTHING", [.text(birth.agentID)])
+            try Self.lockAgents([birth.agentID], db)
             let before = try Self.session(of: birth.agentID, db)
             // An older retained birth arriving late never rolls the session back.
             try db.run("""
@@ -81,6 +90,7 @@ extension TwinStore {
         var made: FleetTransition?
         try write { db in
             try db.run("INSERT INTO agents (id) VALUES (?) ON CONFLICT DO NOTHING", [.text(death.agentID)])
+            try Self.lockAgents([death.agentID], db)
             try db.run("UPDATE agents SET death_epoch = \(db.dialect.greatest("death_epoch", "?")) WHERE id = ?", [.integer(Int64(bitPattern: death.bootEpoch)), .text(death.agentID)])
             let session = try Self.session(of: death.agentID, db)
             if death.bootEpoch >= session.boot && session.status != .offline {  // a will after our keepalive verdict adds nothing
@@ -97,6 +107,7 @@ extension TwinStore {
         var made: FleetTransition?
         try write { db in
             try db.run("INSERT INTO agents (id) VALUES (?) ON CONFLICT DO NOTHING", [.text(health.agentID)])
+            try Self.lockAgents([health.agentID], db)
             try db.run("""
                 UPDATE agents SET last_seen = ?, reported_accepted = ?, reported_buffered = ?, reported_dropped = ?,
                     last_health = ?, boot_epoch = \(db.dialect.greatest("boot_epoch", "?")) WHERE id = ?
@@ -117,6 +128,7 @@ extension TwinStore {
     public func recordRejected(agent: String, now: Int64) throws(AggregatorError) {
         try write { db in
             try db.run("INSERT INTO agents (id) VALUES (?) ON CONFLICT DO NOTHING", [.text(agent)])
+            try Self.lockAgents([agent], db)
             try db.run("UPDATE agents SET rejected = rejected + 1, last_seen = ? WHERE id = ?", [.integer(now), .text(agent)])
         }
     }
@@ -127,7 +139,7 @@ extension TwinStore {
     public func refreshStatuses(now: Int64, policy: FleetStatusPolicy, hearing: Hearing = .perfect) throws(AggregatorError) -> [FleetTransition] {
         var made: [FleetTransition] = []
         try write { db in
-            let rows = try db.query("SELECT id, boot_epoch, death_epoch, last_seen, health_interval_ms, status, keepalive_s FROM agents")
+            let rows = try db.query("SELECT id, boot_epoch, death_epoch, last_seen, health_interval_ms, status, keepalive_s FROM agents ORDER BY id\(db.dialect.forUpdate)")
             var changes: [(id: String, epoch: UInt64, from: FleetAgentSummary.Status?, to: FleetAgentSummary.Status, reason: String)] = []
             while try rows.step() {
                 let lastSeen: Int64? = rows.isNull(3) ? nil : rows.int64(3)

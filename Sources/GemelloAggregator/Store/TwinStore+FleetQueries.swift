@@ -81,6 +81,17 @@ extension TwinStore {
         return result
     }
 
+    /// The agents heard (a batch, a birth, a health report) at or after `since` (ms), by any
+    /// aggregator writing this store.
+    public func agentsSeen(since: Int64) throws(AggregatorError) -> [String] {
+        try read { db in
+            let rows = try db.query("SELECT id FROM agents WHERE last_seen >= ? ORDER BY id", [.integer(since)])
+            var out: [String] = []
+            while try rows.step() { out.append(rows.text(0)) }
+            return out
+        }
+    }
+
     /// Totals over all agents: batches, readings, duplicates, rejected.
     public func totals() throws(AggregatorError) -> (batches: Int64, readings: Int64, duplicates: Int64, rejected: Int64, agents: Int) {
         try read { db in

@@ -28,6 +28,9 @@ struct IngestWriter {
         }
         agentIDs.sort()
         try db.send("INSERT INTO agents (id) VALUES \(Self.tuples(1, agentIDs.count)) ON CONFLICT DO NOTHING", agentIDs.map { .text($0) })
+        // Several aggregators on one store (a share group) may get batches of one agent at once:
+        // its row is locked, in id order (no deadlock), before its record is read.
+        try TwinStore.lockAgents(agentIDs, db)
         var rows: [(key: DeliveryLedger.Key, first: Int64, last: Int64)] = []
         for part in stride(from: 0, to: keys.count, by: 200) {
             let slice = keys[part..<min(part + 200, keys.count)]

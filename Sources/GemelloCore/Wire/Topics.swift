@@ -17,12 +17,33 @@ public enum Topics {
     /// publish batches only while it says `online` and otherwise keep them in their own buffer.
     public static let aggregatorState = "gemello/v1/aggregator/state"
 
+    /// Aggregator → agents, when several aggregators share the agents' batches (`ingest.share-group`):
+    /// each member's ``AggregatorState`` under its client id, retained, `offline` as its Last Will.
+    /// Agents send while any of them (or the single aggregator's state) says `online`.
+    public static func aggregatorState(member clientID: String) -> String { "\(aggregatorState)/\(clientID)" }
+
+    /// What agents subscribe to for aggregator states: the single one and every group member's.
+    public static let aggregatorStates = [aggregatorState, "\(aggregatorState)/+"]
+
+    /// Whether `topic` carries an aggregator state (the single one or a group member's).
+    public static func isAggregatorState(_ topic: String) -> Bool {
+        topic == aggregatorState || (topic.hasPrefix(aggregatorState + "/") && !topic.dropFirst(aggregatorState.count + 1).contains("/"))
+    }
+
     /// Aggregator → itself: a timestamp it publishes every second and times on arrival, to know
     /// how far behind its ingest runs (see `Hearing` in the aggregator).
     public static func aggregatorProbe(clientID: String) -> String { "gemello/v1/aggregator/probe/\(clientID)" }
 
     /// What the aggregator subscribes to.
     public static let aggregatorSubscriptions = ["\(root)/+/data", "\(root)/+/birth", "\(root)/+/death", "\(root)/+/health"]
+
+    /// What a member of share group `group` subscribes to: batches and health reports through an
+    /// MQTT shared subscription (`$share/<group>/…`: the broker hands each message to one member),
+    /// births and deaths (retained, which shared subscriptions never deliver) to every member.
+    public static func aggregatorSubscriptions(shareGroup group: String?) -> [String] {
+        guard let group else { return aggregatorSubscriptions }
+        return ["$share/\(group)/\(root)/+/data", "$share/\(group)/\(root)/+/health", "\(root)/+/birth", "\(root)/+/death"]
+    }
 
     /// The kind of message and the agent id for a topic under ``root``.
     public static func parse(_ topic: String) -> (agent: String, kind: String)? {
