@@ -91,7 +91,11 @@ public final class PostgresBackend: StoreBackend {
                 return result
             } catch {
                 connection.discardPending()
-                _ = try? connection.run("ROLLBACK", [])
+                if let failure = error as? StorageError, failure.kind == .unavailable {
+                    connection.close()  // opened again by the next transaction
+                } else {
+                    _ = try? connection.run("ROLLBACK", [])
+                }
                 throw error
             }
         }
@@ -99,11 +103,20 @@ public final class PostgresBackend: StoreBackend {
 
     public func read<T: Sendable>(_ body: (any StoreConnection) throws -> T) throws -> T {
         try reader.withLock { connection in
-            try connection.connectIfClosed()
-            defer { connection.discardPending() }
-            let result = try body(connection)
-            try connection.flush()
-            return result
+            func attempt() throws -> T {
+                try connection.connectIfClosed()
+                defer { connection.discardPending() }
+                let result = try body(connection)
+                try connection.flush()
+                return result
+            }
+            do {
+                return try attempt()
+            } catch let error as StorageError where error.kind == .unavailable {
+                // The server dropped the connection (a restart): reads are safe to run again, once.
+                connection.close()
+                return try attempt()
+            }
         }
     }
 

@@ -12,7 +12,8 @@ public final class PostgresHarness: @unchecked Sendable {
     // @unchecked: every field is set once in init; `process` is only signalled after.
     public let port: Int
     public let folder: URL
-    private let process: Process
+    private let process: Mutex<Process>
+    private let bin: URL
     private let counter = Atomic<Int>(0)
     /// The superuser `initdb` made (trust authentication on loopback).
     public let user = "gemello"
@@ -70,25 +71,52 @@ public final class PostgresHarness: @unchecked Sendable {
         if getuid() == 0 { try Self.shell("chown postgres:postgres '\(folder.path)'") }
         try Self.shell("\(asUser) '\(bin.path)/initdb' -D '\(folder.path)/data' -U \(user) --auth=trust --no-locale -E UTF8 "
                        + "> '\(folder.path)/initdb.log' 2>&1")
+        self.bin = bin
         var lastError = ""
         for _ in 0..<5 {
             let candidate = try FreePort.find()
-            let log = folder.appendingPathComponent("postgres.log")
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/bin/sh")
-            process.arguments = ["-c", "exec \(asUser) '\(bin.path)/postgres' -D '\(folder.path)/data' -p \(candidate) -k '\(folder.path)' "
-                                 + "-c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=200 "
-                                 + ">> '\(log.path)' 2>&1"]
-            try process.run()
-            if FreePort.waitUntilListening(port: candidate, timeout: 15), Self.ready(bin: bin, port: candidate, user: user) {
+            if let process = try Self.start(bin: bin, folder: folder, port: candidate, user: user) {
                 self.port = candidate
-                self.process = process
+                self.process = Mutex(process)
                 return
             }
-            kill(process.processIdentifier, SIGKILL)
-            lastError = (try? String(contentsOf: log, encoding: .utf8)) ?? "no log"
+            lastError = (try? String(contentsOf: folder.appendingPathComponent("postgres.log"), encoding: .utf8)) ?? "no log"
         }
         throw HarnessError.didNotStart(String(lastError.suffix(2000)))
+    }
+
+    /// Starts the server on `port`; nil when it did not come up.
+    private static func start(bin: URL, folder: URL, port: Int, user: String) throws -> Process? {
+        let asUser = getuid() == 0 ? "setpriv --reuid=postgres --regid=postgres --init-groups" : ""
+        let log = folder.appendingPathComponent("postgres.log")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", "exec \(asUser) '\(bin.path)/postgres' -D '\(folder.path)/data' -p \(port) -k '\(folder.path)' "
+                             + "-c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=200 "
+                             + ">> '\(log.path)' 2>&1"]
+        try process.run()
+        if FreePort.waitUntilListening(port: port, timeout: 15), ready(bin: bin, port: port, user: user) { return process }
+        kill(process.processIdentifier, SIGKILL)
+        return nil
+    }
+
+    /// Stops the server (fast shutdown: every connection is cut) and starts it again on the same
+    /// port with the same data: what an operator's restart, or a failover, does to the clients.
+    public func restart() throws {
+        try process.withLock { process in
+            Self.halt(process)
+            guard let again = try Self.start(bin: bin, folder: folder, port: port, user: user) else {
+                throw HarnessError.didNotStart("restart on port \(port)")
+            }
+            process = again
+        }
+    }
+
+    private static func halt(_ process: Process) {
+        guard process.isRunning else { return }
+        kill(process.processIdentifier, SIGINT)
+        for _ in 0..<200 where process.isRunning { usleep(50_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
     }
 
     private static func ready(bin: URL, port: Int, user: String) -> Bool {
@@ -116,12 +144,11 @@ public final class PostgresHarness: @unchecked Sendable {
         return try Self.shell("'\(bin.path)/psql' -X -q -A -t -v ON_ERROR_STOP=1 -h 127.0.0.1 -p \(port) -U \(user) -d \(database) -c '\(escaped)'")
     }
 
+    deinit { stop() }
+
     /// Stops the server (fast shutdown: SIGINT; SIGKILL after 10 s).
     public func stop() {
-        guard process.isRunning else { return }
-        kill(process.processIdentifier, SIGINT)
-        for _ in 0..<200 where process.isRunning { usleep(50_000) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.withLock { Self.halt($0) }
         try? FileManager.default.removeItem(at: folder)
     }
 
