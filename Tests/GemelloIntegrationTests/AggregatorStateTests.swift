@@ -27,7 +27,7 @@ import Testing
         let folder = try Repository.temporaryFolder("state")
         var logger = Logger(label: "state")
         logger.logLevel = .critical
-        let store = try TwinStore(path: folder.appendingPathComponent("twin.sqlite").path)
+        let store = try TestStore.open(path: folder.appendingPathComponent("twin.sqlite").path)
         func aggregator() -> (ServiceGroup, IngestCounters) {
             inProcessAggregator(broker: broker.url, store: store, clientID: "aggregator-state", logger: logger)
         }

@@ -67,14 +67,14 @@ import Testing
         let twinPath = folder.appendingPathComponent("twin.sqlite").path
         do {  // the first aggregator: stores, then vanishes without an acknowledgement
             let buffer = try ReadingBuffer(path: configuration.buffer.path)
-            let store = try TwinStore(path: twinPath)
+            let store = try TestStore.open(path: twinPath)
             for _ in 0..<10 {
                 let batch = try #require(try buffer.takeBatch(agentID: configuration.agentID, maxReadings: 1000, now: 0))
                 #expect(try store.ingest(batch, receivedAt: 0) == .stored(readings: batch.count))
             }
         }
 
-        let store = try TwinStore(path: twinPath)
+        let store = try TestStore.open(path: twinPath)
         let agent = try await Self.deliverAll(configuration, to: store, broker: broker.url, clientID: "aggregator-delivery")
         let totals = try store.totals()
         #expect(totals.readings == Self.solarReadings)
@@ -97,7 +97,7 @@ import Testing
         configuration.publisher.ackTimeout = .seconds(1)
         let agent = try Agent(configuration: configuration, logger: Self.quietLogger)
         let agentGroup = try agent.makeServiceGroup(signals: [])
-        let store = try TwinStore(path: folder.appendingPathComponent("twin.sqlite").path)
+        let store = try TestStore.open(path: folder.appendingPathComponent("twin.sqlite").path)
         let aggregator = inProcessAggregator(broker: broker.url, store: store, clientID: "aggregator-timeout", logger: Self.quietLogger).group
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await agentGroup.run() }
@@ -126,7 +126,7 @@ import Testing
         let (buffered, dropped) = try await Self.replayOffline(configuration)
         #expect(dropped > 0 && buffered > 0 && buffered + dropped == Self.solarReadings, "buffered \(buffered), dropped \(dropped)")
 
-        let store = try TwinStore(path: folder.appendingPathComponent("twin.sqlite").path)
+        let store = try TestStore.open(path: folder.appendingPathComponent("twin.sqlite").path)
         let agent = try await Self.deliverAll(configuration, to: store, broker: broker.url, clientID: "aggregator-quota")
         #expect(try store.totals().readings == buffered)
         #expect(try store.totals().readings + agent.buffer.droppedReadings == Self.solarReadings)
@@ -147,7 +147,7 @@ import Testing
         try await Task.sleep(for: .milliseconds(1500))  // the whole buffer is now older than the live window
 
         configuration.inputs.append(.simulated(.init(sensorID: "live", profile: .power, interval: .milliseconds(200), seed: 1)))
-        let store = try TwinStore(path: folder.appendingPathComponent("twin.sqlite").path)
+        let store = try TestStore.open(path: folder.appendingPathComponent("twin.sqlite").path)
         let aggregator = inProcessAggregator(broker: broker.url, store: store, clientID: "aggregator-live", logger: Self.quietLogger)
         let agent = try Agent(configuration: configuration, logger: Self.quietLogger)
         let agentGroup = try agent.makeServiceGroup(signals: [])

@@ -34,7 +34,7 @@ import Testing
 
             // The broker and the aggregator come up: the agent connects and drains.
             let broker = try BrokerHarness(port: port)
-            let store = try TwinStore(path: folder.appendingPathComponent("twin.sqlite").path)
+            let store = try TestStore.open(path: folder.appendingPathComponent("twin.sqlite").path)
             let aggregator = inProcessAggregator(broker: broker.url, store: store, clientID: "aggregator-offline", logger: logger).group
             group.addTask { try await aggregator.run() }
             // Drained means stored and acknowledged: wait for both before stopping, or the last

@@ -33,4 +33,11 @@ enum TestStore {
         }
         return try TwinStore.open(configuration)
     }
+
+    /// The store at `path` (a file, or the database standing for it), for tests that open a
+    /// store without an aggregator configuration; opening the same path again reopens it.
+    static func open(path: String, kind: StoreDialect = defaultKind) throws -> TwinStore {
+        var configuration = AggregatorConfiguration(storePath: path)
+        return try open(&configuration, kind: kind)
+    }
 }
