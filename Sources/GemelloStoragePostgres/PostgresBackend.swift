@@ -19,6 +19,10 @@ public final class PostgresBackend: StoreBackend {
         public var password: String?
         /// Waits this long for a connection before reporting the server unavailable.
         public var connectTimeout: Duration
+        /// The server cancels a statement that runs (or waits for a lock) longer than this: a hung
+        /// server or a stuck lock fails the transaction (its batches come again) instead of
+        /// stalling ingest for ever.
+        public var statementTimeout: Duration = .seconds(300)
 
         public init(host: String = "127.0.0.1", port: Int = 5432, database: String = "gemello",
                     user: String = "gemello", password: String? = nil, connectTimeout: Duration = .seconds(10)) {
@@ -195,6 +199,10 @@ final class PostgresStoreConnection: StoreConnection, @unchecked Sendable {
                                               + configuration.connectTimeout.components.attoseconds / 1_000_000_000)
         var pg = PostgresConnection.Configuration(host: configuration.host, port: configuration.port, username: configuration.user,
                                                   password: configuration.password, database: configuration.database, tls: .disable)
+        options.additionalStartupParameters = [
+            ("statement_timeout", "\(configuration.statementTimeout.components.seconds * 1000)"),
+            ("application_name", "gemello-aggregator"),
+        ]
         pg.options = options
         do {
             connection = try PostgresConnection.connect(on: PostgresConnection.defaultEventLoopGroup.any(), configuration: pg,

@@ -1,4 +1,6 @@
 import GemelloAggregator
+import GemelloStorage
+import GemelloStoragePostgres
 import GemelloCore
 import GemelloTesting
 import Testing
@@ -37,5 +39,20 @@ import Testing
             let message = "\(error)"
             #expect(message.contains("127.0.0.1:\(port)") && message.contains("Fix:"), "\(message)")
         }
+    }
+}
+
+/// A statement the server does not finish (a hung server, a lock never released) fails after
+/// `statementTimeout` instead of stalling ingest.
+@Suite struct PostgresTimeoutTests {
+    @Test func aStatementPastTheTimeoutFails() throws {
+        var configuration = try PostgresBackend.Configuration(url: try PostgresHarness.shared().makeDatabase("timeout"))
+        configuration.statementTimeout = .seconds(1)
+        let backend = try PostgresBackend(configuration)
+        defer { backend.close() }
+        let started = ContinuousClock.now
+        #expect(throws: StorageError.self) { try backend.read { db in try db.run("SELECT pg_sleep(5)") } }
+        #expect(ContinuousClock.now - started < .seconds(4))
+        #expect(try backend.read { db in try db.scalarInt("SELECT 1") } == 1)  // the connection is still good
     }
 }
