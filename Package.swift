@@ -117,6 +117,7 @@ let package = Package(
         .testTarget(name: "GemelloAgentTests", dependencies: ["GemelloAgent", "GemelloCore", "GemelloTesting"]),
         .testTarget(name: "GemelloAggregatorTests", dependencies: [
             "GemelloAggregator", "GemelloCore", "GemelloSQLite", "GemelloStorage", "GemelloStorageSQLite", "GemelloStoragePostgres", "GemelloTesting",
+            .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "GemelloIntegrationTests", dependencies: [
             "GemelloAgent", "GemelloAggregator", "GemelloAggregatorHTTP", "GemelloCore", "GemelloNGSILD", "GemelloSQLite", "GemelloStorage", "GemelloStoragePostgres", "GemelloTesting",

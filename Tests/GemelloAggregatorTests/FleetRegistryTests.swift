@@ -1,8 +1,9 @@
 import Foundation
-import GemelloAggregator
+@testable import GemelloAggregator
 import GemelloCore
 import GemelloSQLite
 import GemelloTesting
+import Logging
 import Testing
 
 @Suite struct FleetStatusPolicyTests {
@@ -158,5 +159,40 @@ import Testing
         let agent = try #require(try store.fleet(now: 2000, policy: policy).first)
         #expect(agent.id == "old" && agent.batchesReceived == 12 && agent.status == .online && agent.health == nil)
         #expect(try store.refreshStatuses(now: 2000, policy: policy).map(\.reason) == ["registered"])
+    }
+}
+
+/// The aggregator's own gap (its process frozen with SIGSTOP, suspended, or starved of CPU) is
+/// never taken for the agents' silence: no agent goes stale or offline because we did not run.
+@Suite struct AggregatorGapTests {
+    final class Clock: WallClock, @unchecked Sendable {
+        var now: Int64 = 0
+        func nowMilliseconds() -> Int64 { now }
+    }
+
+    @Test func aFrozenAggregatorMarksNoAgentOffline() throws {
+        let store = try StoreBackendKind.sqlite.store()
+        let counters = IngestCounters()
+        let policy = FleetStatusPolicy(staleAfter: .seconds(30), offlineAfter: .seconds(120))
+        var configuration = AggregatorConfiguration()
+        configuration.fleet = policy
+        let monitor = FleetMonitor(store: store, configuration: configuration, counters: counters, metrics: nil,
+                                   logger: Logger(label: "test"))
+        counters.listeningSince.store(1_000, ordering: .relaxed)
+        for agent in ["a", "b", "c"] { try store.recordBirth(FleetRegistryTests.birth(agent, epoch: 1, time: 1_000), now: 1_000) }
+        var prune: Int64 = .max
+        for t in stride(from: Int64(2_000), through: 5_000, by: 1_000) { monitor.tick(now: t, lastPrune: &prune) }
+        #expect(try store.fleet(now: 5_000, policy: policy, hearing: counters.hearing(now: 5_000)).allSatisfy { $0.status == .online })
+
+        // Frozen from 5 s to 40 s: past every agent's stale (6 s) and offline (15 s) thresholds.
+        #expect(counters.hearing(now: 40_000).since == 40_000)  // a read before the monitor's next pass
+        monitor.tick(now: 40_000, lastPrune: &prune)
+        let detail = try #require(try store.agentDetail(id: "a", now: 40_000, policy: policy))
+        #expect(detail.transitions.map(\.reason) == ["birth"])
+        #expect(try store.fleet(now: 40_000, policy: policy, hearing: counters.hearing(now: 40_000)).allSatisfy { $0.status == .online })
+
+        // Silence after the gap still counts: 2 s heartbeats, stale after 3 missed ones.
+        for t in stride(from: Int64(41_000), through: 47_000, by: 1_000) { monitor.tick(now: t, lastPrune: &prune) }
+        #expect(try store.fleet(now: 47_000, policy: policy, hearing: counters.hearing(now: 47_000)).allSatisfy { $0.status == .stale })
     }
 }

@@ -34,8 +34,16 @@ public final class FleetMonitor: Service {
         }
     }
 
-    /// One pass; errors are logged (a store hiccup must not stop the monitor).
+    /// One pass; errors are logged (a store hiccup must not stop the monitor). A pass that comes
+    /// much later than its interval means the aggregator itself did not run (frozen, suspended,
+    /// starved): the agents' silence during that gap is ours, so hearing starts again now.
     func tick(now: Int64, lastPrune: inout Int64) {
+        let previous = counters.aliveAt.exchange(now, ordering: .relaxed)
+        if previous > 0 && now - previous > max(IngestCounters.gapThreshold, interval.wholeMilliseconds * 3) {
+            counters.noteGap(upTo: now)
+            logger.warning("the aggregator did not run for a while; agents' silence in that gap is not counted",
+                           metadata: ["seconds": "\(Double(now - previous) / 1000)"])
+        }
         let hearing = counters.hearing(now: now)
         do {
             for change in try store.refreshStatuses(now: now, policy: configuration.fleet, hearing: hearing) {

@@ -21,10 +21,31 @@ public final class IngestCounters: Sendable {
     /// Probes go out once a second; one older than that is late by the excess.
     public static let probeInterval: Int64 = 1000
 
+    /// When (Unix ms) the aggregator last showed it was running: the fleet monitor's ticks, a
+    /// second apart (0: no monitor runs).
+    public let aliveAt = Atomic<Int64>(0)
+    /// A longer pause of the aggregator itself (its process frozen or suspended, its machine
+    /// starved) is a gap in our hearing, not the agents' silence.
+    public static let gapThreshold: Int64 = 3000
+
+    /// The aggregator did not run until `now`: what agents said meanwhile is still on its way to
+    /// us (queued by the broker, or in our socket), so silence counts from `now`.
+    public func noteGap(upTo now: Int64) {
+        var current = listeningSince.load(ordering: .relaxed)
+        while current != 0 && current < now {
+            let (exchanged, original) = listeningSince.compareExchange(expected: current, desired: now, ordering: .relaxed)
+            if exchanged { break }
+            current = original
+        }
+    }
+
     /// How well we hear agents at `now`: silence counts from when we began listening (from `now`
-    /// itself while we are not), minus how far our ingest runs behind (the last probe's delay, or
-    /// an outstanding probe's, whichever is larger).
+    /// itself while we are not, or while we have not run for longer than ``gapThreshold``),
+    /// minus how far our ingest runs behind (the last probe's delay, or an outstanding probe's,
+    /// whichever is larger).
     public func hearing(now: Int64) -> Hearing {
+        let alive = aliveAt.load(ordering: .relaxed)
+        if alive > 0 && now - alive > Self.gapThreshold { return Hearing(since: now) }  // a gap the monitor has not seen yet
         let since = listeningSince.load(ordering: .relaxed)
         let pending = probeSentAt.load(ordering: .relaxed)
         let overdue = pending == 0 ? 0 : max(0, now - pending - Self.probeInterval)
