@@ -24,9 +24,11 @@ public final class IngestCounters: Sendable {
     /// When (Unix ms) the aggregator last showed it was running: the fleet monitor's ticks, a
     /// second apart (0: no monitor runs).
     public let aliveAt = Atomic<Int64>(0)
-    /// A longer pause of the aggregator itself (its process frozen or suspended, its machine
-    /// starved) is a gap in our hearing, not the agents' silence.
-    public static let gapThreshold: Int64 = 3000
+    /// A longer pause of the aggregator itself (its process frozen or suspended) is a gap in our
+    /// hearing, not the agents' silence. Well above the few seconds a loaded machine may delay a
+    /// tick (a shorter threshold would restart the silence of an agent really cut off, delaying
+    /// its verdict), well below the pauses that made whole fleets go offline (20 s and more).
+    public static let gapThreshold: Int64 = 10_000
 
     /// The aggregator did not run until `now`: what agents said meanwhile is still on its way to
     /// us (queued by the broker, or in our socket), so silence counts from `now`.
