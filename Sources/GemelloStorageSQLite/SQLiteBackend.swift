@@ -31,23 +31,16 @@ public final class SQLiteBackend: StoreBackend {
     }
 
     public func transaction<T: Sendable>(_ body: (any StoreConnection) throws -> T) throws -> T {
-        try writer.withLock { connection in
-            do {
-                return try connection.db.transaction { _ in try body(connection) }
-            } catch let error as SQLiteError {
-                throw Self.convert(error)
-            }
-        }
+        try writer.withLock { connection in try Self.converting { try connection.db.transaction { _ in try body(connection) } } }
     }
 
     public func read<T: Sendable>(_ body: (any StoreConnection) throws -> T) throws -> T {
-        try reader.withLock { connection in
-            do {
-                return try connection.db.reading { _ in try body(connection) }
-            } catch let error as SQLiteError {
-                throw Self.convert(error)
-            }
-        }
+        try reader.withLock { connection in try Self.converting { try connection.db.reading { _ in try body(connection) } } }
+    }
+
+    /// Runs `body`, SQLite's errors converted (what the body itself throws passes through).
+    private static func converting<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let error as SQLiteError { throw convert(error) }
     }
 
     public func compact() throws(StorageError) -> Int64 {
