@@ -92,12 +92,17 @@ import Testing
         #expect(footprint.chunks == 2 && footprint.fragments == 0)  // one chunk per series, refilled each pass
     }
 
-    @Test(arguments: StoreBackendKind.allCases) func lastNAndRangesReadOnlyWhatTheyNeed(backend: StoreBackendKind) throws {
-        let store = try backend.store()
+    /// Ten batches of 1000 temperature readings a second apart (0 s … 9,999 s).
+    static func ingestTenBatchesOfOneSecondReadings(_ store: TwinStore) throws {
         for s in 0..<10 {
             let start = Int64(s) * 1_000_000
-            _ = try store.ingest(Self.batch(UInt64(s + 1), Self.readings(Self.temperature, stride(from: start, to: start + 1_000_000, by: 1000))), receivedAt: 0)
+            _ = try store.ingest(batch(UInt64(s + 1), readings(temperature, stride(from: start, to: start + 1_000_000, by: 1000))), receivedAt: 0)
         }
+    }
+
+    @Test(arguments: StoreBackendKind.allCases) func lastNAndRangesReadOnlyWhatTheyNeed(backend: StoreBackendKind) throws {
+        let store = try backend.store()
+        try Self.ingestTenBatchesOfOneSecondReadings(store)
         try store.history.compact(now: 0, policy: .init(chunkPoints: 1024), force: true)
         let last = try #require(try store.history.lastPoints(agent: "tower-1", series: Self.temperature.name, n: 100))
         #expect(last.timestamps == Array(stride(from: Int64(9_900_000), to: 10_000_000, by: 1000)))
@@ -112,10 +117,7 @@ import Testing
     /// A bounded read returns the oldest points exactly and stops early: "everything" costs a page.
     @Test(arguments: StoreBackendKind.allCases) func boundedReadsStopAfterTheLimit(backend: StoreBackendKind) throws {
         let store = try backend.store()
-        for s in 0..<10 {
-            let start = Int64(s) * 1_000_000
-            _ = try store.ingest(Self.batch(UInt64(s + 1), Self.readings(Self.temperature, stride(from: start, to: start + 1_000_000, by: 1000))), receivedAt: 0)
-        }
+        try Self.ingestTenBatchesOfOneSecondReadings(store)
         try store.history.compact(now: 0, policy: .init(chunkPoints: 1000), force: true)
         let all = try #require(try store.history.points(agent: "tower-1", series: Self.temperature.name))
         let page = try #require(try store.history.points(agent: "tower-1", series: Self.temperature.name, limit: 1500))
