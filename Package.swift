@@ -59,6 +59,7 @@ let package = Package(
         ], swiftSettings: strict),
         // NGSI-LD without I/O: JSON, JSON-LD contexts, entities, the query language, geo-queries.
         .target(name: "GemelloNGSILD", dependencies: ["GemelloCore"], swiftSettings: strict),
+        .target(name: "GemelloRules", dependencies: ["GemelloCore"], swiftSettings: strict),
 
         // MARK: Daemons as libraries (they never import each other)
         .target(name: "GemelloAgent", dependencies: [
@@ -68,7 +69,7 @@ let package = Package(
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
         ], exclude: ["Inputs/CSVReplay/README.md", "Inputs/Simulated/README.md"], swiftSettings: strict),
         .target(name: "GemelloAggregator", dependencies: [
-            "GemelloCore", "GemelloNGSILD", "GemelloStorage", "GemelloStorageSQLite", "GemelloStoragePostgres", "GemelloMosquitto",
+            "GemelloCore", "GemelloNGSILD", "GemelloRules", "GemelloStorage", "GemelloStorageSQLite", "GemelloStoragePostgres", "GemelloMosquitto",
             .product(name: "CoreMetrics", package: "swift-metrics"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -98,14 +99,14 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], swiftSettings: strict),
         .executableTarget(name: "gemello", dependencies: [
-            "GemelloAgent", "GemelloCore", "GemelloMosquitto",
+            "GemelloAgent", "GemelloCore", "GemelloMosquitto", "GemelloRules",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
         ], swiftSettings: strict),
 
         // Benchmarks behind docs/BENCHMARKS.md (run through ops/bench/*).
         .executableTarget(name: "gemello-bench", dependencies: [
-            "GemelloAgent", "GemelloAggregator", "GemelloCore", "GemelloStorage", "GemelloStoragePostgres", "GemelloTesting",
+            "GemelloAgent", "GemelloAggregator", "GemelloCore", "GemelloRules", "GemelloStorage", "GemelloStoragePostgres", "GemelloTesting",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -114,13 +115,14 @@ let package = Package(
         // MARK: Tests
         .testTarget(name: "GemelloCoreTests", dependencies: ["GemelloCore", "GemelloTesting"]),
         .testTarget(name: "GemelloNGSILDTests", dependencies: ["GemelloNGSILD", "GemelloCore"]),
+        .testTarget(name: "GemelloRulesTests", dependencies: ["GemelloRules", "GemelloCore", "GemelloTesting"]),
         .testTarget(name: "GemelloAgentTests", dependencies: ["GemelloAgent", "GemelloCore", "GemelloTesting"]),
         .testTarget(name: "GemelloAggregatorTests", dependencies: [
             "GemelloAggregator", "GemelloCore", "GemelloSQLite", "GemelloStorage", "GemelloStorageSQLite", "GemelloStoragePostgres", "GemelloTesting",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "GemelloIntegrationTests", dependencies: [
-            "GemelloAgent", "GemelloAggregator", "GemelloAggregatorHTTP", "GemelloCore", "GemelloNGSILD", "GemelloSQLite", "GemelloStorage", "GemelloStoragePostgres", "GemelloTesting",
+            "GemelloAgent", "GemelloAggregator", "GemelloAggregatorHTTP", "GemelloCore", "GemelloNGSILD", "GemelloRules", "GemelloSQLite", "GemelloStorage", "GemelloStoragePostgres", "GemelloTesting",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -16,12 +16,17 @@ public enum StandardValidators {
         try run([standards.appendingPathComponent("smart-data-models/validate.py").path, model], documents)
     }
 
-    private static func run(_ arguments: [String], _ documents: [String]) throws -> String? {
+    /// `cap/validate_cap.py file.xml` against the OASIS CAP 1.2 XSD.
+    public static func cap(_ documents: [String]) throws -> String? {
+        try run([standards.appendingPathComponent("cap/validate_cap.py").path], documents, extension: "xml")
+    }
+
+    private static func run(_ arguments: [String], _ documents: [String], extension ext: String = "json") throws -> String? {
         let folder = try Repository.temporaryFolder("validate")
         defer { try? FileManager.default.removeItem(at: folder) }
         var files: [String] = []
         for (i, document) in documents.enumerated() {
-            let file = folder.appendingPathComponent("doc\(i).json")
+            let file = folder.appendingPathComponent("doc\(i).\(ext)")
             try Data(document.utf8).write(to: file)
             files.append(file.path)
         }

@@ -42,11 +42,11 @@ ensure_apt_packages() {
 ensure_python_modules() {
   # jsonschema/referencing: the NGSI-LD and Smart Data Models validators; prometheus_client: the
   # reference parser the /metrics test checks our exposition with.
-  python3 -c 'import jsonschema, referencing, prometheus_client' 2>/dev/null && return 0
-  say "installing Python modules: jsonschema referencing prometheus_client"
-  python3 -m pip install --quiet jsonschema referencing prometheus_client 2>/dev/null \
-    || python3 -m pip install --quiet --break-system-packages jsonschema referencing prometheus_client \
-    || die "cannot install the Python modules (pip install jsonschema referencing prometheus_client)"
+  python3 -c 'import jsonschema, referencing, prometheus_client, xmlschema' 2>/dev/null && return 0
+  say "installing Python modules: jsonschema referencing prometheus_client xmlschema"
+  python3 -m pip install --quiet jsonschema referencing prometheus_client xmlschema 2>/dev/null \
+    || python3 -m pip install --quiet --break-system-packages jsonschema referencing prometheus_client xmlschema \
+    || die "cannot install the Python modules (pip install jsonschema referencing prometheus_client xmlschema)"
 }
 
 # Debian's chromium, headless, for the dashboard check (installed on first use: ~100 MB).

@@ -1,0 +1,165 @@
+/// The alert lifecycle (pure): turns rule events into alerts raised, updated and cleared, one
+/// open alert per (rule, subject), and the messages the sinks get.
+///
+/// - A raise opens an alert (message `Alert`); the subject's open alert absorbs a raise
+///   instead (no duplicate).
+/// - While open, its value is sent as an `Update` at most every `update-every` of observation
+///   time; a severity change (escalation) or a flap (count + 1) at once.
+/// - A clear closes it (`Cancel`, referring to its earlier messages).
+/// - An operator's acknowledgement is an `Update`; the alert stays open until its condition clears.
+/// - Within one pass (the readings of one ingest), an alert's messages are folded: only its last
+///   update is sent, and an alert raised and cleared in the same pass from a backlog (late) is
+///   one `Alert` message saying both (urgency `Past`), never a stream of stale messages.
+public struct AlertBook: Sendable {
+    public private(set) var open: [String: Alert] = [:]
+    /// Observations older than this when judged (wall time minus observation time) make late alerts.
+    public var lateAfter: Int64
+    private var pending: [(alertID: String, message: AlertMessage)] = []
+    /// Alerts changed in this pass (to be written), by id.
+    private var changed: [String: Alert] = [:]
+
+    public init(lateAfter: Int64 = 300_000) { self.lateAfter = lateAfter }
+
+    /// Restores an alert that is open in the store.
+    public mutating func restore(_ alert: Alert) { open[alert.subject + "|" + alert.rule] = alert }
+
+    public static func subject(_ s: RuleEvent.Subject, rule: AlertRule) -> String {
+        switch s {
+        case .series(let ref): "series:" + ref.name
+        case .agent(let agent): "agent:" + agent
+        case .group: "group:" + rule.name
+        }
+    }
+
+    /// Applies one event of `rule` at wall time `now`.
+    public mutating func apply(_ event: RuleEvent, rule: AlertRule, now: Int64, location: AlertRule.Point?) {
+        let subject = Self.subject(event.subject, rule: rule)
+        let key = subject + "|" + rule.name
+        switch event.edge {
+        case .raise(let at, let value):
+            if var alert = open[key] {  // already open (restored): one alert per subject
+                alert.value = value
+                alert.updatedAt = at
+                record(&alert, key: key)
+                return
+            }
+            var alert = Alert(id: Alert.makeID(rule: rule.name, subject: subject, raisedAt: at), rule: rule.name, subject: subject,
+                              entityID: "", entityType: "", severity: Self.severity(rule, value), value: value, raisedAt: at)
+            switch event.subject {
+            case .series(let ref):
+                alert.entityID = ref.entityID
+                alert.entityType = ref.entityType ?? "DeviceMeasurement"
+                alert.agent = ref.agent
+                alert.attribute = ref.attribute
+                alert.unit = ref.unit
+            case .agent(let agent):
+                alert.entityID = "urn:ngsi-ld:Device:\(agent)"
+                alert.entityType = "Device"
+                alert.agent = agent
+            case .group(let agents):
+                alert.entityID = "urn:ngsi-ld:Device:" + (agents.first ?? "")
+                alert.entityType = "Device"
+                alert.members = agents
+            }
+            alert.location = location
+            alert.late = now - at > lateAfter
+            alert.sentValueAt = at
+            send(.alert, &alert, now: now)
+            open[key] = alert
+            record(&alert, key: key)
+        case .hold(let at, let value, let reraised):
+            guard var alert = open[key] else { return }
+            let severity = Self.severity(rule, value)
+            alert.value = value
+            alert.updatedAt = at
+            if case .group(let agents) = event.subject { alert.members = agents }
+            if reraised { alert.count += 1 }
+            let due = at - alert.sentValueAt >= rule.updateEveryMilliseconds
+            if severity != alert.severity || reraised || due || event.subject.isGroup {
+                alert.severity = max(alert.severity, severity)
+                alert.sentValueAt = at
+                send(.update, &alert, now: now)
+                open[key] = alert
+                record(&alert, key: key)
+            } else {
+                open[key] = alert
+            }
+        case .clear(let at, let value):
+            guard var alert = open.removeValue(forKey: key) else { return }
+            alert.value = event.subject.isSeries ? value : alert.value
+            alert.status = .cleared
+            alert.clearedAt = at
+            alert.updatedAt = at
+            send(.cancel, &alert, now: now)
+            record(&alert, key: key)
+        }
+    }
+
+    /// An operator acknowledged an open alert; nil when no open alert has this id.
+    public mutating func acknowledge(_ id: String, by who: String, now: Int64) -> Alert? {
+        guard let key = open.first(where: { $0.value.id == id })?.key, var alert = open[key] else { return nil }
+        guard alert.acknowledgedAt == nil else { return alert }
+        alert.acknowledgedAt = now
+        alert.acknowledgedBy = who
+        send(.update, &alert, now: now)
+        open[key] = alert
+        record(&alert, key: key)
+        return alert
+    }
+
+    /// The alerts changed and the messages to send since the last drain, folded (see above).
+    public mutating func drain() -> (alerts: [Alert], messages: [AlertMessage]) {
+        defer {
+            pending.removeAll(keepingCapacity: true)
+            changed.removeAll(keepingCapacity: true)
+        }
+        var byAlert: [String: [AlertMessage]] = [:]
+        var order: [String] = []
+        for (id, message) in pending {
+            if byAlert[id] == nil { order.append(id) }
+            byAlert[id, default: []].append(message)
+        }
+        var out: [AlertMessage] = []
+        for id in order {
+            let list = byAlert[id]!
+            if list.first?.kind == .alert, list.last?.kind == .cancel, list.last!.alert.late {
+                var only = list[0]
+                only.alert = list.last!.alert
+                out.append(only)
+                continue
+            }
+            // Updates followed by more messages are superseded by them.
+            for (i, m) in list.enumerated() where !(m.kind == .update && i + 1 < list.count) { out.append(m) }
+        }
+        return (changed.values.sorted { $0.updatedAt < $1.updatedAt || ($0.updatedAt == $1.updatedAt && $0.id < $1.id) }, out)
+    }
+
+    private mutating func send(_ kind: AlertMessage.Kind, _ alert: inout Alert, now: Int64) {
+        let ref = Alert.MessageRef(id: "\(alert.id).\(alert.revision)", sent: now)
+        var references: [Alert.MessageRef] = []
+        if let first = alert.firstMessage { references.append(first) }
+        if let last = alert.lastMessage, last != alert.firstMessage { references.append(last) }
+        alert.revision += 1
+        if alert.firstMessage == nil { alert.firstMessage = ref }
+        alert.lastMessage = ref
+        pending.append((alert.id, AlertMessage(kind: kind, alert: alert, id: ref.id, sent: now, references: references)))
+    }
+
+    private mutating func record(_ alert: inout Alert, key: String) { changed[alert.id] = alert }
+
+    static func severity(_ rule: AlertRule, _ value: Double) -> AlertRule.Severity {
+        guard let e = rule.escalation else { return rule.severity }
+        let past: Bool
+        switch rule.condition {
+        case .threshold(let above, _, _), .mean(_, let above, _, _): past = above ? value >= e.value : value <= e.value
+        case .rate(_, let raise, _): past = raise >= 0 ? value >= e.value : value <= e.value
+        default: past = value >= e.value
+        }
+        return past ? max(rule.severity, e.severity) : rule.severity
+    }
+}
+
+extension RuleEvent.Subject {
+    var isGroup: Bool { if case .group = self { true } else { false } }
+    var isSeries: Bool { if case .series = self { true } else { false } }
+}

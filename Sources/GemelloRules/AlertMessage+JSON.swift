@@ -1,0 +1,54 @@
+import GemelloCore
+
+extension AlertMessage {
+    /// The message as JSON for webhooks and MQTT: `{"id", "msgType", "sent", "references", "alert": {...}}`
+    /// with the headline and description of every language of the rule.
+    public func json(rule: AlertRule?, site: String? = nil) -> String {
+        var w = JSONWriter()
+        w.field("id", id)
+        w.field("msgType", kind.rawValue)
+        w.field("sent", Timestamp.iso8601(milliseconds: sent))
+        w.field("references", raw: "[" + references.map { JSONWriter.quote($0.id) }.joined(separator: ",") + "]")
+        w.field("alert", raw: alert.json(rule: rule, site: site))
+        return w.finished()
+    }
+}
+
+extension Alert {
+    /// The alert as JSON (the API's `/alerts` and the webhook payload).
+    public func json(rule: AlertRule?, site: String? = nil) -> String {
+        var w = JSONWriter()
+        w.field("id", id)
+        w.field("rule", rule?.name ?? self.rule)
+        w.field("subject", subject)
+        w.field("entityId", entityID)
+        w.field("entityType", entityType)
+        if let agent { w.field("agent", agent) }
+        if let attribute { w.field("attribute", attribute) }
+        if let unit { w.field("unitCode", unit) }
+        w.field("status", status.rawValue)
+        w.field("severity", severity.rawValue)
+        if let category = rule?.category { w.field("category", category.rawValue) }
+        w.field("value", value)
+        w.field("count", count)
+        w.field("raisedAt", Timestamp.iso8601(milliseconds: raisedAt))
+        w.field("updatedAt", Timestamp.iso8601(milliseconds: updatedAt))
+        if let clearedAt { w.field("clearedAt", Timestamp.iso8601(milliseconds: clearedAt)) }
+        w.field("late", late)
+        if let acknowledgedAt { w.field("acknowledgedAt", Timestamp.iso8601(milliseconds: acknowledgedAt)) }
+        if let acknowledgedBy { w.field("acknowledgedBy", acknowledgedBy) }
+        if let location { w.field("location", raw: "{\"type\":\"Point\",\"coordinates\":[\(location.longitude),\(location.latitude)]}") }
+        if !members.isEmpty { w.field("agents", raw: "[" + members.map(JSONWriter.quote).joined(separator: ",") + "]") }
+        if let rule {
+            var texts = JSONWriter()
+            for t in rule.texts {
+                var one = JSONWriter()
+                one.field("headline", AlertText.render(t.headline, self, site: site))
+                if let d = t.description { one.field("description", AlertText.render(d, self, site: site)) }
+                texts.field(t.language, raw: one.finished())
+            }
+            w.field("texts", raw: texts.finished())
+        }
+        return w.finished()
+    }
+}

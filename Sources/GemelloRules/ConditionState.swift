@@ -1,0 +1,107 @@
+/// What one series condition remembers of one series (pure; driven in observation order).
+///
+/// ``observe(_:_:_:)`` takes one reading and says whether the rule's alert should be raised,
+/// stay raised with a new value, or clear: the threshold with its hysteresis, the `for` and
+/// `clear-for` durations, and the window of a rate or a mean. A windowed condition speaks only
+/// once it has watched three quarters of a window (a mean over the first two readings of a day
+/// is not a daily mean).
+public struct ConditionState: Sendable {
+    /// The newest observation time seen (readings older than it are not this state's to judge).
+    public private(set) var watermark: Int64 = .min
+    /// Whether the rule's alert is raised for this series.
+    public var active = false
+    private var firstSeen: Int64 = .min
+    private var raiseSince: Int64?
+    private var clearSince: Int64?
+    private var times: [Int64] = []
+    private var values: [Double] = []
+    private var head = 0
+    private var sum = 0.0
+
+    public init() {}
+
+    /// What one reading did to the alert.
+    public enum Edge: Sendable, Equatable {
+        /// Raise now (the condition held for the rule's `for`).
+        case raise(at: Int64, value: Double)
+        /// Still raised; `value` is the condition's figure now, `reraised` when the raise condition
+        /// came back while the alert was on its way to clearing (a flap, damped).
+        case hold(at: Int64, value: Double, reraised: Bool)
+        /// Clear now (the clear condition held for the rule's `clear-for`).
+        case clear(at: Int64, value: Double)
+    }
+
+    /// Judges one reading; nil when it changes nothing (not raised, or older than the watermark).
+    public mutating func observe(_ ts: Int64, _ value: Double, _ rule: AlertRule) -> Edge? {
+        guard ts >= watermark else { return nil }
+        watermark = ts
+        if firstSeen == .min { firstSeen = ts }
+        let figure: Double
+        let raising: Bool, clearing: Bool
+        switch rule.condition {
+        case .threshold(let above, let raise, let clear):
+            figure = value
+            raising = above ? value > raise : value < raise
+            clearing = above ? value < clear : value > clear
+        case .mean(let window, let above, let raise, let clear):
+            push(ts, value, window: window)
+            guard ts - firstSeen >= window * 3 / 4 else { return nil }
+            figure = sum / Double(times.count - head)
+            raising = above ? figure > raise : figure < raise
+            clearing = above ? figure < clear : figure > clear
+        case .rate(let window, let raise, let clear):
+            push(ts, value, window: window)
+            guard ts - firstSeen >= window * 3 / 4 else { return nil }
+            figure = value - values[head]
+            raising = raise >= 0 ? figure >= raise : figure <= raise
+            clearing = raise >= 0 ? figure < clear : figure > clear
+        case .silent, .agentOffline, .agentsOffline:
+            return nil
+        }
+        if !active {
+            guard raising else {
+                raiseSince = nil
+                return nil
+            }
+            let since = raiseSince ?? ts
+            raiseSince = since
+            guard ts - since >= rule.forMilliseconds else { return nil }
+            active = true
+            clearSince = nil
+            return .raise(at: ts, value: figure)
+        }
+        if clearing {
+            let since = clearSince ?? ts
+            clearSince = since
+            if ts - since >= rule.clearForMilliseconds {
+                active = false
+                raiseSince = nil
+                clearSince = nil
+                return .clear(at: ts, value: figure)
+            }
+            return .hold(at: ts, value: figure, reraised: false)
+        }
+        // Between the thresholds the clear condition no longer holds: its `clear-for` starts again.
+        let reraised = clearSince != nil && raising
+        clearSince = nil
+        return .hold(at: ts, value: figure, reraised: reraised)
+    }
+
+    /// Adds a reading to the window and drops what fell out of it (`ts - window`, exclusive).
+    private mutating func push(_ ts: Int64, _ value: Double, window: Int64) {
+        times.append(ts)
+        values.append(value)
+        sum += value
+        while head < times.count - 1 && times[head] <= ts - window {
+            sum -= values[head]
+            head += 1
+        }
+        // Compacts now and then so the arrays hold about one window.
+        if head > 64 && head * 2 > times.count {
+            times.removeFirst(head)
+            values.removeFirst(head)
+            head = 0
+            sum = values.reduce(0, +)  // also sheds rounding drift
+        }
+    }
+}
