@@ -73,9 +73,10 @@ let package = Package(
             .product(name: "CoreMetrics", package: "swift-metrics"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
         ], swiftSettings: strict),
         .target(name: "GemelloAggregatorHTTP", dependencies: [
-            "GemelloAggregator", "GemelloCore", "GemelloNGSILD",
+            "GemelloAggregator", "GemelloCore", "GemelloNGSILD", "GemelloRules",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "Prometheus", package: "swift-prometheus"),
@@ -92,7 +93,7 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], swiftSettings: strict),
         .executableTarget(name: "gemello-aggregator", dependencies: [
-            "GemelloAggregator", "GemelloAggregatorHTTP", "GemelloCore",
+            "GemelloAggregator", "GemelloAggregatorHTTP", "GemelloCore", "GemelloRules",
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),

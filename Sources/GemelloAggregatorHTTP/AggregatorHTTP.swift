@@ -13,13 +13,14 @@ import Prometheus
 /// - `GET /fleet`: `[FleetAgentSummary]`; `GET /fleet/{agent}`: ``GemelloCore/FleetAgentDetail``
 /// - `GET /metrics`: Prometheus text format (when a registry is given)
 /// - `GET /` and `/dashboard`: the fleet dashboard (one self-contained HTML page)
+/// - `GET /alerts`, `GET /alerts/{id}`, `POST /alerts/{id}/ack` (`AggregatorHTTP+Alerts.swift`)
 /// - `/ngsi-ld/v1/...`: the NGSI-LD API (`AggregatorHTTP+NGSILD.swift`, docs/ngsi-ld.md)
 public enum AggregatorHTTP {
     /// Builds the HTTP application (a `Service`). `onListening` receives the bound port
     /// (useful with port 0 in tests).
     public static func application(
         store: TwinStore, broker: ContextBroker, counters: IngestCounters, configuration: AggregatorConfiguration,
-        metrics: PrometheusCollectorRegistry? = nil, clock: any WallClock = SystemWallClock(), logger: Logger,
+        metrics: PrometheusCollectorRegistry? = nil, alerts: AlertEngine? = nil, clock: any WallClock = SystemWallClock(), logger: Logger,
         onListening: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         let router = Router()
@@ -41,6 +42,7 @@ public enum AggregatorHTTP {
         addFleetRoutes(to: router, store: store, counters: counters, configuration: configuration, metrics: metrics,
                        clock: clock, encoder: encoder)
         addNGSILDRoutes(to: router, broker: broker)
+        addAlertRoutes(to: router, store: store, alerts: alerts)
         return Application(
             router: router,
             configuration: .init(address: .hostname(configuration.httpHost, port: configuration.httpPort), serverName: "gemello-aggregator"),

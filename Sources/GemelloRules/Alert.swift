@@ -19,6 +19,11 @@ public struct Alert: Sendable, Equatable {
     /// The condition's figure (the reading, the mean, the change, the seconds of silence, the
     /// agents offline) as last reported.
     public var value: Double
+    /// The most extreme figure while open (the highest for a rule about rising values, the lowest
+    /// for one about falling values): what a clear or a late summary reports.
+    public var peak: Double
+    /// The site's name (its id as the agent announced it), for texts and CAP's `areaDesc`.
+    public var site: String?
     /// Times raised, flaps included.
     public var count = 1
     public var raisedAt: Int64
@@ -61,6 +66,7 @@ public struct Alert: Sendable, Equatable {
         self.entityType = entityType
         self.severity = severity
         self.value = value
+        peak = value
         self.raisedAt = raisedAt
         updatedAt = raisedAt
         sentValueAt = raisedAt
@@ -90,5 +96,13 @@ public struct AlertMessage: Sendable, Equatable {
 
     public enum Kind: String, Sendable {
         case alert = "Alert", update = "Update", cancel = "Cancel"
+    }
+
+    public init(kind: Kind, alert: Alert, id: String, sent: Int64, references: [Alert.MessageRef]) {
+        self.kind = kind
+        self.alert = alert
+        self.id = id
+        self.sent = sent
+        self.references = references
     }
 }

@@ -32,7 +32,7 @@ public struct AlertBook: Sendable {
     }
 
     /// Applies one event of `rule` at wall time `now`.
-    public mutating func apply(_ event: RuleEvent, rule: AlertRule, now: Int64, location: AlertRule.Point?) {
+    public mutating func apply(_ event: RuleEvent, rule: AlertRule, now: Int64, location: AlertRule.Point?, site: String? = nil) {
         let subject = Self.subject(event.subject, rule: rule)
         let key = subject + "|" + rule.name
         switch event.edge {
@@ -62,6 +62,7 @@ public struct AlertBook: Sendable {
                 alert.members = agents
             }
             alert.location = location
+            alert.site = site
             alert.late = now - at > lateAfter
             alert.sentValueAt = at
             send(.alert, &alert, now: now)
@@ -71,6 +72,7 @@ public struct AlertBook: Sendable {
             guard var alert = open[key] else { return }
             let severity = Self.severity(rule, value)
             alert.value = value
+            alert.peak = Self.risingIsWorse(rule) ? max(alert.peak, value) : min(alert.peak, value)
             alert.updatedAt = at
             if case .group(let agents) = event.subject { alert.members = agents }
             if reraised { alert.count += 1 }
@@ -123,8 +125,10 @@ public struct AlertBook: Sendable {
         for id in order {
             let list = byAlert[id]!
             if list.first?.kind == .alert, list.last?.kind == .cancel, list.last!.alert.late {
+                // One message: the episode as a whole (its peak, its times), already over.
                 var only = list[0]
                 only.alert = list.last!.alert
+                only.alert.revision = list[0].alert.revision
                 out.append(only)
                 continue
             }
@@ -146,6 +150,15 @@ public struct AlertBook: Sendable {
     }
 
     private mutating func record(_ alert: inout Alert, key: String) { changed[alert.id] = alert }
+
+    /// Whether a higher figure is a worse one for this rule.
+    static func risingIsWorse(_ rule: AlertRule) -> Bool {
+        switch rule.condition {
+        case .threshold(let above, _, _), .mean(_, let above, _, _): above
+        case .rate(_, let raise, _): raise >= 0
+        default: true
+        }
+    }
 
     static func severity(_ rule: AlertRule, _ value: Double) -> AlertRule.Severity {
         guard let e = rule.escalation else { return rule.severity }

@@ -3,20 +3,20 @@ import GemelloCore
 extension AlertMessage {
     /// The message as JSON for webhooks and MQTT: `{"id", "msgType", "sent", "references", "alert": {...}}`
     /// with the headline and description of every language of the rule.
-    public func json(rule: AlertRule?, site: String? = nil) -> String {
+    public func json(rule: AlertRule?) -> String {
         var w = JSONWriter()
         w.field("id", id)
         w.field("msgType", kind.rawValue)
         w.field("sent", Timestamp.iso8601(milliseconds: sent))
         w.field("references", raw: "[" + references.map { JSONWriter.quote($0.id) }.joined(separator: ",") + "]")
-        w.field("alert", raw: alert.json(rule: rule, site: site))
+        w.field("alert", raw: alert.json(rule: rule))
         return w.finished()
     }
 }
 
 extension Alert {
     /// The alert as JSON (the API's `/alerts` and the webhook payload).
-    public func json(rule: AlertRule?, site: String? = nil) -> String {
+    public func json(rule: AlertRule?) -> String {
         var w = JSONWriter()
         w.field("id", id)
         w.field("rule", rule?.name ?? self.rule)
@@ -30,6 +30,8 @@ extension Alert {
         w.field("severity", severity.rawValue)
         if let category = rule?.category { w.field("category", category.rawValue) }
         w.field("value", value)
+        w.field("peak", peak)
+        if let site { w.field("site", site) }
         w.field("count", count)
         w.field("raisedAt", Timestamp.iso8601(milliseconds: raisedAt))
         w.field("updatedAt", Timestamp.iso8601(milliseconds: updatedAt))
@@ -43,8 +45,8 @@ extension Alert {
             var texts = JSONWriter()
             for t in rule.texts {
                 var one = JSONWriter()
-                one.field("headline", AlertText.render(t.headline, self, site: site))
-                if let d = t.description { one.field("description", AlertText.render(d, self, site: site)) }
+                one.field("headline", AlertText.render(t.headline, self, language: t.language))
+                if let d = t.description { one.field("description", AlertText.render(d, self, language: t.language)) }
                 texts.field(t.language, raw: one.finished())
             }
             w.field("texts", raw: texts.finished())

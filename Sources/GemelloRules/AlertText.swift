@@ -2,24 +2,32 @@ import GemelloCore
 
 /// Fills a rule's headline and description templates for one alert.
 public enum AlertText {
-    /// `{value}` `{unit}` `{entity}` `{agent}` `{sensor}` `{attribute}` `{rule}` `{count}`
-    /// `{members}` `{site}`; an unknown placeholder stays as written.
-    public static func render(_ template: String, _ alert: Alert, site: String? = nil) -> String {
+    /// `{value}` (the peak once cleared) `{current}` `{unit}` `{entity}` `{agent}` `{sensor}`
+    /// `{attribute}` `{rule}` `{count}` `{members}` `{site}`; an unknown placeholder stays as written.
+    /// A cleared alert's texts say so (`Cessato:`, `Cleared:`) and report its peak as `{value}`.
+    public static func render(_ template: String, _ alert: Alert, language: String = "en") -> String {
+        let text = fill(template, alert)
+        guard alert.status == .cleared else { return text }
+        return (language == "it" ? "Cessato: " : "Cleared: ") + text
+    }
+
+    static func fill(_ template: String, _ alert: Alert) -> String {
         guard template.contains("{") else { return template }
         var out = ""
         var rest = Substring(template)
         while let open = rest.firstIndex(of: "{"), let close = rest[open...].firstIndex(of: "}") {
             out += rest[..<open]
             let name = rest[rest.index(after: open)..<close]
-            out += value(of: name, alert, site: site) ?? String(rest[open...close])
+            out += value(of: name, alert) ?? String(rest[open...close])
             rest = rest[rest.index(after: close)...]
         }
         return out + rest
     }
 
-    static func value(of name: Substring, _ alert: Alert, site: String?) -> String? {
+    static func value(of name: Substring, _ alert: Alert) -> String? {
         switch name {
-        case "value": number(alert.value)
+        case "value": number(alert.status == .cleared ? alert.peak : alert.value)
+        case "current": number(alert.value)
         case "unit": alert.unit.map(UnitCode.symbol) ?? ""
         case "entity": alert.entityID
         case "agent": alert.agent ?? alert.members.joined(separator: ", ")
@@ -28,7 +36,7 @@ public enum AlertText {
         case "rule": alert.rule
         case "count": String(alert.count)
         case "members": String(alert.members.count)
-        case "site": site ?? alert.agent ?? ""
+        case "site": alert.site ?? alert.agent ?? ""
         default: nil
         }
     }

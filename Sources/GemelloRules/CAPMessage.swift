@@ -30,7 +30,7 @@ public struct CAPWriter: Sendable {
         self.identifierPrefix = identifierPrefix
     }
 
-    public func xml(_ message: AlertMessage, rule: AlertRule?, site: String? = nil) -> String {
+    public func xml(_ message: AlertMessage, rule: AlertRule?) -> String {
         let alert = message.alert
         var x = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<alert xmlns=\"urn:oasis:names:tc:emergency:cap:1.2\">\n"
         x += element("identifier", identifierPrefix + message.id, 1)
@@ -60,8 +60,8 @@ public struct CAPWriter: Sendable {
             x += element("onset", Self.time(alert.raisedAt), 2)
             if let cleared = alert.clearedAt { x += element("expires", Self.time(max(cleared, alert.raisedAt)), 2) }
             x += element("senderName", senderName, 2)
-            x += element("headline", AlertText.render(text.headline, alert, site: site), 2)
-            if let d = text.description { x += element("description", AlertText.render(d, alert, site: site), 2) }
+            x += element("headline", AlertText.render(text.headline, alert, language: text.language), 2)
+            if let d = text.description { x += element("description", AlertText.render(d, alert, language: text.language), 2) }
             var parameters: [(String, String)] = [("gemello:alertId", alert.id), ("ngsi-ld:entityId", alert.entityID),
                                                   ("gemello:status", alert.status.rawValue), ("gemello:value", AlertText.number(alert.value)),
                                                   ("gemello:count", String(alert.count)), ("gemello:late", alert.late ? "true" : "false")]
@@ -72,17 +72,17 @@ public struct CAPWriter: Sendable {
             for (name, value) in parameters {
                 x += "    <parameter><valueName>\(Self.escape(name))</valueName><value>\(Self.escape(value))</value></parameter>\n"
             }
-            x += area(alert, rule?.area ?? .site, site: site)
+            x += area(alert, rule?.area ?? .site)
             x += "  </info>\n"
         }
         return x + "</alert>\n"
     }
 
-    func area(_ alert: Alert, _ area: AlertRule.Area, site: String?) -> String {
+    func area(_ alert: Alert, _ area: AlertRule.Area) -> String {
         var x = "    <area>\n"
         switch area {
         case .site(let radius):
-            x += element("areaDesc", site ?? alert.agent ?? alert.entityID, 3)
+            x += element("areaDesc", alert.site ?? alert.agent ?? alert.entityID, 3)
             if let p = alert.location { x += element("circle", "\(Self.point(p)) \(AlertText.number(radius))", 3) }
         case .polygon(let name, let points):
             x += element("areaDesc", name, 3)

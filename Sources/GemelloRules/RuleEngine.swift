@@ -141,6 +141,15 @@ public struct RuleEngine: Sendable {
         fleet.agent(agent, offline: offline, planned: planned, at: now, location: location, rules: rules, into: &events)
     }
 
+    /// Forgets which alerts the series conditions think are raised (before ``restore(rule:subject:active:)``
+    /// marks the ones open in the store): a warm-up from the history judged them already.
+    public mutating func resetActive() {
+        for i in series.indices {
+            for j in series[i].conditions.indices { series[i].conditions[j].state.active = false }
+            for j in series[i].silent.indices { series[i].silent[j].active = false }
+        }
+    }
+
     /// Marks the alerts already open (from the store, at start) so a condition still holding does
     /// not raise them again, and one that no longer holds clears them.
     public mutating func restore(rule: Int, subject: RuleEvent.Subject, active: Bool) {

@@ -3,6 +3,7 @@ import Foundation
 import GemelloAggregator
 import GemelloAggregatorHTTP
 import GemelloCore
+import GemelloRules
 import Logging
 import Prometheus
 import ServiceLifecycle
@@ -80,24 +81,37 @@ struct AggregatorCommand: AsyncParsableCommand {
             Console.error("gemello-aggregator: \(error)")
             throw ExitCode(error.code == .configuration ? 78 : 74)
         }
+        let alerts: AlertEngine
+        do {
+            try await ngsi.broker.forwardTelemetry(configuration.alerts.sinks, logger: logger)
+            alerts = try AlertEngine(store: twin, configuration: configuration.alerts, projection: ngsi.projection, counters: counters,
+                                     metrics: metrics, logger: logger)
+        } catch {
+            Console.error("gemello-aggregator: \(error)")
+            throw ExitCode(error.code == .configuration ? 78 : 74)
+        }
+        logger.info("alerts ready", metadata: ["rules": "\(alerts.rules.count)", "sinks": "\(configuration.alerts.sinks.count)",
+                                               "open": "\((try? twin.openAlerts().count) ?? 0)"])
+        let sinks = SinkDispatcher(store: twin, outbox: alerts.outbox, owner: configuration.clientID, logger: logger)
         let ingest = IngestService(configuration: configuration, store: twin, counters: counters, metrics: metrics,
-                                   projection: ngsi.projection, logger: logger)
-        let monitor = FleetMonitor(store: twin, configuration: configuration, counters: counters, metrics: metrics, logger: logger)
+                                   projection: ngsi.projection, alerts: alerts, logger: logger)
+        let monitor = FleetMonitor(store: twin, configuration: configuration, counters: counters, metrics: metrics, alerts: alerts,
+                                   logger: logger)
         let compactor = HistoryCompactor(store: twin, policy: configuration.history, interval: configuration.compactEvery,
                                          metrics: metrics, logger: logger)
         let portFile = self.portFile
         let host = configuration.httpHost
         let http = AggregatorHTTP.application(store: twin, broker: ngsi.broker, counters: counters, configuration: configuration,
-                                              metrics: registry, logger: logger) { port in
+                                              metrics: registry, alerts: alerts, logger: logger) { port in
             logger.info("HTTP API listening", metadata: ["url": "http://\(host):\(port)"])
             if let portFile { try? "\(port)\n".write(toFile: portFile, atomically: true, encoding: .utf8) }
         }
-        // Stops in reverse order: HTTP first, then notifications (the outbox keeps what is not yet
-        // delivered), the projection, history compaction, the fleet monitor, then ingest (which
-        // commits its current batch).
+        // Stops in reverse order: HTTP first, then the alert sinks and notifications (their outboxes
+        // keep what is not yet delivered), the rules' ticks, the projection, history compaction, the
+        // fleet monitor, then ingest (which commits its current batch).
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: ingest), .init(service: monitor), .init(service: compactor), .init(service: ngsi.projection),
-                       .init(service: ngsi.notifications), .init(service: http)],
+                       .init(service: alerts), .init(service: ngsi.notifications), .init(service: sinks), .init(service: http)],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }

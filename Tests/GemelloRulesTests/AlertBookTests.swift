@@ -89,7 +89,7 @@ struct AlertBookTests {
         all += book.drain().messages
         #expect(all.map(\.kind) == [.alert, .update, .cancel])
         let writer = CAPWriter(sender: "aggregatore@gemello.example", senderName: "Gemello Digitale")
-        var documents = all.map { writer.xml($0, rule: Self.rule, site: "Navigli") }
+        var documents = all.map { writer.xml($0, rule: Self.rule) }
         var polygon = Self.rule
         polygon.area = .polygon(name: "Municipio 6", points: [.init(latitude: 45.44, longitude: 9.15), .init(latitude: 45.45, longitude: 9.18),
                                                               .init(latitude: 45.43, longitude: 9.19), .init(latitude: 45.44, longitude: 9.15)])

@@ -33,6 +33,9 @@ import GemelloStoragePostgres
 /// - `ingest`: `share-group` [none: this aggregator takes every batch; a name: several
 ///   aggregators with this group name share the agents' batches through an MQTT shared
 ///   subscription, on one PostgreSQL store (docs/scale-out.md)]
+/// - `alerts`: `rules` [none: the rules file, reloaded on SIGHUP], `keep-cleared` [30d], `cap`
+///   (sender, sender-name, status, scope, restriction), `sinks` (webhook, mqtt, ngsi-ld): see
+///   ``AlertsConfiguration`` and docs/alerts.md
 /// - `subscriptions`: `outbox-limit` [1000000 queued notifications; past it the oldest are
 ///   dropped, counted in `/metrics`]
 public struct AggregatorConfiguration: Sendable {
@@ -65,6 +68,8 @@ public struct AggregatorConfiguration: Sendable {
     /// How the history is sealed into compressed chunks.
     public var history = HistoryStore.Policy()
     public var compactEvery: Duration = .seconds(5)
+    /// Rules, CAP sender and sinks (`alerts:`, docs/alerts.md).
+    public var alerts = AlertsConfiguration()
 
     public init(broker: String = "mqtt://127.0.0.1:1883", clientID: String = "gemello-aggregator",
                 storePath: String = "/var/lib/gemello/twin.sqlite", httpHost: String = "127.0.0.1", httpPort: Int = 8080,
@@ -180,6 +185,7 @@ public struct AggregatorConfiguration: Sendable {
             c.history.rollupRetention = try history.duration("rollup-retention", default: .seconds(0), range: .seconds(86_400)...(.seconds(100 * 366 * 86_400)))
         }
         try history.rejectUnknownKeys()
+        if let alerts = try root.section("alerts") { c.alerts = try AlertsConfiguration.decode(alerts) }
         try root.rejectUnknownKeys()
         return c
     }

@@ -61,11 +61,16 @@ final class MQTTNotifiers: Sendable {
         guard !topic.isEmpty, let address = BrokerAddress(url: "mqtt://" + hostPort) else {
             throw Failure(description: "\(endpoint.uri) is not mqtt://host:port/topic")
         }
-        let connection = try connection(for: hostPort, address: address)
-        guard connection.connected.load(ordering: .relaxed) else { throw Failure(description: "not connected to \(hostPort)") }
         var metadata: [String: JSON] = [:]
         for (k, v) in headers { metadata[k] = .string(v) }
         let payload = "{\"metadata\":" + JSON.object(metadata).serialized + ",\"body\":" + notification + "}"
+        try await publish(payload, topic: topic, hostPort: hostPort, address: address)
+    }
+
+    /// Publishes `payload` at QoS 1 on `topic` of the broker at `hostPort`; returns once the broker acknowledged it.
+    func publish(_ payload: String, topic: String, hostPort: String, address: BrokerAddress) async throws {
+        let connection = try connection(for: hostPort, address: address)
+        guard connection.connected.load(ordering: .relaxed) else { throw Failure(description: "not connected to \(hostPort)") }
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             do {
                 // The PUBACK can arrive before we register: acked ids are remembered.

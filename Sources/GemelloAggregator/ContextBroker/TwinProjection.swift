@@ -13,12 +13,12 @@ import Synchronization
 /// Data Models context, so a client that names that context reads `temperature`.
 public final class TwinProjection: Service {
     private let store: TwinStore
-    private let broker: ContextBroker
+    let broker: ContextBroker
     private let configuration: AggregatorConfiguration
     private let counters: IngestCounters?
-    private let clock: any WallClock
+    let clock: any WallClock
     private let logger: Logger
-    private let sdm: LDContext
+    let sdm: LDContext
     private let sensorFacts = Mutex<[String: SensorFacts]>([:])
 
     public init(store: TwinStore, broker: ContextBroker, configuration: AggregatorConfiguration, counters: IngestCounters? = nil,

@@ -13,11 +13,14 @@ public final class FleetMonitor: Service {
     private let clock: any WallClock
     private let logger: Logger
     private let interval: Duration
+    /// Told of the status changes (fleet rules).
+    private let alerts: AlertEngine?
 
     public init(store: TwinStore, configuration: AggregatorConfiguration, counters: IngestCounters,
-                metrics: AggregatorMetrics?, clock: any WallClock = SystemWallClock(), interval: Duration = .seconds(1),
-                logger: Logger) {
+                metrics: AggregatorMetrics?, alerts: AlertEngine? = nil, clock: any WallClock = SystemWallClock(),
+                interval: Duration = .seconds(1), logger: Logger) {
         self.store = store
+        self.alerts = alerts
         self.configuration = configuration
         self.counters = counters
         self.metrics = metrics
@@ -46,7 +49,9 @@ public final class FleetMonitor: Service {
         }
         let hearing = counters.hearing(now: now)
         do {
-            for change in try store.refreshStatuses(now: now, policy: configuration.fleet, hearing: hearing) {
+            let changes = try store.refreshStatuses(now: now, policy: configuration.fleet, hearing: hearing)
+            alerts?.fleetChanged(changes)
+            for change in changes {
                 let level: Logger.Level = change.to == .online ? .info : .warning
                 logger.log(level: level, "agent \(change.to.rawValue)", metadata: [
                     "agent": "\(change.agentID)", "from": "\(change.from?.rawValue ?? "-")", "epoch": "\(change.bootEpoch)",

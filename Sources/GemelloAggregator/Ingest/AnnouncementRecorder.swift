@@ -9,11 +9,14 @@ final class AnnouncementRecorder: Sendable {
     private let store: TwinStore
     /// Told after a birth: the agent's sensors, version or site may have changed.
     private let projection: TwinProjection?
+    /// Told of status changes (fleet rules) and births.
+    private let alerts: AlertEngine?
     private let clock: any WallClock
     private let logger: Logger
 
-    init(store: TwinStore, projection: TwinProjection?, clock: any WallClock, logger: Logger) {
+    init(store: TwinStore, projection: TwinProjection?, alerts: AlertEngine? = nil, clock: any WallClock, logger: Logger) {
         self.store = store
+        self.alerts = alerts
         self.projection = projection
         self.clock = clock
         self.logger = logger
@@ -22,6 +25,7 @@ final class AnnouncementRecorder: Sendable {
     func birth(_ payload: [UInt8], agent: String) {
         record(payload, agent: agent, as: AgentBirth.self) { birth, _ in try self.store.recordBirth(birth, now: self.clock.nowMilliseconds()) }
         projection?.agentBorn(agent)
+        alerts?.agentBorn(agent)
     }
 
     func death(_ payload: [UInt8], agent: String) {
@@ -44,6 +48,7 @@ final class AnnouncementRecorder: Sendable {
                 throw CoreError(.malformed, "names agent '\(announcement.agentID)' but arrived on the topic of '\(agent)'")
             }
             if let change = try record(announcement, String(decoding: payload, as: UTF8.self)) {
+                alerts?.fleetChanged([change])
                 logger.log(level: change.to == .online ? .info : .warning, "agent \(change.to.rawValue)", metadata: [
                     "agent": "\(agent)", "epoch": "\(change.bootEpoch)", "reason": "\(change.reason)"])
             }

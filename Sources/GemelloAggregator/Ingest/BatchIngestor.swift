@@ -14,11 +14,14 @@ final class BatchIngestor: Sendable {
     private let counters: IngestCounters
     private let metrics: AggregatorMetrics?
     private let projection: TwinProjection?
+    /// Judges the rules inside each ingest transaction (nil: no alerts).
+    private let alerts: AlertEngine?
     private let clock: any WallClock
     private let logger: Logger
 
     init(store: TwinStore, counters: IngestCounters, metrics: AggregatorMetrics?, projection: TwinProjection?,
-         clock: any WallClock, logger: Logger) {
+         alerts: AlertEngine? = nil, clock: any WallClock, logger: Logger) {
+        self.alerts = alerts
         self.store = store
         self.counters = counters
         self.metrics = metrics
@@ -50,7 +53,7 @@ final class BatchIngestor: Sendable {
         let prepared = Prepared()
         let outcomes: [TwinStore.IngestOutcome]
         do {
-            outcomes = try store.ingest(batches, receivedAt: now, alongside: prepare(batches, into: prepared))
+            outcomes = try store(batches, now: now, prepared: prepared)
         } catch {
             guard batches.count == 1 else {
                 // One bad batch must not hold back the others: store them one by one.
@@ -71,22 +74,36 @@ final class BatchIngestor: Sendable {
         let started = ContinuousClock.now
         let prepared = Prepared()
         do {
-            let outcomes = try store.ingest(batches, receivedAt: now, alongside: prepare(batches, into: prepared))
+            let outcomes = try store(batches, now: now, prepared: prepared)
             finish(batches, outcomes, prepared: prepared, now: now, started: started, client: client)
         } catch {
             logger.error("could not store a batch; it will be resent", metadata: ["agent": "\(batches[0].agentID)", "error": "\(error)"])
         }
     }
 
+    /// One transaction for `batches`, holding the alert engine when there is one (it judges the
+    /// stored readings in the same transaction).
+    private func store(_ batches: [Batch], now: Int64, prepared: Prepared) throws -> [TwinStore.IngestOutcome] {
+        guard let alerts else { return try store.ingest(batches, receivedAt: now, alongside: prepare(batches, into: prepared, pass: nil)) }
+        return try alerts.ingesting { pass in
+            try store.ingest(batches, receivedAt: now, alongside: prepare(batches, into: prepared, pass: pass))
+        }
+    }
+
     /// Inside the transaction, after the batches: the projection reads each agent's entities as
     /// the group leaves them and queues the notifications they cause (once per agent: the
-    /// batches of one commit are one change), so they commit with the batches.
-    private func prepare(_ batches: [Batch], into prepared: Prepared) -> (([Int], any StoreConnection) throws -> Void)? {
-        guard let projection else { return nil }
-        return { stored, db in
-            var agents: [String] = []
-            for i in stored where !agents.contains(batches[i].agentID) { agents.append(batches[i].agentID) }
-            for agent in agents { prepared.items.append(try projection.prepare(agent: agent, in: db)) }
+    /// batches of one commit are one change), and the rules judge the stored readings, so the
+    /// notifications, alerts and alert messages commit with the batches.
+    private func prepare(_ batches: [Batch], into prepared: Prepared, pass: AlertEngine.Pass?) -> (([Int], any StoreConnection) throws -> Void)? {
+        guard projection != nil || pass != nil else { return nil }
+        let now = clock.nowMilliseconds()
+        return { [projection] stored, db in
+            if let projection {
+                var agents: [String] = []
+                for i in stored where !agents.contains(batches[i].agentID) { agents.append(batches[i].agentID) }
+                for agent in agents { prepared.items.append(try projection.prepare(agent: agent, in: db)) }
+            }
+            try pass?.evaluate(stored.map { batches[$0] }, now: now, db: db)
         }
     }
 

@@ -19,16 +19,17 @@ public final class IngestService: Service {
     private let announcements: AnnouncementRecorder
 
     public init(configuration: AggregatorConfiguration, store: TwinStore, counters: IngestCounters,
-                metrics: AggregatorMetrics? = nil, projection: TwinProjection? = nil, clock: any WallClock = SystemWallClock(),
-                logger: Logger) {
+                metrics: AggregatorMetrics? = nil, projection: TwinProjection? = nil, alerts: AlertEngine? = nil,
+                clock: any WallClock = SystemWallClock(), logger: Logger) {
         self.configuration = configuration
         self.store = store
         self.counters = counters
         self.metrics = metrics
         self.clock = clock
         self.logger = logger
-        batches = BatchIngestor(store: store, counters: counters, metrics: metrics, projection: projection, clock: clock, logger: logger)
-        announcements = AnnouncementRecorder(store: store, projection: projection, clock: clock, logger: logger)
+        batches = BatchIngestor(store: store, counters: counters, metrics: metrics, projection: projection, alerts: alerts,
+                                clock: clock, logger: logger)
+        announcements = AnnouncementRecorder(store: store, projection: projection, alerts: alerts, clock: clock, logger: logger)
     }
 
     /// Where this aggregator tells agents whether it takes batches: the single state topic, or its

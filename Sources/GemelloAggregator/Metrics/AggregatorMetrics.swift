@@ -37,7 +37,7 @@ public final class AggregatorMetrics: Sendable {
     private let historyUnsealed: Gauge
     private let historyChunks: Gauge
     private let historyBytes: Gauge
-    private let factory: any MetricsFactory
+    let factory: any MetricsFactory
     public let agentLabelLimit: Int
     /// The labelled per-agent gauges now registered, by agent.
     private let perAgent = Mutex<[String: (buffered: Gauge, oldest: Gauge)]>([:])

@@ -27,7 +27,7 @@ public final class TwinStore: Sendable {
         CREATE TABLE IF NOT EXISTS series (id INTEGER PRIMARY KEY, agent_id TEXT NOT NULL, name TEXT NOT NULL,
             unit TEXT NOT NULL, latest_ts INTEGER, latest_value REAL, count INTEGER NOT NULL DEFAULT 0,
             UNIQUE (agent_id, name));
-        """ + HistoryStore.schema + deliveredSchema + fleetSchema
+        """ + HistoryStore.schema + deliveredSchema + fleetSchema + alertsSchema
 
     /// Opens the embedded store (SQLite) at `path`.
     public convenience init(path: String) throws(AggregatorError) {
