@@ -14,7 +14,7 @@ public struct AlertBook: Sendable {
     public private(set) var open: [String: Alert] = [:]
     /// Observations older than this when judged (wall time minus observation time) make late alerts.
     public var lateAfter: Int64
-    private var pending: [(alertID: String, message: AlertMessage)] = []
+    private var pending: [Pending] = []
     /// Alerts changed in this pass (to be written), by id.
     private var changed: [String: Alert] = [:]
 
@@ -115,38 +115,56 @@ public struct AlertBook: Sendable {
             pending.removeAll(keepingCapacity: true)
             changed.removeAll(keepingCapacity: true)
         }
-        var byAlert: [String: [AlertMessage]] = [:]
+        var byAlert: [String: [Pending]] = [:]
         var order: [String] = []
-        for (id, message) in pending {
-            if byAlert[id] == nil { order.append(id) }
-            byAlert[id, default: []].append(message)
+        for p in pending {
+            if byAlert[p.alert.id] == nil { order.append(p.alert.id) }
+            byAlert[p.alert.id, default: []].append(p)
         }
         var out: [AlertMessage] = []
         for id in order {
             let list = byAlert[id]!
+            var chosen: [Pending] = []
             if list.first?.kind == .alert, list.last?.kind == .cancel, list.last!.alert.late {
                 // One message: the episode as a whole (its peak, its times), already over.
                 var only = list[0]
                 only.alert = list.last!.alert
-                only.alert.revision = list[0].alert.revision
-                out.append(only)
-                continue
+                chosen = [only]
+            } else {
+                // Updates followed by more messages are superseded by them.
+                for (i, p) in list.enumerated() where !(p.kind == .update && i + 1 < list.count) { chosen.append(p) }
             }
-            // Updates followed by more messages are superseded by them.
-            for (i, m) in list.enumerated() where !(m.kind == .update && i + 1 < list.count) { out.append(m) }
+            // Ids are given to the messages actually sent: an alert's messages are <id>.0, .1, … without gaps.
+            guard var current = changed[id] else { continue }
+            for p in chosen {
+                let ref = Alert.MessageRef(id: "\(id).\(current.revision)", sent: p.sent)
+                var references: [Alert.MessageRef] = []
+                if let first = current.firstMessage { references.append(first) }
+                if let last = current.lastMessage, last != current.firstMessage { references.append(last) }
+                current.revision += 1
+                if current.firstMessage == nil { current.firstMessage = ref }
+                current.lastMessage = ref
+                var snapshot = p.alert
+                (snapshot.revision, snapshot.firstMessage, snapshot.lastMessage) = (current.revision, current.firstMessage, current.lastMessage)
+                out.append(AlertMessage(kind: p.kind, alert: snapshot, id: ref.id, sent: p.sent, references: references))
+            }
+            changed[id] = current
+            let key = current.subject + "|" + current.rule
+            if open[key]?.id == id {
+                (open[key]!.revision, open[key]!.firstMessage, open[key]!.lastMessage) = (current.revision, current.firstMessage, current.lastMessage)
+            }
         }
         return (changed.values.sorted { $0.updatedAt < $1.updatedAt || ($0.updatedAt == $1.updatedAt && $0.id < $1.id) }, out)
     }
 
+    struct Pending: Sendable {
+        var kind: AlertMessage.Kind
+        var alert: Alert
+        var sent: Int64
+    }
+
     private mutating func send(_ kind: AlertMessage.Kind, _ alert: inout Alert, now: Int64) {
-        let ref = Alert.MessageRef(id: "\(alert.id).\(alert.revision)", sent: now)
-        var references: [Alert.MessageRef] = []
-        if let first = alert.firstMessage { references.append(first) }
-        if let last = alert.lastMessage, last != alert.firstMessage { references.append(last) }
-        alert.revision += 1
-        if alert.firstMessage == nil { alert.firstMessage = ref }
-        alert.lastMessage = ref
-        pending.append((alert.id, AlertMessage(kind: kind, alert: alert, id: ref.id, sent: now, references: references)))
+        pending.append(Pending(kind: kind, alert: alert, sent: now))
     }
 
     private mutating func record(_ alert: inout Alert, key: String) { changed[alert.id] = alert }

@@ -1,8 +1,8 @@
 import Foundation
 
-/// A real HTTP receiver for NGSI-LD notifications (Python's http.server): records every POST
-/// (headers and body) as a JSON line, answers 204. `stop()` and `start()` on the same port make
-/// an outage.
+/// A real HTTP receiver for NGSI-LD notifications and alert messages (Python's http.server):
+/// records every POST (headers and body; a body that is not JSON, such as CAP XML, as text) as a
+/// JSON line, answers 204. `stop()` and `start()` on the same port make an outage.
 public final class NotificationReceiver: @unchecked Sendable {
     // @unchecked: `process` is replaced only by start/stop, which tests call from one task.
     public let port: Int
@@ -15,8 +15,11 @@ public final class NotificationReceiver: @unchecked Sendable {
         class H(http.server.BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get('Content-Length', 0)))
+                try: record = {'body': json.loads(body)}
+                except ValueError: record = {'raw': body.decode('utf-8', 'replace')}
+                record.update(path=self.path, headers=dict(self.headers))
                 with open(path, 'a') as f:
-                    f.write(json.dumps({'path': self.path, 'headers': dict(self.headers), 'body': json.loads(body)}) + '\\n')
+                    f.write(json.dumps(record) + '\\n')
                 self.send_response(204); self.end_headers()
             def log_message(self, *args): pass
         http.server.ThreadingHTTPServer.allow_reuse_address = True
@@ -55,9 +58,11 @@ public final class NotificationReceiver: @unchecked Sendable {
     public func received() -> [(headers: [String: String], body: String)] {
         guard let text = try? String(contentsOf: log, encoding: .utf8) else { return [] }
         return text.split(separator: "\n").compactMap { line in
-            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                  let body = object["body"], let data = try? JSONSerialization.data(withJSONObject: body) else { return nil }
-            return ((object["headers"] as? [String: String]) ?? [:], String(decoding: data, as: UTF8.self))
+            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return nil }
+            let headers = (object["headers"] as? [String: String]) ?? [:]
+            if let raw = object["raw"] as? String { return (headers, raw) }  // not JSON (a CAP alert's XML)
+            guard let body = object["body"], let data = try? JSONSerialization.data(withJSONObject: body) else { return nil }
+            return (headers, String(decoding: data, as: UTF8.self))
         }
     }
 
