@@ -12,13 +12,18 @@ struct APIClient {
     func getData(_ path: String) async throws -> Data { try await getResponse(path).data }
 
     /// The body and the response headers (temporal replies page with `Content-Range`).
-    func getResponse(_ path: String) async throws -> (data: Data, headers: [String: String]) {
+    func getResponse(_ path: String, method: String = "GET", body: Data? = nil) async throws -> (data: Data, headers: [String: String]) {
         let trimmed = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         guard let url = URL(string: trimmed + path), url.scheme == "http" || url.scheme == "https" else {
             throw ValidationError("'\(baseURL)' is not an http:// URL. Fix: pass --aggregator http://host:port")
         }
         var request = URLRequest(url: url, timeoutInterval: 10)
         request.setValue("application/json", forHTTPHeaderField: "Accept")
+        request.httpMethod = method
+        if let body {
+            request.httpBody = body
+            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        }
         if path.hasPrefix("/ngsi-ld/") {
             // The twin's telemetry speaks Smart Data Models terms: name that context so names come back short.
             request.setValue("<\(Self.smartDataModelsContext)>; rel=\"http://www.w3.org/ns/json-ld#context\"; type=\"application/ld+json\"",
@@ -37,11 +42,17 @@ struct APIClient {
             if let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let text = object["detail"] as? String {
                 detail = ": \(text)"
             }
+            if http.statusCode == 404 { throw CLIError.notFound("\(path): not found\(detail)") }
             throw CLIError("the aggregator answered \(http.statusCode) for \(path)\(detail)")
         }
         var headers: [String: String] = [:]
         if let http = response as? HTTPURLResponse { for (k, v) in http.allHeaderFields { headers["\(k)".lowercased()] = "\(v)" } }
         return (data, headers)
+    }
+
+    /// POSTs a JSON body; the answer's body.
+    func post(_ path: String, json body: Data) async throws -> Data {
+        try await getResponse(path, method: "POST", body: body).data
     }
 
     func get<T: Decodable>(_ path: String, as type: T.Type) async throws -> (Data, T) {
@@ -61,7 +72,14 @@ struct APIClient {
 /// A failure shown to the operator as one line, exit status 1.
 struct CLIError: Error, CustomStringConvertible {
     let description: String
+    /// What the aggregator answered 404 for.
+    var isNotFound = false
     init(_ description: String) { self.description = description }
+    static func notFound(_ description: String) -> CLIError {
+        var e = CLIError(description)
+        e.isNotFound = true
+        return e
+    }
 }
 
 enum Environment {

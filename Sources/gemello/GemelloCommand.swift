@@ -6,9 +6,9 @@ import GemelloCore
 struct GemelloCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gemello",
-        abstract: "Operate Gemello: fleet status and twin queries over the aggregator's API; fleet simulation.",
+        abstract: "Operate Gemello: fleet, twin and alerts over the aggregator's API; alert rules; fleet simulation.",
         version: GemelloVersion.current,
-        subcommands: [FleetCommand.self, TwinCommand.self, HealthCommand.self, SimulateCommand.self])
+        subcommands: [FleetCommand.self, TwinCommand.self, AlertsCommand.self, RulesCommand.self, HealthCommand.self, SimulateCommand.self])
 }
 
 /// Options every subcommand shares.
