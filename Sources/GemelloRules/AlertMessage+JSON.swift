@@ -33,6 +33,8 @@ extension Alert {
         w.field("peak", peak)
         if let site { w.field("site", site) }
         w.field("count", count)
+        // Messages sent about it so far: <id>.0 ..< <id>.<messages> (a receiver can check it has them all).
+        w.field("messages", revision)
         w.field("raisedAt", Timestamp.iso8601(milliseconds: raisedAt))
         w.field("updatedAt", Timestamp.iso8601(milliseconds: updatedAt))
         if let clearedAt { w.field("clearedAt", Timestamp.iso8601(milliseconds: clearedAt)) }
