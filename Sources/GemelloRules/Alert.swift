@@ -6,7 +6,8 @@ public struct Alert: Sendable, Equatable {
     /// same data names the same alert.
     public var id: String
     public var rule: String
-    /// `series:<agent>/<sensor>/<attribute>`, `agent:<id>` or `group:<rule>`.
+    /// `series:<agent>/<sensor>/<attribute>`, `backfill:<agent>/<sensor>/<attribute>` (a backlog's
+    /// episode), `agent:<id>` or `group:<rule>`.
     public var subject: String
     /// The twin entity (or Device) concerned.
     public var entityID: String

@@ -7,6 +7,8 @@
 ///   time; a severity change (escalation) or a flap (count + 1) at once.
 /// - A clear closes it (`Cancel`, referring to its earlier messages).
 /// - An operator's acknowledgement is an `Update`; the alert stays open until its condition clears.
+/// - A backlog's episodes (``RuleEvent/backfill``) are alerts of their own, keyed apart from the
+///   live one (subject `backfill:…`), always late.
 /// - Within one pass (the readings of one ingest), an alert's messages are folded: only its last
 ///   update is sent, and an alert raised and cleared in the same pass from a backlog (late) is
 ///   one `Alert` message saying both (urgency `Past`), never a stream of stale messages.
@@ -23,9 +25,9 @@ public struct AlertBook: Sendable {
     /// Restores an alert that is open in the store.
     public mutating func restore(_ alert: Alert) { open[alert.subject + "|" + alert.rule] = alert }
 
-    public static func subject(_ s: RuleEvent.Subject, rule: AlertRule) -> String {
+    public static func subject(_ s: RuleEvent.Subject, rule: AlertRule, backfill: Bool = false) -> String {
         switch s {
-        case .series(let ref): "series:" + ref.name
+        case .series(let ref): (backfill ? "backfill:" : "series:") + ref.name
         case .agent(let agent): "agent:" + agent
         case .group: "group:" + rule.name
         }
@@ -33,7 +35,7 @@ public struct AlertBook: Sendable {
 
     /// Applies one event of `rule` at wall time `now`.
     public mutating func apply(_ event: RuleEvent, rule: AlertRule, now: Int64, location: AlertRule.Point?, site: String? = nil) {
-        let subject = Self.subject(event.subject, rule: rule)
+        let subject = Self.subject(event.subject, rule: rule, backfill: event.backfill)
         let key = subject + "|" + rule.name
         switch event.edge {
         case .raise(let at, let value):
@@ -63,7 +65,7 @@ public struct AlertBook: Sendable {
             }
             alert.location = location
             alert.site = site
-            alert.late = now - at > lateAfter
+            alert.late = event.backfill || now - at > lateAfter
             alert.sentValueAt = at
             send(.alert, &alert, now: now)
             open[key] = alert

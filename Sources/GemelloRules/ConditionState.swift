@@ -10,6 +10,8 @@ public struct ConditionState: Sendable {
     public private(set) var watermark: Int64 = .min
     /// Whether the rule's alert is raised for this series.
     public var active = false
+    /// The condition's figure at the newest reading judged (nil before the first verdict).
+    public private(set) var figure: Double?
     private var firstSeen: Int64 = .min
     private var raiseSince: Int64?
     private var clearSince: Int64?
@@ -58,6 +60,7 @@ public struct ConditionState: Sendable {
         case .silent, .agentOffline, .agentsOffline:
             return nil
         }
+        self.figure = figure
         if !active {
             guard raising else {
                 raiseSince = nil
@@ -85,6 +88,15 @@ public struct ConditionState: Sendable {
         let reraised = clearSince != nil && raising
         clearSince = nil
         return .hold(at: ts, value: figure, reraised: reraised)
+    }
+
+    /// Ends a raised alert at the newest reading judged (a backlog that stopped arriving).
+    public mutating func close() -> Edge? {
+        guard active else { return nil }
+        active = false
+        raiseSince = nil
+        clearSince = nil
+        return .clear(at: watermark, value: figure ?? 0)
     }
 
     /// Adds a reading to the window and drops what fell out of it (`ts - window`, exclusive).

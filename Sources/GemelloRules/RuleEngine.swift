@@ -26,6 +26,8 @@ public struct RuleEvent: Sendable, Equatable {
     public var rule: Int
     public var subject: Subject
     public var edge: ConditionState.Edge
+    /// From a backlog judged behind the series' newest readings (a late episode of its own).
+    public var backfill = false
 
     public enum Subject: Sendable, Hashable {
         case series(SeriesRef)
@@ -34,10 +36,11 @@ public struct RuleEvent: Sendable, Equatable {
         case group([String])
     }
 
-    public init(rule: Int, subject: Subject, edge: ConditionState.Edge) {
+    public init(rule: Int, subject: Subject, edge: ConditionState.Edge, backfill: Bool = false) {
         self.rule = rule
         self.subject = subject
         self.edge = edge
+        self.backfill = backfill
     }
 }
 
@@ -47,6 +50,12 @@ public struct RuleEvent: Sendable, Equatable {
 ///
 /// A series is matched against the rules once (its slot keeps the matching rules' states), so a
 /// reading costs only the rules that watch its series.
+///
+/// Backlogs: an agent sends fresh readings first and its backlog after (oldest first), so a
+/// series' backlog arrives behind readings already judged. Those older readings are judged by a
+/// second state per rule and series, in their own observation order: its episodes are alerts of
+/// their own (`backfill`, late, with their true times). One still open when its backlog stops
+/// arriving for ``backfillSettle`` (wall time) is closed at its last backlog reading.
 public struct RuleEngine: Sendable {
     public private(set) var rules: [AlertRule]
     private var slots: [SeriesRef: Int] = [:]
@@ -55,13 +64,24 @@ public struct RuleEngine: Sendable {
 
     struct Slot: Sendable {
         var ref: SeriesRef
-        /// Series conditions matching it, with their states.
-        var conditions: [(rule: Int, state: ConditionState)]
+        /// Series conditions matching it, with their states (live, and a backlog's).
+        var conditions: [Condition]
         /// `silent` rules matching it: rule, raised.
         var silent: [(rule: Int, active: Bool)]
         /// Wall time of the last reading heard.
         var heardAt: Int64
     }
+
+    struct Condition: Sendable {
+        var rule: Int
+        var state = ConditionState()
+        var backfill: ConditionState?
+        /// Wall time the backlog state last judged a reading.
+        var backfillHeardAt: Int64 = 0
+    }
+
+    /// How long (wall ms) a backlog may pause before its open episode is closed.
+    public var backfillSettle: Int64 = 60_000
 
     public init(rules: [AlertRule]) {
         self.rules = rules
@@ -71,11 +91,11 @@ public struct RuleEngine: Sendable {
     /// The slot of `ref` (matching it against the rules the first time; `now` starts its silence clock).
     public mutating func slot(_ ref: SeriesRef, now: Int64) -> Int {
         if let slot = slots[ref] { return slot }
-        var conditions: [(rule: Int, state: ConditionState)] = []
+        var conditions: [Condition] = []
         var silent: [(rule: Int, active: Bool)] = []
         for (i, rule) in rules.enumerated()
         where rule.match.matches(agent: ref.agent, sensor: Substring(ref.sensor), attribute: Substring(ref.attribute), entityType: ref.entityType) {
-            if rule.condition.isSeries { conditions.append((i, ConditionState())) }
+            if rule.condition.isSeries { conditions.append(Condition(rule: i)) }
             if case .silent = rule.condition { silent.append((i, false)) }
         }
         for j in conditions.indices where restored[RestoreKey(rule: conditions[j].rule, series: ref)] != nil {
@@ -111,9 +131,23 @@ public struct RuleEngine: Sendable {
         for (ts, value) in zip(times, values) {
             for j in series[slot].conditions.indices {
                 let rule = series[slot].conditions[j].rule
-                if let edge = series[slot].conditions[j].state.observe(ts, value, rules[rule]) {
-                    events.append(RuleEvent(rule: rule, subject: .series(series[slot].ref), edge: edge))
+                if ts >= series[slot].conditions[j].state.watermark {
+                    if let edge = series[slot].conditions[j].state.observe(ts, value, rules[rule]) {
+                        events.append(RuleEvent(rule: rule, subject: .series(series[slot].ref), edge: edge))
+                    }
+                    continue
                 }
+                // Behind what was judged: a backlog, judged in its own order.
+                var backlog = series[slot].conditions[j].backfill ?? ConditionState()
+                if ts < backlog.watermark {  // a run that starts earlier again: the previous one is over
+                    if let edge = backlog.close() { events.append(RuleEvent(rule: rule, subject: .series(series[slot].ref), edge: edge, backfill: true)) }
+                    backlog = ConditionState()
+                }
+                if let edge = backlog.observe(ts, value, rules[rule]) {
+                    events.append(RuleEvent(rule: rule, subject: .series(series[slot].ref), edge: edge, backfill: true))
+                }
+                series[slot].conditions[j].backfill = backlog
+                series[slot].conditions[j].backfillHeardAt = now
             }
         }
     }
@@ -130,6 +164,15 @@ public struct RuleEngine: Sendable {
                     events.append(RuleEvent(rule: series[i].silent[j].rule, subject: .series(series[i].ref),
                                             edge: .raise(at: now, value: Double(silence) / 1000)))
                 }
+            }
+        }
+        for i in series.indices {
+            for j in series[i].conditions.indices where series[i].conditions[j].backfill != nil {
+                guard now - series[i].conditions[j].backfillHeardAt >= backfillSettle else { continue }
+                if let edge = series[i].conditions[j].backfill?.close() {
+                    events.append(RuleEvent(rule: series[i].conditions[j].rule, subject: .series(series[i].ref), edge: edge, backfill: true))
+                }
+                series[i].conditions[j].backfill = nil
             }
         }
         fleet.tick(now: now, rules: rules, into: &events)

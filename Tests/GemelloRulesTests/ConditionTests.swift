@@ -72,9 +72,15 @@ struct ConditionTests {
         #expect(clears(edges) == [24 * 60])  // flat from 15: the window (14 min, 24 min] holds no change left
     }
 
-    @Test func readingsOlderThanTheWatermarkAreNotJudgedTwice() {
+    @Test func aReadingBehindTheWatermarkIsJudgedApartAsABacklog() {
         let rule = AlertRule(name: "level", match: .init(attribute: Glob("level")), condition: .threshold(above: true, raise: 2, clear: 1))
-        #expect(raises(run(rule, [(10, 3), (5, 3), (11, 3)])) == [10])
+        var engine = RuleEngine(rules: [rule])
+        let slot = engine.slot(Self.ref, now: 0)
+        var events: [RuleEvent] = []
+        engine.observe(slot, times: [10_000, 5_000, 11_000], values: [3, 3, 3], now: 0, into: &events)
+        let raised = events.filter { if case .raise = $0.edge { true } else { false } }
+        #expect(raised.map(\.backfill) == [false, true])
+        #expect(raised.map(\.edge) == [.raise(at: 10_000, value: 3), .raise(at: 5_000, value: 3)])
     }
 
     @Test func silentRaisesAfterTheDurationAndClearsWhenHeard() {
@@ -117,5 +123,48 @@ struct ConditionTests {
         #expect(events.contains(RuleEvent(rule: 1, subject: .group(["t3", "t4"]), edge: .clear(at: 51_000, value: 2))))
         // Two left offline are no longer a group: each is an alert of its own now.
         #expect(events.filter { $0.rule == 0 }.map(\.subject) == [.agent("far"), .agent("t3"), .agent("t4")])
+    }
+}
+
+/// A backlog arriving behind fresh readings (the agent sends live first) is judged in its own
+/// observation order, as episodes of their own.
+struct BackfillTests {
+    @Test func aBacklogBehindLiveReadingsYieldsItsOwnLateEpisodes() {
+        let rule = AlertRule(name: "level", match: .init(attribute: Glob("level")), condition: .threshold(above: true, raise: 2, clear: 1))
+        var engine = RuleEngine(rules: [rule])
+        let slot = engine.slot(ConditionTests.ref, now: 0)
+        var events: [RuleEvent] = []
+        // Live: the outage ended at 1000 s, fresh readings are low.
+        engine.observe(slot, times: [1_000_000, 1_001_000], values: [0.5, 0.5], now: 1_001_000, into: &events)
+        #expect(events.isEmpty)
+        // The backlog (100 s .. 199 s), in two batches: an episode from 120 s to 150 s, one from 190 s still open.
+        engine.observe(slot, times: (100..<160).map { Int64($0) * 1000 }, values: (100..<160).map { $0 >= 120 && $0 < 150 ? 3.0 : 0.5 },
+                       now: 1_002_000, into: &events)
+        engine.observe(slot, times: (160..<200).map { Int64($0) * 1000 }, values: (160..<200).map { $0 >= 190 ? 3.0 : 0.5 },
+                       now: 1_003_000, into: &events)
+        #expect(events.allSatisfy { $0.backfill })
+        func changes() -> [RuleEvent] { events.filter { if case .hold = $0.edge { false } else { true } } }
+        #expect(changes().map(\.edge) == [.raise(at: 120_000, value: 3), .clear(at: 150_000, value: 0.5), .raise(at: 190_000, value: 3)])
+        // Live readings go on being judged live, apart from the backlog.
+        engine.observe(slot, times: [1_002_000], values: [2.5], now: 1_004_000, into: &events)
+        #expect(events.last == RuleEvent(rule: 0, subject: .series(ConditionTests.ref), edge: .raise(at: 1_002_000, value: 2.5)))
+        // The backlog stops arriving: its open episode ends at its last reading after a minute.
+        engine.tick(now: 1_030_000, heardSince: 0, into: &events)
+        #expect(changes().count == 4)
+        engine.tick(now: 1_064_000, heardSince: 0, into: &events)
+        #expect(events.last == RuleEvent(rule: 0, subject: .series(ConditionTests.ref), edge: .clear(at: 199_000, value: 3), backfill: true))
+    }
+
+    @Test func backlogEpisodesAreAlertsApartFromTheLiveOne() {
+        var book = AlertBook(lateAfter: 300_000)
+        let rule = AlertRule(name: "level", match: .init(attribute: Glob("level")), condition: .threshold(above: true, raise: 2, clear: 1))
+        let ref = ConditionTests.ref
+        book.apply(RuleEvent(rule: 0, subject: .series(ref), edge: .raise(at: 1_002_000, value: 2.5)), rule: rule, now: 1_002_000, location: nil)
+        book.apply(RuleEvent(rule: 0, subject: .series(ref), edge: .raise(at: 120_000, value: 3), backfill: true), rule: rule, now: 1_003_000, location: nil)
+        let (alerts, messages) = book.drain()
+        #expect(alerts.count == 2 && messages.count == 2 && book.open.count == 2)
+        #expect(Set(alerts.map(\.subject)) == ["series:a1/s1/level", "backfill:a1/s1/level"])
+        #expect(alerts.first { $0.subject.hasPrefix("backfill:") }?.late == true)
+        #expect(alerts.first { $0.subject.hasPrefix("series:") }?.late == false)
     }
 }
