@@ -16,9 +16,12 @@ public struct AlertBook: Sendable {
     public private(set) var open: [String: Alert] = [:]
     /// Observations older than this when judged (wall time minus observation time) make late alerts.
     public var lateAfter: Int64
+    /// Messages made in this pass: what changed (the alert itself is read at the drain).
     private var pending: [Pending] = []
-    /// Alerts changed in this pass (to be written), by id.
-    private var changed: [String: Alert] = [:]
+    /// Alerts changed in this pass: id → key of `open`; those cleared in it (no longer in `open`) by id.
+    private var touched: [String: String] = [:]
+    private var touchOrder: [String] = []
+    private var closed: [String: Alert] = [:]
 
     public init(lateAfter: Int64 = 300_000) { self.lateAfter = lateAfter }
 
@@ -33,16 +36,40 @@ public struct AlertBook: Sendable {
         }
     }
 
+    /// What a message says that can change while an alert is open (the rest is read at the drain).
+    struct Pending: Sendable {
+        var kind: AlertMessage.Kind
+        var id: String
+        var sent: Int64
+        var value: Double
+        var peak: Double
+        var severity: AlertRule.Severity
+        var count: Int
+        var updatedAt: Int64
+        var members: [String]
+
+        init(_ kind: AlertMessage.Kind, _ a: Alert, sent: Int64) {
+            self.kind = kind
+            id = a.id
+            self.sent = sent
+            (value, peak, severity, count, updatedAt, members) = (a.value, a.peak, a.severity, a.count, a.updatedAt, a.members)
+        }
+
+        func apply(to a: inout Alert) {
+            (a.value, a.peak, a.severity, a.count, a.updatedAt, a.members) = (value, peak, severity, count, updatedAt, members)
+        }
+    }
+
     /// Applies one event of `rule` at wall time `now`.
     public mutating func apply(_ event: RuleEvent, rule: AlertRule, now: Int64, location: AlertRule.Point?, site: String? = nil) {
         let subject = Self.subject(event.subject, rule: rule, backfill: event.backfill)
         let key = subject + "|" + rule.name
         switch event.edge {
         case .raise(let at, let value):
-            if var alert = open[key] {  // already open (restored): one alert per subject
-                alert.value = value
-                alert.updatedAt = at
-                record(&alert, key: key)
+            if open[key] != nil {  // already open (restored): one alert per subject
+                open[key]!.value = value
+                open[key]!.updatedAt = at
+                touch(open[key]!.id, key)
                 return
             }
             var alert = Alert(id: Alert.makeID(rule: rule.name, subject: subject, raisedAt: at), rule: rule.name, subject: subject,
@@ -67,78 +94,89 @@ public struct AlertBook: Sendable {
             alert.site = site
             alert.late = event.backfill || now - at > lateAfter
             alert.sentValueAt = at
-            send(.alert, &alert, now: now)
+            pending.append(Pending(.alert, alert, sent: now))
+            touch(alert.id, key)
             open[key] = alert
-            record(&alert, key: key)
         case .hold(let at, let value, let reraised):
-            guard var alert = open[key] else { return }
+            guard open[key] != nil else { return }
             let severity = Self.severity(rule, value)
-            alert.value = value
-            alert.peak = Self.risingIsWorse(rule) ? max(alert.peak, value) : min(alert.peak, value)
-            alert.updatedAt = at
-            if case .group(let agents) = event.subject { alert.members = agents }
-            if reraised { alert.count += 1 }
-            let due = at - alert.sentValueAt >= rule.updateEveryMilliseconds
-            if severity != alert.severity || reraised || due || event.subject.isGroup {
-                alert.severity = max(alert.severity, severity)
-                alert.sentValueAt = at
-                send(.update, &alert, now: now)
-                open[key] = alert
-                record(&alert, key: key)
-            } else {
-                open[key] = alert
+            let send = Self.hold(&open[key]!, at: at, value: value, reraised: reraised, severity: severity, peak: event.peak, rule: rule,
+                                 members: { if case .group(let agents) = event.subject { agents } else { nil } }())
+            if send {
+                pending.append(Pending(.update, open[key]!, sent: now))
+                touch(open[key]!.id, key)
             }
         case .clear(let at, let value):
             guard var alert = open.removeValue(forKey: key) else { return }
             alert.value = event.subject.isSeries ? value : alert.value
+            if let peak = event.peak { alert.peak = peak }
             alert.status = .cleared
             alert.clearedAt = at
             alert.updatedAt = at
-            send(.cancel, &alert, now: now)
-            record(&alert, key: key)
+            pending.append(Pending(.cancel, alert, sent: now))
+            touch(alert.id, key)
+            closed[alert.id] = alert
         }
+    }
+
+    /// A raised alert's new figure, in place; whether it is worth a message.
+    private static func hold(_ alert: inout Alert, at: Int64, value: Double, reraised: Bool, severity: AlertRule.Severity, peak: Double?,
+                             rule: AlertRule, members: [String]?) -> Bool {
+        alert.value = value
+        alert.peak = peak ?? (risingIsWorse(rule) ? max(alert.peak, value) : min(alert.peak, value))
+        alert.updatedAt = at
+        if let members { alert.members = members }
+        if reraised { alert.count += 1 }
+        let due = at - alert.sentValueAt >= rule.updateEveryMilliseconds
+        guard severity != alert.severity || reraised || due || members != nil else { return false }
+        alert.severity = max(alert.severity, severity)
+        alert.sentValueAt = at
+        return true
+    }
+
+    private mutating func touch(_ id: String, _ key: String) {
+        if touched.updateValue(key, forKey: id) == nil { touchOrder.append(id) }
     }
 
     /// An operator acknowledged an open alert; nil when no open alert has this id.
     public mutating func acknowledge(_ id: String, by who: String, now: Int64) -> Alert? {
-        guard let key = open.first(where: { $0.value.id == id })?.key, var alert = open[key] else { return nil }
-        guard alert.acknowledgedAt == nil else { return alert }
-        alert.acknowledgedAt = now
-        alert.acknowledgedBy = who
-        send(.update, &alert, now: now)
-        open[key] = alert
-        record(&alert, key: key)
-        return alert
+        guard let key = open.first(where: { $0.value.id == id })?.key else { return nil }
+        guard open[key]!.acknowledgedAt == nil else { return open[key] }
+        open[key]!.acknowledgedAt = now
+        open[key]!.acknowledgedBy = who
+        pending.append(Pending(.update, open[key]!, sent: now))
+        touch(id, key)
+        return open[key]
     }
 
     /// The alerts changed and the messages to send since the last drain, folded (see above).
     public mutating func drain() -> (alerts: [Alert], messages: [AlertMessage]) {
         defer {
             pending.removeAll(keepingCapacity: true)
-            changed.removeAll(keepingCapacity: true)
+            touched.removeAll(keepingCapacity: true)
+            touchOrder.removeAll(keepingCapacity: true)
+            closed.removeAll(keepingCapacity: true)
         }
-        var byAlert: [String: [Pending]] = [:]
-        var order: [String] = []
-        for p in pending {
-            if byAlert[p.alert.id] == nil { order.append(p.alert.id) }
-            byAlert[p.alert.id, default: []].append(p)
-        }
+        var byAlert: [String: [Int]] = [:]
+        for (i, p) in pending.enumerated() { byAlert[p.id, default: []].append(i) }
+        var alerts: [Alert] = []
         var out: [AlertMessage] = []
-        for id in order {
-            let list = byAlert[id]!
-            var chosen: [Pending] = []
-            if list.first?.kind == .alert, list.last?.kind == .cancel, list.last!.alert.late {
+        for id in touchOrder {
+            guard let key = touched[id] else { continue }
+            let inOpen = open[key]?.id == id
+            guard var current = inOpen ? open[key] : closed[id] else { continue }
+            let list = byAlert[id] ?? []
+            var chosen: [(index: Int, final: Bool)] = []
+            if let first = list.first, let last = list.last, pending[first].kind == .alert, pending[last].kind == .cancel, current.late {
                 // One message: the episode as a whole (its peak, its times), already over.
-                var only = list[0]
-                only.alert = list.last!.alert
-                chosen = [only]
+                chosen = [(first, true)]
             } else {
                 // Updates followed by more messages are superseded by them.
-                for (i, p) in list.enumerated() where !(p.kind == .update && i + 1 < list.count) { chosen.append(p) }
+                for (n, i) in list.enumerated() where !(pending[i].kind == .update && n + 1 < list.count) { chosen.append((i, false)) }
             }
             // Ids are given to the messages actually sent: an alert's messages are <id>.0, .1, … without gaps.
-            guard var current = changed[id] else { continue }
-            for p in chosen {
+            for (i, final) in chosen {
+                let p = pending[i]
                 let ref = Alert.MessageRef(id: "\(id).\(current.revision)", sent: p.sent)
                 var references: [Alert.MessageRef] = []
                 if let first = current.firstMessage { references.append(first) }
@@ -146,30 +184,19 @@ public struct AlertBook: Sendable {
                 current.revision += 1
                 if current.firstMessage == nil { current.firstMessage = ref }
                 current.lastMessage = ref
-                var snapshot = p.alert
-                (snapshot.revision, snapshot.firstMessage, snapshot.lastMessage) = (current.revision, current.firstMessage, current.lastMessage)
+                var snapshot = current
+                if !final {
+                    p.apply(to: &snapshot)
+                    if p.kind != .cancel { (snapshot.status, snapshot.clearedAt) = (.open, nil) }
+                }
                 out.append(AlertMessage(kind: p.kind, alert: snapshot, id: ref.id, sent: p.sent, references: references))
             }
-            changed[id] = current
-            let key = current.subject + "|" + current.rule
-            if open[key]?.id == id {
-                (open[key]!.revision, open[key]!.firstMessage, open[key]!.lastMessage) = (current.revision, current.firstMessage, current.lastMessage)
-            }
+            if inOpen { (open[key]!.revision, open[key]!.firstMessage, open[key]!.lastMessage) = (current.revision, current.firstMessage, current.lastMessage) }
+            alerts.append(current)
         }
-        return (changed.values.sorted { $0.updatedAt < $1.updatedAt || ($0.updatedAt == $1.updatedAt && $0.id < $1.id) }, out)
+        alerts.sort { $0.updatedAt < $1.updatedAt || ($0.updatedAt == $1.updatedAt && $0.id < $1.id) }
+        return (alerts, out)
     }
-
-    struct Pending: Sendable {
-        var kind: AlertMessage.Kind
-        var alert: Alert
-        var sent: Int64
-    }
-
-    private mutating func send(_ kind: AlertMessage.Kind, _ alert: inout Alert, now: Int64) {
-        pending.append(Pending(kind: kind, alert: alert, sent: now))
-    }
-
-    private mutating func record(_ alert: inout Alert, key: String) { changed[alert.id] = alert }
 
     /// Whether a higher figure is a worse one for this rule.
     static func risingIsWorse(_ rule: AlertRule) -> Bool {

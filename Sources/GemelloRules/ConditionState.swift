@@ -27,7 +27,8 @@ public struct ConditionState: Sendable {
         /// Raise now (the condition held for the rule's `for`).
         case raise(at: Int64, value: Double)
         /// Still raised; `value` is the condition's figure now, `reraised` when the raise condition
-        /// came back while the alert was on its way to clearing (a flap, damped).
+        /// came back while the alert was on its way to clearing (a flap, damped). Made only when
+        /// it matters: a flap, an escalation crossed, or the rule's `update-every` since the last.
         case hold(at: Int64, value: Double, reraised: Bool)
         /// Clear now (the clear condition held for the rule's `clear-for`).
         case clear(at: Int64, value: Double)
@@ -35,6 +36,35 @@ public struct ConditionState: Sendable {
 
     /// Judges one reading; nil when it changes nothing (not raised, or older than the watermark).
     public mutating func observe(_ ts: Int64, _ value: Double, _ rule: AlertRule) -> Edge? {
+        observe(ts, value, Spec(rule))
+    }
+
+    /// What judging needs of a rule, without its texts (no reference counting per reading).
+    public struct Spec: Sendable {
+        let condition: AlertRule.Condition
+        let forMilliseconds: Int64
+        let clearForMilliseconds: Int64
+        let updateEveryMilliseconds: Int64
+        let risingIsWorse: Bool
+        /// The figure past which the severity escalates (nil: no escalation).
+        let escalation: Double?
+
+        public init(_ rule: AlertRule) {
+            condition = rule.condition
+            forMilliseconds = rule.forMilliseconds
+            clearForMilliseconds = rule.clearForMilliseconds
+            updateEveryMilliseconds = rule.updateEveryMilliseconds
+            risingIsWorse = AlertBook.risingIsWorse(rule)
+            escalation = rule.escalation.flatMap { $0.severity > rule.severity ? $0.value : nil }
+        }
+
+        func past(_ figure: Double) -> Bool {
+            guard let e = escalation else { return false }
+            return risingIsWorse ? figure >= e : figure <= e
+        }
+    }
+
+    public mutating func observe(_ ts: Int64, _ value: Double, _ rule: Spec) -> Edge? {
         guard ts >= watermark else { return nil }
         watermark = ts
         if firstSeen == .min { firstSeen = ts }
@@ -71,8 +101,12 @@ public struct ConditionState: Sendable {
             guard ts - since >= rule.forMilliseconds else { return nil }
             active = true
             clearSince = nil
+            peak = figure
+            reportedAt = ts
+            escalated = rule.past(figure)
             return .raise(at: ts, value: figure)
         }
+        peak = rule.risingIsWorse ? max(peak, figure) : min(peak, figure)
         if clearing {
             let since = clearSince ?? ts
             clearSince = since
@@ -82,13 +116,30 @@ public struct ConditionState: Sendable {
                 clearSince = nil
                 return .clear(at: ts, value: figure)
             }
-            return .hold(at: ts, value: figure, reraised: false)
+            return report(ts, figure, reraised: false, rule)
         }
         // Between the thresholds the clear condition no longer holds: its `clear-for` starts again.
         let reraised = clearSince != nil && raising
         clearSince = nil
+        return report(ts, figure, reraised: reraised, rule)
+    }
+
+    /// The most extreme figure since the alert was raised (see ``Alert/peak``).
+    public private(set) var peak = 0.0
+    private var reportedAt: Int64 = 0
+    private var escalated = false
+
+    /// A raised alert's figure is reported only when it matters to its lifecycle: a flap, a
+    /// crossing of the escalation value, or `update-every` since the last report (the book would
+    /// drop the others; not making them keeps a long alert as cheap as a quiet series).
+    private mutating func report(_ ts: Int64, _ figure: Double, reraised: Bool, _ rule: Spec) -> Edge? {
+        let past = rule.past(figure)
+        guard reraised || past != escalated || ts - reportedAt >= rule.updateEveryMilliseconds else { return nil }
+        escalated = past
+        reportedAt = ts
         return .hold(at: ts, value: figure, reraised: reraised)
     }
+
 
     /// Ends a raised alert at the newest reading judged (a backlog that stopped arriving).
     public mutating func close() -> Edge? {

@@ -28,6 +28,8 @@ public struct RuleEvent: Sendable, Equatable {
     public var edge: ConditionState.Edge
     /// From a backlog judged behind the series' newest readings (a late episode of its own).
     public var backfill = false
+    /// The most extreme figure since the raise (series conditions; nil: the edge's value).
+    public var peak: Double?
 
     public enum Subject: Sendable, Hashable {
         case series(SeriesRef)
@@ -74,6 +76,7 @@ public struct RuleEngine: Sendable {
 
     struct Condition: Sendable {
         var rule: Int
+        let spec: ConditionState.Spec
         var state = ConditionState()
         var backfill: ConditionState?
         /// Wall time the backlog state last judged a reading.
@@ -95,7 +98,7 @@ public struct RuleEngine: Sendable {
         var silent: [(rule: Int, active: Bool)] = []
         for (i, rule) in rules.enumerated()
         where rule.match.matches(agent: ref.agent, sensor: Substring(ref.sensor), attribute: Substring(ref.attribute), entityType: ref.entityType) {
-            if rule.condition.isSeries { conditions.append(Condition(rule: i)) }
+            if rule.condition.isSeries { conditions.append(Condition(rule: i, spec: ConditionState.Spec(rule))) }
             if case .silent = rule.condition { silent.append((i, false)) }
         }
         for j in conditions.indices where restored[RestoreKey(rule: conditions[j].rule, series: ref)] != nil {
@@ -132,8 +135,10 @@ public struct RuleEngine: Sendable {
             for j in series[slot].conditions.indices {
                 let rule = series[slot].conditions[j].rule
                 if ts >= series[slot].conditions[j].state.watermark {
-                    if let edge = series[slot].conditions[j].state.observe(ts, value, rules[rule]) {
-                        events.append(RuleEvent(rule: rule, subject: .series(series[slot].ref), edge: edge))
+                    if let edge = series[slot].conditions[j].state.observe(ts, value, series[slot].conditions[j].spec) {
+                        var event = RuleEvent(rule: rule, subject: .series(series[slot].ref), edge: edge)
+                        event.peak = series[slot].conditions[j].state.peak
+                        events.append(event)
                     }
                     continue
                 }
@@ -143,8 +148,10 @@ public struct RuleEngine: Sendable {
                     if let edge = backlog.close() { events.append(RuleEvent(rule: rule, subject: .series(series[slot].ref), edge: edge, backfill: true)) }
                     backlog = ConditionState()
                 }
-                if let edge = backlog.observe(ts, value, rules[rule]) {
-                    events.append(RuleEvent(rule: rule, subject: .series(series[slot].ref), edge: edge, backfill: true))
+                if let edge = backlog.observe(ts, value, series[slot].conditions[j].spec) {
+                    var event = RuleEvent(rule: rule, subject: .series(series[slot].ref), edge: edge, backfill: true)
+                    event.peak = backlog.peak
+                    events.append(event)
                 }
                 series[slot].conditions[j].backfill = backlog
                 series[slot].conditions[j].backfillHeardAt = now

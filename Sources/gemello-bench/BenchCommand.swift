@@ -12,7 +12,8 @@ import GemelloStoragePostgres
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gemello-bench", abstract: "Gemello benchmarks on the shared datasets.",
-        subcommands: [IngestBench.self, VictoriaBench.self, WireBench.self, DrainBench.self, TwinLoadBench.self, HistoryLoadBench.self])
+        subcommands: [IngestBench.self, VictoriaBench.self, WireBench.self, DrainBench.self, TwinLoadBench.self, HistoryLoadBench.self,
+                      RulesBench.self])
 }
 
 struct IngestBench: AsyncParsableCommand {
