@@ -10,6 +10,8 @@ import ServiceLifecycle
 /// retried with backoff (0.5 s doubling to 30 s) while the sink is down, and survives restarts
 /// (the message stays in the store). Delivery is at least once: a message the sink took but whose
 /// answer was lost is sent again, with the same `X-Gemello-Message-Id` (and CAP identifier).
+/// Webhooks also get `X-Gemello-Queued-At`: when the message was queued (Unix ms, in the
+/// transaction that committed what caused it), so a receiver can see how late it is.
 ///
 /// Aggregators sharing a store deliver each sink from one of them at a time (a lease, as the
 /// NGSI-LD notification outbox's).
@@ -107,7 +109,8 @@ public final class SinkDispatcher: Service {
         do {
             switch sink.kind {
             case .webhook:
-                var headers = [("Content-Type", head.contentType), ("X-Gemello-Message-Id", head.messageID)]
+                var headers = [("Content-Type", head.contentType), ("X-Gemello-Message-Id", head.messageID),
+                               ("X-Gemello-Queued-At", String(head.created))]
                 if let value = sink.headerValue { headers.append((sink.header, value)) }
                 try await http.post(Array(head.body.utf8), headers: headers, to: sink.url)
             case .mqtt:
