@@ -25,6 +25,8 @@ import subprocess
 import sys
 import threading
 import time
+import json
+import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DATASETS = os.path.join(os.path.dirname(ROOT), "shared", "datasets")
@@ -204,7 +206,7 @@ class Chaos:
         self.rng = random.Random(args.seed)
         self.bin = args.bin
         self.work = args.work
-        self.broker_port, self.proxy_port = free_port(), free_port()
+        self.broker_port, self.proxy_port, self.receiver_port = free_port(), free_port(), free_port()
         # One aggregator, or the members of one share group on one PostgreSQL store.
         self.aggregators = [f"aggregator-{n}" for n in range(1, args.aggregators + 1)] if args.aggregators > 1 else ["aggregator"]
         self.http_ports = {name: free_port() for name in self.aggregators}
@@ -235,11 +237,25 @@ class Chaos:
         if not wait_port(self.broker_port, 10):
             sys.exit("chaos: mosquitto did not start; see mosquitto.log")
 
+    def start_receiver(self):
+        """The Control Room's stand-in (ops/lib/cap-receiver): its log survives its restarts."""
+        self.spawn("receiver", [os.path.join(ROOT, "ops", "lib", "cap-receiver"), str(self.receiver_port),
+                                os.path.join(self.work, "control-room.jsonl")], "control-room.log")
+        if not wait_port(self.receiver_port, 10):
+            sys.exit("chaos: the CAP receiver did not start; see control-room.log")
+
     def aggregator_config(self, name):
-        """The shipped config, or for a share group's member a config naming its client id and group."""
-        if len(self.aggregators) == 1:
-            return os.path.join(ROOT, "aggregator-config", "aggregator.yaml")
+        """The shipped config with its alerts sent to the receiver as CAP; for a share group's member
+        a config naming its client id and group (alert rules are not judged in a share group)."""
         path = os.path.join(self.work, f"{name}.yaml")
+        if len(self.aggregators) == 1:
+            shipped = open(os.path.join(ROOT, "aggregator-config", "aggregator.yaml")).read()
+            shipped = shipped[:shipped.index("\nalerts:")] if "\nalerts:" in shipped else shipped
+            with open(path, "w") as out:
+                out.write(shipped + f"\nalerts:\n  rules: {os.path.join(ROOT, 'aggregator-config', 'rules.yaml')}\n"
+                          f"  sinks:\n    - name: control-room\n      type: webhook\n"
+                          f"      url: http://127.0.0.1:{self.receiver_port}/cap\n      format: cap\n")
+            return path
         with open(path, "w") as out:
             out.write(f"client-id: {name}\nstore:\n  kind: postgres\n  url: {self.store}\ningest:\n  share-group: chaos\n")
         return path
@@ -280,7 +296,7 @@ class Chaos:
 
     # --- the run ---------------------------------------------------------------------------
     def schedule(self):
-        kinds = ["kill-agent", "kill-aggregator", "kill-broker", "network-cut", "disk-full"]
+        kinds = ["kill-agent", "kill-aggregator", "kill-broker", "network-cut", "disk-full", "receiver-down"]
         moments = sorted(self.rng.uniform(2, self.args.window) for _ in range(self.args.faults))
         # Every kind at least once when there are enough faults, the rest at random, in random order.
         chosen = (kinds if self.args.faults >= len(kinds) else []) + [
@@ -291,6 +307,9 @@ class Chaos:
             if kind == "disk-full":
                 # Only a replay still producing can fill its buffer: the two long ones; long enough to fill it.
                 plan.append((moment, kind, self.rng.choice(["replay-milano-arpa", "replay-traffic-i94"]), self.rng.uniform(10, 20)))
+            elif kind == "receiver-down":
+                # The Control Room's receiver gone long enough for the alert outbox to back off and queue.
+                plan.append((moment, kind, None, self.rng.uniform(10, 30)))
             else:
                 plan.append((moment, kind, self.rng.choice(list(SOURCES)), self.rng.uniform(0.5, self.args.max_pause)))
         return plan
@@ -299,6 +318,7 @@ class Chaos:
         self.t0 = time.time()
         self.start_broker()
         self.proxy.start()
+        self.start_receiver()
         self.start_aggregator()
         for name in self.aggregators:
             if not wait_port(self.http_ports[name], 30):
@@ -339,6 +359,9 @@ class Chaos:
         if kind == "network-cut":
             self.proxy.cut()
             return self.proxy.restore
+        if kind == "receiver-down":
+            self.kill("receiver")
+            return self.start_receiver
         # disk-full: the agent restarts on a buffer it may not grow past 256 KiB, with its link cut so
         # the buffer must fill; then the link and its normal quota come back.
         self.kill(agent)
@@ -353,13 +376,15 @@ class Chaos:
 
     def drain(self):
         self.proxy.restore()
-        for name in list(SOURCES) + self.aggregators + ["broker"]:
+        for name in list(SOURCES) + self.aggregators + ["broker", "receiver"]:
             process = self.processes.get(name)
             if process is None or process.poll() is not None:
                 if name in self.aggregators:
                     self.start_aggregator(name)
                 elif name == "broker":
                     self.start_broker()
+                elif name == "receiver":
+                    self.start_receiver()
                 else:
                     self.start_agent(name)
         # Each replay finishes (a restarted one resumes where its buffer ended) ...
@@ -381,7 +406,25 @@ class Chaos:
                 self.kill(name)
             lines = [l for l in open(os.path.join(self.work, f"{name}.log"), errors="replace") if "gemello-agent: stopped" in l]
             self.stops[name] = lines[-1].strip() if lines else ""
-        for name in self.aggregators + ["broker"]:
+        # The alert outbox reaches the receiver (its retries back off to 30 s), then what the store
+        # says it sent is kept for the check.
+        api = f"http://127.0.0.1:{self.http_ports[self.aggregators[0]]}"
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            try:
+                metrics = urllib.request.urlopen(f"{api}/metrics", timeout=5).read().decode()
+                queued = sum(float(l.split()[-1]) for l in metrics.splitlines() if l.startswith("gemello_alert_sink_queued"))
+                if queued == 0:
+                    break
+            except OSError:
+                pass
+            time.sleep(1)
+        try:
+            self.alerts = json.loads(urllib.request.urlopen(f"{api}/alerts?all=true&limit=100000", timeout=10).read())
+        except OSError as e:
+            self.log(f"cannot read the alerts: {e}")
+            self.alerts = None
+        for name in self.aggregators + ["broker", "receiver"]:
             self.processes[name].send_signal(signal.SIGTERM)
             self.processes[name].wait(timeout=30)
 
@@ -415,9 +458,22 @@ class Chaos:
                 with open(log, errors="replace") as f:
                     backlogs += sum("draining the backlog behind them" in line for line in f)
         print(f"live first: agents drained a backlog behind fresh readings {backlogs} times")
+        alerts_ok = True
+        if len(self.aggregators) == 1:
+            rows = []
+            path = os.path.join(self.work, "control-room.jsonl")
+            if os.path.exists(path):
+                rows = [json.loads(l) for l in open(path)]
+            got = {r["id"] for r in rows}
+            sent = {"%s.%d" % (a["id"], i) for a in (self.alerts or []) for i in range(a["messages"])}
+            invalid = sum(1 for r in rows if r["valid"] is False)
+            alerts_lost = len(sent - got) + (1 if self.alerts is None else 0)
+            alerts_ok = alerts_lost == 0 and invalid == 0 and got <= sent
+            print(f"alerts: {len(self.alerts or [])} raised, {len(sent)} messages sent, {len(got)} at the receiver "
+                  f"(lost {alerts_lost}, resent {len(rows) - len(got)}, invalid CAP {invalid}, unknown {len(got - sent)})")
         print(f"faults by kind: {dict(sorted(self.faults.items()))}; seed {self.args.seed}; {time.time() - self.t0:.0f} s")
         print(f"chaos: faults {sum(self.faults.values())}, readings {total}, lost {lost}, duplicated {duplicated}, dropped-by-policy {dropped}")
-        return ok and lost == 0 and duplicated == 0
+        return ok and lost == 0 and duplicated == 0 and alerts_ok
 
 
 def main():
