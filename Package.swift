@@ -123,7 +123,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "GemelloIntegrationTests", dependencies: [
-            "GemelloAgent", "GemelloAggregator", "GemelloAggregatorHTTP", "GemelloCore", "GemelloNGSILD", "GemelloRules", "GemelloSQLite", "GemelloStorage", "GemelloStoragePostgres", "GemelloTesting",
+            "GemelloAgent", "GemelloAggregator", "GemelloAggregatorHTTP", "GemelloCore", "GemelloMosquitto", "GemelloNGSILD", "GemelloRules", "GemelloSQLite", "GemelloStorage", "GemelloStoragePostgres", "GemelloTesting",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

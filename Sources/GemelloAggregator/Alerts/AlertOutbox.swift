@@ -12,7 +12,8 @@ public final class AlertOutbox: Sendable {
     let cap: CAPWriter
     /// Messages queued per sink (kept in step with the table after each commit).
     private let queued = Mutex<[String: Int]>([:])
-    let signal = WakeSignal()
+    /// One wake-up per sink (a ``WakeSignal`` has one waiter: each sink's worker waits on its own).
+    let signals: [String: WakeSignal]
     let metrics: [String: SinkMetrics]
 
     init(sinks: [AlertsConfiguration.Sink], cap: CAPWriter, metrics: AggregatorMetrics?, store: TwinStore) throws(AggregatorError) {
@@ -21,6 +22,7 @@ public final class AlertOutbox: Sendable {
         var m: [String: SinkMetrics] = [:]
         if let metrics { for sink in self.sinks { m[sink.name] = metrics.sink(sink.name) } }
         self.metrics = m
+        signals = Dictionary(self.sinks.map { ($0.name, WakeSignal()) }, uniquingKeysWith: { a, _ in a })
         let counts: [String: Int]
         do {
             counts = try store.read { db -> [String: Int] in
@@ -95,7 +97,7 @@ public final class AlertOutbox: Sendable {
         }
         for (sink, n) in added.counts { metrics[sink]?.queued.record(now[sink] ?? n) }
         for (sink, n) in added.dropped { metrics[sink]?.dropped.increment(by: n) }
-        signal.notify()
+        for sink in added.counts.keys { signals[sink]?.notify() }
     }
 
     func delivered(_ sink: String) {

@@ -46,6 +46,7 @@ public final class SinkDispatcher: Service {
 
     func work(_ sink: AlertsConfiguration.Sink) async {
         let http = HTTPNotifier(timeout: sink.timeout.seconds)
+        let signal = outbox.signals[sink.name] ?? WakeSignal()
         let lease = "sink:" + sink.name
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let now = clock.nowMilliseconds()
@@ -65,7 +66,7 @@ public final class SinkDispatcher: Service {
             }
             outbox.metrics[sink.name]?.oldest.record(head.map { Double(max(0, now - $0.created)) / 1000 } ?? 0)
             guard let head else {
-                await outbox.signal.wait(upTo: .milliseconds(250))
+                await signal.wait(upTo: .milliseconds(250))
                 continue
             }
             let ok = await deliver(head, to: sink, http: http)
@@ -100,7 +101,7 @@ public final class SinkDispatcher: Service {
                 }
             } else {
                 metrics?.failures.increment()
-                await outbox.signal.wait(upTo: .milliseconds(min(30_000, 500 << min(Int(head.attempts), 6))))
+                await signal.wait(upTo: .milliseconds(min(30_000, 500 << min(Int(head.attempts), 6))))
             }
         }
     }
