@@ -1,0 +1,135 @@
+import Foundation
+@testable import GemelloAggregator
+import GemelloCore
+import GemelloRules
+import GemelloStorage
+import GemelloTesting
+import Logging
+import Testing
+
+/// Alerts in the twin store, on both backends: raised inside the ingest transaction (nothing of a
+/// failed one is kept, in the store or in the engine), restored after a restart without a second
+/// raise, cleared with a Cancel that refers to its Alert; the outbox bounded per sink with drops
+/// counted; one open alert per rule and subject enforced by the store itself.
+@Suite struct AlertStoreTests {
+    static let rules = """
+        rules:
+          - name: level-high
+            match:
+              attribute: level
+            threshold:
+              above: 2
+              clear-below: 1.5
+        """
+    static let logger = Logger(label: "test")
+
+    func configuration(maxQueued: Int = 1000) throws -> AlertsConfiguration {
+        let file = try Repository.temporaryFolder("rules").appendingPathComponent("rules.yaml")
+        try Self.rules.write(to: file, atomically: true, encoding: .utf8)
+        var c = AlertsConfiguration()
+        c.rulesPath = file.path
+        var sink = AlertsConfiguration.Sink(name: "control-room", kind: .webhook)
+        sink.url = "http://127.0.0.1:9/cap"
+        sink.maxQueued = maxQueued
+        c.sinks = [sink]
+        return c
+    }
+
+    func born(_ store: TwinStore) throws {
+        _ = try store.recordBirth(AgentBirth(agentID: "gauge-agent", bootEpoch: 1, version: "t", site: Site(id: "darsena", kind: .fiberNode, latitude: 45.45, longitude: 9.17),
+                                             sensors: [SensorInfo(id: "gauge", entityType: "WaterObserved", attributes: [.init(name: "level", unit: "MTR")])],
+                                             time: 0), now: 0)
+    }
+
+    static func batch(_ sequence: UInt64, _ readings: [(Int64, Double)]) -> Batch {
+        var batch = Batch(agentID: "gauge-agent", bootEpoch: 1, sequence: sequence, createdAt: readings.last?.0 ?? 0)
+        var lookup: [SeriesInfo: UInt32] = [:]
+        for (ts, v) in readings { batch.append(Reading(series: SeriesInfo(name: "gauge/level", unit: "MTR"), timestamp: ts, value: v), lookup: &lookup) }
+        return batch
+    }
+
+    struct Refused: Error {}
+
+    /// Stores `batch` with the engine judging it in the same transaction; `fail` makes the transaction fail after.
+    func ingest(_ batch: Batch, _ store: TwinStore, _ engine: AlertEngine, now: Int64 = 1_000_000, fail: Bool = false) throws {
+        _ = try engine.ingesting { pass in
+            try store.ingest([batch], receivedAt: now) { stored, db in
+                try pass.evaluate(stored.map { _ in batch }, now: now, db: db)
+                if fail { throw Refused() }
+            }
+        }
+    }
+
+    func outbox(_ store: TwinStore) throws -> [String] {
+        try store.read { db -> [String] in
+            let rows = try db.query("SELECT message_id FROM alert_outbox ORDER BY seq")
+            var out: [String] = []
+            while try rows.step() { out.append(rows.text(0)) }
+            return out
+        }
+    }
+
+    @Test(arguments: StoreBackendKind.allCases)
+    func raisedInTheTransactionRestoredAfterARestartClearedOnce(kind: StoreBackendKind) throws {
+        let location = try kind.newLocation("alerts")
+        var store = try kind.open(location)
+        try born(store)
+        var engine = try AlertEngine(store: store, configuration: try configuration(), projection: nil, counters: nil, metrics: nil, logger: Self.logger)
+        // A transaction that fails after judging keeps nothing: no alert, and the engine judges the resend afresh.
+        #expect(throws: (any Error).self) { try ingest(Self.batch(1, [(0, 1), (60_000, 3)]), store, engine, fail: true) }
+        #expect(try store.openAlerts().isEmpty)
+        #expect(try outbox(store).isEmpty)
+        try ingest(Self.batch(1, [(0, 1), (60_000, 3)]), store, engine)
+        let open = try store.openAlerts()
+        #expect(open.count == 1 && open.first?.raisedAt == 60_000 && open.first?.site == "darsena" && open.first?.entityType == "WaterObserved")
+        let id = try #require(open.first?.id)
+        #expect(try outbox(store) == ["\(id).0"])
+
+        // A restart: the open alert is read back; still high is not a second raise; low clears it once.
+        store.close()
+        store = try kind.open(location)
+        engine = try AlertEngine(store: store, configuration: try configuration(), projection: nil, counters: nil, metrics: nil, logger: Self.logger)
+        try ingest(Self.batch(2, [(120_000, 3.5)]), store, engine)
+        #expect(try store.openAlerts().map(\.id) == [id])
+        try ingest(Self.batch(3, [(180_000, 1)]), store, engine)
+        #expect(try store.openAlerts().isEmpty)
+        let cleared = try #require(try store.alert(id: id))
+        #expect(cleared.status == .cleared && cleared.clearedAt == 180_000 && cleared.peak == 3.5 && cleared.revision == 2)
+        #expect(try outbox(store) == ["\(id).0", "\(id).1"])
+        store.close()
+    }
+
+    @Test(arguments: StoreBackendKind.allCases)
+    func theOutboxIsBoundedPerSinkAndCountsWhatItDrops(kind: StoreBackendKind) throws {
+        let store = try kind.store("alert-outbox")
+        defer { store.close() }
+        try born(store)
+        let engine = try AlertEngine(store: store, configuration: try configuration(maxQueued: 10), projection: nil, counters: nil, metrics: nil,
+                                     logger: Self.logger)
+        // 8 episodes judged as they happen (not late): 16 messages (Alert and Cancel each) for a queue of 10.
+        for i in 0..<8 {
+            let t = Int64(i) * 120_000
+            try ingest(Self.batch(UInt64(i + 1), [(t, 3), (t + 60_000, 1)]), store, engine, now: t + 61_000)
+        }
+        let queued = try outbox(store)
+        #expect(queued.count == 10 && engine.outbox.count("control-room") == 10)
+        let dropped = try store.read { db in try db.scalarInt("SELECT dropped FROM alert_sinks WHERE name = 'control-room'") }
+        #expect(dropped == 6)
+        // The newest are kept: the last alert's Cancel is the last row.
+        let last = try #require(try store.alerts(includeCleared: true, limit: 1).first)
+        #expect(queued.last == "\(last.id).1")
+    }
+
+    @Test(arguments: StoreBackendKind.allCases)
+    func theStoreKeepsOneOpenAlertPerRuleAndSubject(kind: StoreBackendKind) throws {
+        let store = try kind.store("alert-unique")
+        defer { store.close() }
+        var a = Alert(id: "a1", rule: "r", subject: "series:x/y/z", entityID: "urn:ngsi-ld:T:x:y", entityType: "T", severity: .minor, value: 1, raisedAt: 0)
+        try store.writing { db in try TwinStore.write([a], now: 0, in: db) }
+        a.id = "a2"
+        #expect(throws: (any Error).self) { try store.writing { db in try TwinStore.write([a], now: 0, in: db) } }
+        a.status = .cleared
+        try store.writing { db in try TwinStore.write([a], now: 0, in: db) }  // a cleared one beside it is fine
+        #expect(try store.alerts(includeCleared: true, limit: 10).count == 2)
+    }
+}
