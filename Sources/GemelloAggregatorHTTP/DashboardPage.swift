@@ -4,6 +4,8 @@
 /// row carries `data-agent` so a headless browser check (ops/check-dashboard) can count them.
 /// Clicking an agent shows its twin entities: each measured attribute's latest value and a
 /// sparkline of its newest 96 readings from the temporal API (`data-sparkline` on each).
+/// Open alerts (`GET /alerts`) are listed (`data-alert` rows, worst first) and ringed on the map
+/// in their severity's colour (`data-alert-marker`); clicking one opens its agent's twin.
 enum DashboardPage {
     static let html = #"""
     <!doctype html>
@@ -11,7 +13,7 @@ enum DashboardPage {
     <head>
     <meta charset="utf-8">
     <meta name="viewport" content="width=device-width, initial-scale=1">
-    <title>Gemello fleet</title>
+    <title>Gemello fleet and alerts</title>
     <style>
       :root { --online: #1a9850; --stale: #e6a100; --offline: #d73027; --ink: #1d2430; --muted: #6b7280; }
       * { box-sizing: border-box; }
@@ -39,6 +41,10 @@ enum DashboardPage {
       #twin { grid-column: 1 / -1; } #twin table td svg { width: 180px; height: 28px; background: none; vertical-align: middle; }
       .spark { fill: none; stroke: #2563eb; stroke-width: 1.5; }
       input[type=search] { width: 100%; padding: .35rem .5rem; margin-bottom: .5rem; border: 1px solid #d1d5db; border-radius: 4px; }
+      #alerts { grid-column: 1 / -1; } #alerts td.headline { white-space: normal; }
+      .sev-extreme { color: #7f0000; } .sev-severe { color: var(--offline); } .sev-moderate { color: #e66101; } .sev-minor { color: #b08800; }
+      .ring-extreme { stroke: #7f0000; } .ring-severe { stroke: var(--offline); } .ring-moderate { stroke: #e66101; } .ring-minor { stroke: #b08800; }
+      .ring { fill: none; stroke-width: 2.5; }
     </style>
     </head>
     <body>
@@ -49,6 +55,13 @@ enum DashboardPage {
     </header>
     <div id="error"></div>
     <main>
+      <section id="alerts">
+        <h2 id="alerttitle">Open alerts</h2>
+        <div class="tablewrap" style="max-height: 30vh"><table>
+          <thead><tr><th>Severity</th><th>Rule</th><th>Site</th><th>Raised</th><th>Value</th><th>Count</th><th>Headline</th></tr></thead>
+          <tbody id="alertrows"></tbody>
+        </table></div>
+      </section>
       <section>
         <h2>Sites</h2>
         <svg id="map" viewBox="0 0 500 400" role="img" aria-label="Map of agent sites"></svg>
@@ -83,7 +96,9 @@ enum DashboardPage {
     const mb = b => b == null ? "-" : (b / 1048576).toFixed(1) + " MB";
     const secs = s => s == null ? "-" : s < 90 ? Math.round(s) + " s" : s < 5400 ? Math.round(s / 60) + " min" : (s / 3600).toFixed(1) + " h";
     let fleet = [];
+    let alerts = [];
     let selected = null;
+    const severityRank = { extreme: 0, severe: 1, moderate: 2, minor: 3 };
     const sdm = '<https://raw.githubusercontent.com/smart-data-models/data-models/master/context.jsonld>; rel="http://www.w3.org/ns/json-ld#context"; type="application/ld+json"';
 
     function sparkline(values) {
@@ -151,8 +166,27 @@ enum DashboardPage {
         out += `<circle class="dot-${s.worst}" data-site="${esc(s.id)}" cx="${x(s.lon).toFixed(1)}" cy="${y(s.lat).toFixed(1)}" r="${r.toFixed(1)}" stroke="#fff" stroke-width="1">`
              + `<title>${esc(s.id)}: ${s.agents.length} agent(s), worst ${s.worst}\n${esc(s.agents.slice(0, 12).join(", "))}</title></circle>`;
       }
+      // Open alerts: a ring in the severity's colour around where each one is (worst drawn last).
+      const placed = alerts.filter(a => a.location).sort((a, b) => severityRank[b.severity] - severityRank[a.severity]);
+      for (const a of placed) {
+        const [lon, lat] = a.location.coordinates;
+        if (lat < minLat || lat > maxLat || lon < minLon || lon > maxLon) continue;
+        out += `<circle class="ring ring-${esc(a.severity)}" data-alert-marker="${esc(a.id)}" cx="${x(lon).toFixed(1)}" cy="${y(lat).toFixed(1)}" r="13">`
+             + `<title>${esc(a.severity)}: ${esc(headline(a))}</title></circle>`;
+      }
       out += `<text x="${m}" y="${h - 5}" font-size="10" fill="#6b7280">${minLat.toFixed(3)}–${maxLat.toFixed(3)} N, ${minLon.toFixed(3)}–${maxLon.toFixed(3)} E</text>`;
       svg.innerHTML = out;
+    }
+
+    const headline = a => { const t = a.texts || {}; return (t.en || Object.values(t)[0] || {}).headline || `${a.rule} ${a.entityId}`; };
+
+    function drawAlerts() {
+      const rows = [...alerts].sort((a, b) => severityRank[a.severity] - severityRank[b.severity] || b.raisedAt.localeCompare(a.raisedAt));
+      document.getElementById("alerttitle").textContent = rows.length ? `Open alerts (${rows.length})` : "Open alerts: none";
+      document.getElementById("alertrows").innerHTML = rows.map(a =>
+        `<tr data-alert="${esc(a.id)}" data-agent-link="${esc(a.agent || "")}"><td class="status sev-${esc(a.severity)}">${esc(a.severity)}${a.acknowledgedBy ? " ✓" : ""}</td>`
+        + `<td>${esc(a.rule)}</td><td>${esc(a.site || a.agent || "-")}</td><td>${esc(a.raisedAt.slice(0, 16).replace("T", " "))}${a.late ? " (late)" : ""}</td>`
+        + `<td class="num">${+Number(a.value).toFixed(2)}</td><td class="num">${a.count}</td><td class="headline">${esc(headline(a))}</td></tr>`).join("");
     }
 
     function drawTable() {
@@ -175,10 +209,14 @@ enum DashboardPage {
         const response = await fetch("fleet", { cache: "no-store" });
         if (!response.ok) throw new Error("HTTP " + response.status);
         fleet = await response.json();
+        const open = await fetch("alerts?limit=500", { cache: "no-store" });
+        if (open.ok) alerts = await open.json();
+        drawAlerts();
         const counts = { online: 0, stale: 0, offline: 0 };
         for (const a of fleet) counts[a.status]++;
         document.getElementById("counts").innerHTML = `<span>${fleet.length} agents</span>`
-          + Object.entries(counts).map(([k, v]) => `<span class="status-${k}">${v} ${k}</span>`).join("");
+          + Object.entries(counts).map(([k, v]) => `<span class="status-${k}">${v} ${k}</span>`).join("")
+          + `<span class="status-offline">${alerts.length} open alert${alerts.length === 1 ? "" : "s"}</span>`;
         document.getElementById("updated").textContent = "updated " + new Date().toLocaleTimeString();
         document.getElementById("error").style.display = "none";
         drawMap(fleet);
@@ -193,6 +231,10 @@ enum DashboardPage {
     document.getElementById("agents").addEventListener("click", e => {
       const row = e.target.closest("tr[data-agent]");
       if (row) showAgent(row.dataset.agent);
+    });
+    document.getElementById("alertrows").addEventListener("click", e => {
+      const row = e.target.closest("tr[data-agent-link]");
+      if (row && row.dataset.agentLink) showAgent(row.dataset.agentLink);
     });
     refresh();
     setInterval(refresh, 2000);
