@@ -25,6 +25,9 @@ public struct Alert: Sendable, Equatable {
     public var peak: Double
     /// The site's name (its id as the agent announced it), for texts and CAP's `areaDesc`.
     public var site: String?
+    /// The comune the alert's location lies in (``AreaIndex``): its ISTAT code (CAP `geocode`) and name.
+    public var geocode: String?
+    public var areaName: String?
     /// Times raised, flaps included.
     public var count = 1
     public var raisedAt: Int64

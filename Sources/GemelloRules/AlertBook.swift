@@ -61,7 +61,8 @@ public struct AlertBook: Sendable {
     }
 
     /// Applies one event of `rule` at wall time `now`.
-    public mutating func apply(_ event: RuleEvent, rule: AlertRule, now: Int64, location: AlertRule.Point?, site: String? = nil) {
+    public mutating func apply(_ event: RuleEvent, rule: AlertRule, now: Int64, location: AlertRule.Point?, site: String? = nil,
+                               area: AreaIndex.Area? = nil) {
         let subject = Self.subject(event.subject, rule: rule, backfill: event.backfill)
         let key = subject + "|" + rule.name
         switch event.edge {
@@ -92,6 +93,7 @@ public struct AlertBook: Sendable {
             }
             alert.location = location
             alert.site = site
+            (alert.geocode, alert.areaName) = (area?.code, area?.name)
             alert.late = event.backfill || now - at > lateAfter
             alert.sentValueAt = at
             pending.append(Pending(.alert, alert, sent: now))

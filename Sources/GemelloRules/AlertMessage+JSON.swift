@@ -32,6 +32,8 @@ extension Alert {
         w.field("value", value)
         w.field("peak", peak)
         if let site { w.field("site", site) }
+        if let geocode { w.field("geocode", geocode) }
+        if let areaName { w.field("areaName", areaName) }
         w.field("count", count)
         // Messages sent about it so far: <id>.0 ..< <id>.<messages> (a receiver can check it has them all).
         w.field("messages", revision)

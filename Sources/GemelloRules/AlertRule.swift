@@ -149,8 +149,8 @@ public struct AlertRule: Sendable, Equatable {
     public enum Area: Sendable, Equatable {
         /// A circle of `radius` km around the site of the agent (its announced location).
         case site(radiusKm: Double = 0.5)
-        /// A closed ring of (latitude, longitude) points.
-        case polygon(name: String, points: [Point])
+        /// A closed ring of (latitude, longitude) points; `geocode`: its ISTAT code when it is a comune.
+        case polygon(name: String, points: [Point], geocode: String? = nil)
         case circle(name: String, center: Point, radiusKm: Double)
 
         public static let site = Area.site(radiusKm: 0.5)

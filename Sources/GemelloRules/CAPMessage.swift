@@ -82,16 +82,26 @@ public struct CAPWriter: Sendable {
         var x = "    <area>\n"
         switch area {
         case .site(let radius):
-            x += element("areaDesc", alert.site ?? alert.agent ?? alert.entityID, 3)
+            let place = alert.site ?? alert.agent ?? alert.entityID
+            x += element("areaDesc", alert.areaName.map { "\(place) (\($0))" } ?? place, 3)
             if let p = alert.location { x += element("circle", "\(Self.point(p)) \(AlertText.number(radius))", 3) }
-        case .polygon(let name, let points):
+            x += geocode(alert.geocode)
+        case .polygon(let name, let points, let code):
             x += element("areaDesc", name, 3)
             x += element("polygon", points.map(Self.point).joined(separator: " "), 3)
+            x += geocode(code ?? alert.geocode)
         case .circle(let name, let center, let radius):
             x += element("areaDesc", name, 3)
             x += element("circle", "\(Self.point(center)) \(AlertText.number(radius))", 3)
+            x += geocode(alert.geocode)
         }
         return x + "    </area>\n"
+    }
+
+    /// The comune's ISTAT code, as Italian civil-protection systems key areas.
+    func geocode(_ code: String?) -> String {
+        guard let code else { return "" }
+        return "      <geocode><valueName>ISTAT</valueName><value>\(Self.escape(code))</value></geocode>\n"
     }
 
     func element(_ name: String, _ value: String, _ depth: Int) -> String {

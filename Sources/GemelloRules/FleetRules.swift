@@ -86,7 +86,7 @@ struct FleetRules: Sendable {
     static func inside(_ location: AlertRule.Point?, _ area: AlertRule.Area) -> Bool {
         switch area {
         case .site: return true
-        case .polygon(_, let points):
+        case .polygon(_, let points, _):
             guard let p = location else { return false }
             return Geometry.contains(points, p)
         case .circle(_, let center, let radius):

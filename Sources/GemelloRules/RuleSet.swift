@@ -26,8 +26,9 @@ import GemelloCore
 ///       it: "PM2.5 ..."         #   {attribute} {rule} {count} {members} {site}
 ///       en: "PM2.5 ..."
 ///     description: { same languages }
-///     area: site                # the agent's site (radius-km: 0.5), or a section with name and
-///                               # polygon: "lat,lon lat,lon ..." or circle: "lat,lon radius-km"
+///     area: site                # the agent's site (radius-km: 0.5), or a section with comune: (name
+///                               # or ISTAT code, with alerts.geodata), or name and polygon:
+///                               # "lat,lon lat,lon ..." or circle: "lat,lon radius-km"
 ///     sinks: [control-room]     # default: every sink
 /// ```
 public struct RuleSet: Sendable, Equatable {
@@ -39,16 +40,17 @@ public struct RuleSet: Sendable, Equatable {
         self.lateAfterMilliseconds = lateAfterMilliseconds
     }
 
-    public static func load(path: String) throws(CoreError) -> RuleSet {
-        try parse(try ConfigSection.readText(path: path), file: path)
+    /// `areas`: the comuni a rule may name as its area (`area: {comune: Milano}`).
+    public static func load(path: String, areas: AreaIndex? = nil) throws(CoreError) -> RuleSet {
+        try parse(try ConfigSection.readText(path: path), file: path, areas: areas)
     }
 
-    public static func parse(_ text: String, file: String) throws(CoreError) -> RuleSet {
+    public static func parse(_ text: String, file: String, areas: AreaIndex? = nil) throws(CoreError) -> RuleSet {
         let root = try ConfigSection.parse(text, file: file)
         let lateAfter = try root.duration("late-after", default: .seconds(300), range: .seconds(1)...Duration.seconds(86_400 * 365))
         var rules: [AlertRule] = []
         for section in try root.sections("rules") {
-            let rule = try Self.rule(section)
+            let rule = try Self.rule(section, areas: areas)
             if rules.contains(where: { $0.name == rule.name }) {
                 throw section.error("name", "two rules have this name", value: rule.name, fix: "give every rule a name of its own")
             }
@@ -61,7 +63,7 @@ public struct RuleSet: Sendable, Equatable {
     static let conditionKeys = ["threshold", "rate", "mean", "silent", "agent-offline", "agents-offline"]
     static let anyDuration = Duration.zero...Duration.seconds(86_400 * 3650)
 
-    static func rule(_ s: ConfigSection) throws(CoreError) -> AlertRule {
+    static func rule(_ s: ConfigSection, areas: AreaIndex?) throws(CoreError) -> AlertRule {
         let name = try s.string("name")
         guard !name.isEmpty, name.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-") }) else {
             throw s.error("name", "a rule name is lowercase letters, digits and dashes", value: name, fix: "rename it, e.g. pm25-daily-limit")
@@ -99,7 +101,7 @@ public struct RuleSet: Sendable, Equatable {
         rule.category = try s.choice("category", default: .other)
         rule.urgency = try s.choice("urgency", default: .immediate)
         rule.texts = try Self.texts(s, name: name)
-        rule.area = try Self.area(s)
+        rule.area = try Self.area(s, areas: areas)
         rule.sinks = try s.optionalStringList("sinks")
         try s.rejectUnknownKeys()
         return rule
@@ -171,7 +173,7 @@ public struct RuleSet: Sendable, Equatable {
         return texts
     }
 
-    static func area(_ s: ConfigSection) throws(CoreError) -> AlertRule.Area {
+    static func area(_ s: ConfigSection, areas: AreaIndex?) throws(CoreError) -> AlertRule.Area {
         guard s.has("area") else { return .site }
         guard let a = try s.section("area") else {
             let text = try s.string("area")
@@ -179,7 +181,16 @@ public struct RuleSet: Sendable, Equatable {
             return .site
         }
         let result: AlertRule.Area
-        if let polygon = try a.optionalString("polygon") {
+        if let comune = try a.optionalString("comune") {
+            guard let areas else {
+                throw a.error("comune", "naming a comune needs the comuni's outlines", value: comune,
+                              fix: "set alerts.geodata in the aggregator's configuration (gemello rules: --geodata FILE) to ../shared/geodata/milano-comuni.geojson")
+            }
+            guard let found = areas.named(comune) else {
+                throw a.error("comune", "no such comune in \(areas.path)", value: comune, fix: "write its name as ISTAT spells it, or its ISTAT code")
+            }
+            result = .polygon(name: found.name, points: found.simplified, geocode: found.code)
+        } else if let polygon = try a.optionalString("polygon") {
             let points = polygon.split(separator: " ").compactMap(Self.point)
             guard points.count >= 4, points.count == polygon.split(separator: " ").count, points.first == points.last else {
                 throw a.error("polygon", "not a closed polygon of lat,lon pairs", value: polygon,

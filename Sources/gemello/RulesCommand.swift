@@ -17,10 +17,12 @@ struct RulesCheckCommand: ParsableCommand {
         commandName: "check", abstract: "Validate a rules file (exit 0 valid, 78 invalid: file:line, the key and the fix).")
     @Argument(help: "The rules file (aggregator-config/rules.yaml).")
     var file: String
+    @Option(help: "The comuni's outlines, for rules whose area names a comune (the aggregator's alerts.geodata).")
+    var geodata: String?
 
     func run() throws {
         let set: RuleSet
-        do { set = try RuleSet.load(path: file) } catch {
+        do { set = try RuleSet.load(path: file, areas: try geodata.map { path throws(CoreError) in try AreaIndex.load(path: path) }) } catch {
             Console.error("gemello: \(error)")
             throw ExitCode(78)
         }
@@ -46,10 +48,12 @@ struct RulesTestCommand: AsyncParsableCommand {
     var updates = false
     @Flag(name: .long, help: "Print each alert message as JSON (one per line) instead of text.")
     var json = false
+    @Option(help: "The comuni's outlines, for rules whose area names a comune (the aggregator's alerts.geodata).")
+    var geodata: String?
 
     func run() async throws {
         let set: RuleSet
-        do { set = try RuleSet.load(path: file) } catch {
+        do { set = try RuleSet.load(path: file, areas: try geodata.map { path throws(CoreError) in try AreaIndex.load(path: path) }) } catch {
             Console.error("gemello: \(error)")
             throw ExitCode(78)
         }

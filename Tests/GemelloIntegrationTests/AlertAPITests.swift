@@ -54,6 +54,8 @@ import Testing
         defer { broker.stop() }
         let receiver = try NotificationReceiver()
         defer { receiver.stop() }
+        let forwarded = try NotificationReceiver()
+        defer { forwarded.stop() }
         let folder = try Repository.temporaryFolder("alert-api")
         let rulesFile = folder.appendingPathComponent("rules.yaml")
         try Self.rules(withLevel: true).write(to: rulesFile, atomically: true, encoding: .utf8)
@@ -74,6 +76,12 @@ import Testing
                   broker: \(broker.url)
                   topic: cap/gemello
                   format: json
+                - name: levels-to-control-room
+                  type: ngsi-ld
+                  url: \(forwarded.url)
+                  entity-type: WaterObserved
+                  attributes: [level]
+                  token: f0rward
             """.write(to: config, atomically: true, encoding: .utf8)
 
         // An MQTT subscriber on the sink's topic.
@@ -184,6 +192,14 @@ import Testing
         try await waitUntil(.seconds(10)) { mqttMessages.withLock { $0.count } >= webhook.count }
         #expect(Set(mqttMessages.withLock { $0 }.compactMap { Self.id(of: $0) }) == Set(webhook.compactMap { Self.id(of: $0.body) }))
 
+        // Raw telemetry forwarded as NGSI-LD notifications (the managed subscription), with its token.
+        try await waitUntil(.seconds(10)) { !forwarded.received().isEmpty }
+        let notifications = forwarded.received()
+        #expect(!notifications.isEmpty)
+        #expect(notifications.allSatisfy { $0.headers["Authorization"] == "Bearer f0rward" })
+        #expect(notifications.contains { $0.body.contains("urn:ngsi-ld:WaterObserved:gauge-agent:gauge") && $0.body.contains("\"Notification\"") })
+        #expect(try StandardValidators.ngsild("Notification", [try #require(notifications.first?.body)]) == nil)
+
         // The twin: SDM Alert entities, valid for Smart Data Models (key-values) and NGSI-LD (normalized).
         let (status, keyValues) = try await get("/ngsi-ld/v1/entities?type=Alert&options=keyValues", link: true)
         #expect(status == 200)
@@ -210,5 +226,42 @@ import Testing
 
     static func id(of json: String) -> String? {
         (try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])?["id"] as? String
+    }
+}
+
+/// `gemello rules check` and `gemello rules test` as an operator runs them.
+@Suite struct RulesCLITests {
+    static func gemello(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        let binary = Repository.root.appendingPathComponent(".build/debug/gemello")
+        guard FileManager.default.isExecutableFile(atPath: binary.path) else { throw FleetTests.CLIMissing(path: binary.path) }
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        process.currentDirectoryURL = Repository.root
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        for _ in 0..<600 where process.isRunning { usleep(20_000) }
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    @Test func checkAcceptsTheShippedRulesAndRefusesABadFileWithItsLineAndFix() throws {
+        let good = try Self.gemello(["rules", "check", "aggregator-config/rules.yaml"])
+        #expect(good.status == 0 && good.output.contains("7 rules, valid"), "\(good.output)")
+        let file = try Repository.temporaryFolder("rules-cli").appendingPathComponent("rules.yaml")
+        try "rules:\n  - name: level\n    match:\n      attribute: level\n    mean:\n      above: 2\n".write(to: file, atomically: true, encoding: .utf8)
+        let bad = try Self.gemello(["rules", "check", file.path])
+        #expect(bad.status == 78)
+        #expect(bad.output.contains("rules.yaml:6") && bad.output.contains("rules[0].mean.window") && bad.output.contains("Fix:"), "\(bad.output)")
+    }
+
+    @Test func testReplaysADatasetAndPrintsWhatWouldFire() throws {
+        let run = try Self.gemello(["rules", "test", "aggregator-config/rules.yaml", "--replay", "agent-config/replay-solar-node.yaml"])
+        #expect(run.status == 0, "\(run.output)")
+        #expect(run.output.contains("RAISED   battery-low  replay-solar-node/eno-3b06/batteryLevel"), "\(run.output)")
+        #expect(run.output.contains("34872 readings judged by 7 rules"))
+        #expect(run.output.contains("battery-low: raised 1, cleared 1"))
     }
 }

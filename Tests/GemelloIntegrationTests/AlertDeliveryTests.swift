@@ -47,7 +47,7 @@ import Testing
             process.executableURL = binary
             process.arguments = ["--config", config.path, "--broker", broker, "--store", store.path, "--http-port", "0",
                                  "--port-file", portFile.path, "--log-level", "info"]
-            if !FileManager.default.fileExists(atPath: log.path) { FileManager.default.createFile(atPath: log.path, contents: nil) }
+            if !FileManager.default.fileExists(atPath: log.path) { _ = FileManager.default.createFile(atPath: log.path, contents: nil) }
             let handle = try FileHandle(forWritingTo: log)
             handle.seekToEndOfFile()
             process.standardOutput = FileHandle.nullDevice

@@ -9,7 +9,8 @@ import Testing
 /// A real `gemello-aggregator` process frozen (SIGSTOP) past every agent's offline threshold,
 /// then continued, while a real agent keeps talking: the aggregator's own gap is not the agent's
 /// silence, so the fleet records no stale or offline transition (before the fix: every agent went
-/// `offline (silent N s)` and a second later `online (heard again)`).
+/// `offline (silent N s)` and a second later `online (heard again)`), and no fleet or silence
+/// alert fires.
 @Suite struct FrozenAggregatorTests {
     @Test(.timeLimit(.minutes(2)))
     func aFrozenAggregatorMarksNoAgentOffline() async throws {
@@ -19,9 +20,24 @@ import Testing
         defer { broker.stop() }
         let folder = try Repository.temporaryFolder("frozen")
         let portFile = folder.appendingPathComponent("port")
+        // The shipped configuration, with rules that would fire on any silence counted across the freeze.
+        let rules = folder.appendingPathComponent("rules.yaml")
+        try """
+            rules:
+              - name: offline-at-once
+                agent-offline: true
+              - name: silent-sewer
+                match:
+                  series: "sewer-frozen/*/*"
+                silent: 10s
+            """.write(to: rules, atomically: true, encoding: .utf8)
+        let shipped = try String(contentsOf: Repository.root.appendingPathComponent("aggregator-config/aggregator.yaml"), encoding: .utf8)
+        let config = folder.appendingPathComponent("aggregator.yaml")
+        try (String(shipped[..<(shipped.range(of: "\nalerts:")?.lowerBound ?? shipped.endIndex)]) + "\nalerts:\n  rules: \(rules.path)\n")
+            .write(to: config, atomically: true, encoding: .utf8)
         let aggregator = Process()
         aggregator.executableURL = binary
-        aggregator.arguments = ["--config", Repository.root.appendingPathComponent("aggregator-config/aggregator.yaml").path,
+        aggregator.arguments = ["--config", config.path,
                                 "--broker", broker.url, "--store", folder.appendingPathComponent("twin.sqlite").path,
                                 "--http-port", "0", "--port-file", portFile.path, "--log-level", "warning"]
         aggregator.standardOutput = FileHandle.nullDevice
@@ -53,5 +69,8 @@ import Testing
         let after = try #require(try await detail())
         #expect(after.agent.status == .online)
         #expect(after.transitions.map(\.reason) == ["birth"], "\(after.transitions.map { "\($0.to): \($0.reason)" })")
+        // Nor any alert: the agent was never offline or silent, the aggregator was.
+        let (data, _) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/alerts?all=true")!)
+        #expect(String(decoding: data, as: UTF8.self) == "[]")
     }
 }

@@ -101,4 +101,38 @@ struct AlertBookTests {
         #expect(documents[0].contains("<circle>45.45,9.17 0.5</circle>") && documents[3].contains("<polygon>45.44,9.15 45.45,9.18"))
         #expect(!documents.contains { $0.contains("Z</") })
     }
+
+    @Test func comuniFromTheSharedGeodataGiveAreasAndISTATGeocodes() throws {
+        let path = Repository.root.deletingLastPathComponent().appendingPathComponent("shared/geodata/milano-comuni.geojson").path
+        let areas = try AreaIndex.load(path: path)
+        #expect(Set(areas.areas.map(\.code)).count == 133)
+        // Milano's Duomo and the Darsena are in Milano (015146); Abbiategrasso's centre is not.
+        #expect(areas.containing(.init(latitude: 45.4641, longitude: 9.1919))?.code == "015146")
+        #expect(areas.containing(.init(latitude: 45.452, longitude: 9.176))?.name == "Milano")
+        #expect(areas.containing(.init(latitude: 45.398, longitude: 8.918))?.name == "Abbiategrasso")
+        let milano = try #require(areas.named("milano"))
+        #expect(milano.ring.count == 285 && milano.simplified.count < 150 && milano.simplified.first == milano.simplified.last)
+        // A rule naming a comune: its simplified outline, with the ISTAT code as CAP geocode.
+        let set = try RuleSet.parse("rules:\n  - name: cut\n    agents-offline:\n      count: 3\n    area:\n      comune: \"015146\"\n",
+                                    file: "rules.yaml", areas: areas)
+        guard case .polygon(let name, let points, let code) = set.rules[0].area else { Issue.record("not a polygon"); return }
+        #expect(name == "Milano" && code == "015146" && points.count == milano.simplified.count)
+        #expect(throws: CoreError.self) { try RuleSet.parse("rules:\n  - name: cut\n    agents-offline:\n      count: 3\n    area:\n      comune: Milano\n", file: "r.yaml") }
+        // An alert located in Milano carries its geocode; a rule's comune polygon is valid CAP.
+        var engine = RuleEngine(rules: [Self.rule, set.rules[0]])
+        var book = AlertBook()
+        let slot = engine.slot(Self.ref, now: 0)
+        var events: [RuleEvent] = []
+        engine.observe(slot, times: [1_764_000_000_000], values: [2.4], now: 1_764_000_000_000, into: &events)
+        let here = AlertRule.Point(latitude: 45.452, longitude: 9.176)
+        for e in events { book.apply(e, rule: engine.rules[e.rule], now: 1_764_000_000_000, location: here, site: "navigli", area: areas.containing(here)) }
+        let message = try #require(book.drain().messages.first)
+        #expect(message.alert.geocode == "015146")
+        let writer = CAPWriter()
+        let site = writer.xml(message, rule: Self.rule)
+        let comune = writer.xml(message, rule: set.rules[0])
+        #expect(site.contains("<areaDesc>navigli (Milano)</areaDesc>") && site.contains("<value>015146</value>"))
+        #expect(comune.contains("<areaDesc>Milano</areaDesc>") && comune.contains("<polygon>"))
+        #expect(try StandardValidators.cap([site, comune]) == nil)
+    }
 }

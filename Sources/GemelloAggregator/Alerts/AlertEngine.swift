@@ -29,6 +29,8 @@ public final class AlertEngine: Service {
     let clock: any WallClock
     let logger: Logger
     let startedAt: Int64
+    /// The comuni (alerts.geodata): areas by name, ISTAT geocodes.
+    let areas: AreaIndex?
     private let state: Mutex<State>
 
     struct State: Sendable {
@@ -51,6 +53,8 @@ public final class AlertEngine: Service {
     struct SiteInfo: Sendable {
         var name: String?
         var location: AlertRule.Point?
+        /// The comune it lies in.
+        var area: AreaIndex.Area?
     }
 
     public init(store: TwinStore, configuration: AlertsConfiguration, projection: TwinProjection?, counters: IngestCounters?,
@@ -63,9 +67,16 @@ public final class AlertEngine: Service {
         self.clock = clock
         self.logger = logger
         startedAt = clock.nowMilliseconds()
+        if let path = configuration.geodata {
+            do { areas = try AreaIndex.load(path: path) } catch {
+                throw AggregatorError(.configuration, "alerts.geodata: \(error)")
+            }
+        } else {
+            areas = nil
+        }
         var set = RuleSet(rules: [])
         if let path = configuration.rulesPath {
-            do { set = try RuleSet.load(path: path) } catch {
+            do { set = try RuleSet.load(path: path, areas: areas) } catch {
                 throw AggregatorError(.configuration, "alerts.rules: \(error)")
             }
         }
@@ -145,6 +156,7 @@ public final class AlertEngine: Service {
                 site.name = rows.optionalText(0)
                 if let lat = rows.optionalDouble(1), let lon = rows.optionalDouble(2) { site.location = .init(latitude: lat, longitude: lon) }
             }
+            site.area = site.location.flatMap { engine.areas?.containing($0) }
             state.sites[agent] = site
             return site
         }
@@ -160,7 +172,8 @@ public final class AlertEngine: Service {
                 case .group(let ids): agent = ids.first
                 }
                 let site = try site(agent, db: db)
-                state.book.apply(event, rule: state.engine.rules[event.rule], now: now, location: site?.location, site: site?.name)
+                state.book.apply(event, rule: state.engine.rules[event.rule], now: now, location: site?.location, site: site?.name,
+                                 area: site?.area)
             }
             try record(now: now, db: db)
         }
@@ -189,13 +202,26 @@ public final class AlertEngine: Service {
 
     /// Runs `body` (a transaction that may call ``Pass/evaluate(_:now:db:)``) holding the engine;
     /// what the pass changed is kept only when `body` returns (its transaction committed).
+    ///
+    /// The pass owns the state while it runs (the lock's copy is let go, so a window of a day of
+    /// readings is appended to in place, not copied per transaction); when `body` fails the state is
+    /// rebuilt from the store (its open alerts, the windows from the history), as at a start.
     func ingesting<T: Sendable>(_ body: (Pass) throws -> T) throws -> T {
         let (result, done) = try state.withLock { s throws -> (T, Committed) in
             let pass = Pass(s, engine: self)
-            let result = try body(pass)
-            s = pass.state
-            return (result, Committed(added: pass.added, entities: pass.entities, raised: pass.raised, cleared: pass.cleared,
-                                      open: s.book.open.count))
+            s = State(s.set)
+            do {
+                let result = try body(pass)
+                s = pass.state
+                return (result, Committed(added: pass.added, entities: pass.entities, raised: pass.raised, cleared: pass.cleared,
+                                          open: s.book.open.count))
+            } catch {
+                s = State(pass.state.set)
+                do { try restore(&s) } catch let failure {
+                    logger.error("cannot restore the alert rules' state after a failed transaction", metadata: ["error": "\(failure)"])
+                }
+                throw error
+            }
         }
         committed(done)
         return result
@@ -295,7 +321,7 @@ public final class AlertEngine: Service {
     public func reload() -> Bool {
         guard let path = configuration.rulesPath else { return false }
         let set: RuleSet
-        do { set = try RuleSet.load(path: path) } catch {
+        do { set = try RuleSet.load(path: path, areas: areas) } catch {
             logger.error("rules not reloaded: the file is invalid; the previous rules keep running",
                          metadata: ["file": "\(path)", "error": "\(error)"])
             return false

@@ -9,6 +9,7 @@ import GemelloRules
 /// ```yaml
 /// alerts:
 ///   rules: rules.yaml               # the rules (reloaded on SIGHUP); none: no alerts
+///   geodata: ../../shared/geodata/milano-comuni.geojson   # comuni: rule areas by name, ISTAT geocodes on alerts
 ///   keep-cleared: 30d               # cleared alerts kept in the store and the twin
 ///   cap:
 ///     sender: gemello@comune.milano.invalid
@@ -39,6 +40,9 @@ import GemelloRules
 public struct AlertsConfiguration: Sendable {
     /// The rules file (nil: no rules, no alerts).
     public var rulesPath: String?
+    /// The comuni's outlines (GeoJSON): rules may name a comune as their area, and alerts carry the
+    /// ISTAT code of the comune they are in (nil: neither).
+    public var geodata: String?
     public var keepCleared: Duration = .seconds(30 * 86_400)
     public var cap = CAPWriter()
     public var sinks: [Sink] = []
@@ -86,6 +90,7 @@ public struct AlertsConfiguration: Sendable {
     static func decode(_ s: ConfigSection) throws(CoreError) -> AlertsConfiguration {
         var c = AlertsConfiguration()
         if s.has("rules") { c.rulesPath = try s.path("rules") }
+        if s.has("geodata") { c.geodata = try s.path("geodata") }
         c.keepCleared = try s.duration("keep-cleared", default: c.keepCleared, range: .seconds(3600)...(.seconds(3650 * 86_400)))
         if let cap = try s.section("cap") {
             c.cap.sender = try cap.string("sender", default: c.cap.sender)

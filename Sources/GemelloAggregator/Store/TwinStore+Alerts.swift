@@ -12,7 +12,7 @@ extension TwinStore {
             value REAL NOT NULL, count INTEGER NOT NULL, raised_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, cleared_at INTEGER,
             late INTEGER NOT NULL, acknowledged_at INTEGER, acknowledged_by TEXT, revision INTEGER NOT NULL, first_message TEXT,
             first_sent INTEGER, last_message TEXT, last_sent INTEGER, sent_value_at INTEGER NOT NULL, latitude REAL, longitude REAL,
-            members TEXT NOT NULL, changed_at INTEGER NOT NULL, peak REAL NOT NULL, site TEXT) WITHOUT ROWID;
+            members TEXT NOT NULL, changed_at INTEGER NOT NULL, peak REAL NOT NULL, site TEXT, geocode TEXT, area_name TEXT) WITHOUT ROWID;
         CREATE UNIQUE INDEX IF NOT EXISTS alerts_open ON alerts (rule, subject) WHERE status = 'open';
         CREATE INDEX IF NOT EXISTS alerts_changed ON alerts (changed_at);
         CREATE TABLE IF NOT EXISTS alert_outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, sink TEXT NOT NULL, message_id TEXT NOT NULL,
@@ -26,7 +26,7 @@ extension TwinStore {
     static let alertColumns = """
         id, rule, subject, entity_id, entity_type, agent_id, attribute, unit, status, severity, value, count, raised_at, updated_at,
         cleared_at, late, acknowledged_at, acknowledged_by, revision, first_message, first_sent, last_message, last_sent,
-        sent_value_at, latitude, longitude, members, changed_at, peak, site
+        sent_value_at, latitude, longitude, members, changed_at, peak, site, geocode, area_name
         """
 
     /// Writes alerts as they are now (`now`: wall time of the change, for "changed since" reads).
@@ -42,7 +42,7 @@ extension TwinStore {
                 a.lastMessage.map { .text($0.id) } ?? .null, a.lastMessage.map { .integer($0.sent) } ?? .null, .integer(a.sentValueAt),
                 a.location.map { .real($0.latitude) } ?? .null, a.location.map { .real($0.longitude) } ?? .null,
                 .text(a.members.joined(separator: " ")), .integer(now), .real(a.peak.isFinite ? a.peak : 0),
-                a.site.map(StoreValue.text) ?? .null,
+                a.site.map(StoreValue.text) ?? .null, a.geocode.map(StoreValue.text) ?? .null, a.areaName.map(StoreValue.text) ?? .null,
             ]
             try db.send("""
                 INSERT INTO alerts (\(alertColumns)) VALUES (\(Array(repeating: "?", count: values.count).joined(separator: ", ")))
@@ -77,6 +77,8 @@ extension TwinStore {
         a.members = r.text(26).split(separator: " ").map(String.init)
         a.peak = r.double(28)
         a.site = r.optionalText(29)
+        a.geocode = r.optionalText(30)
+        a.areaName = r.optionalText(31)
         return a
     }
 
