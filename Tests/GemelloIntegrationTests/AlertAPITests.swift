@@ -222,6 +222,10 @@ import Testing
         try await waitUntil(.seconds(10)) { receiver.received().contains { $0.body.contains("\"msgType\":\"Cancel\"") && $0.body.contains(id) } }
         #expect(try await alerts("").isEmpty)
         #expect(receiver.received().contains { $0.body.contains("\"msgType\":\"Cancel\"") && $0.body.contains(id) })
+        // The twin's entity says it ended.
+        let entity = try await get("/ngsi-ld/v1/entities/urn:ngsi-ld:Alert:\(id)?options=keyValues", link: true)
+        let object = try #require(try JSONSerialization.jsonObject(with: entity.1) as? [String: Any])
+        #expect(object["validTo"] != nil && (object["data"] as? [String: Any])?["status"] as? String == "cleared")
     }
 
     static func id(of json: String) -> String? {

@@ -87,6 +87,7 @@ public final class AlertEngine: Service {
             let rules = state.withLock { $0.rules }
             projection.loadAlerts(try store.alerts(includeCleared: true, limit: 10_000), rules: rules)
         }
+        self.metrics?.open.record(state.withLock { $0.book.open.count })
     }
 
     public var rules: [AlertRule] { state.withLock { $0.set.rules } }
@@ -333,6 +334,7 @@ public final class AlertEngine: Service {
                 try store.writing { db in
                     let names = Set(set.rules.map(\.name))
                     gone = pass.state.book.open.values.filter { !names.contains($0.rule) }
+                    let previous = pass.state.rules  // the gone rules' texts, for their last messages
                     var fresh = State(set)
                     fresh.sites = pass.state.sites
                     pass.state = fresh
@@ -345,14 +347,17 @@ public final class AlertEngine: Service {
                         alert.clearedAt = now
                         alert.updatedAt = now
                         let ref = Alert.MessageRef(id: "\(alert.id).\(alert.revision)", sent: now)
-                        messages.append(AlertMessage(kind: .cancel, alert: alert, id: ref.id, sent: now,
-                                                     references: [alert.firstMessage, alert.lastMessage].compactMap { $0 }))
+                        var references = alert.firstMessage.map { [$0] } ?? []
+                        if let last = alert.lastMessage, last != alert.firstMessage { references.append(last) }
                         alert.revision += 1
+                        if alert.firstMessage == nil { alert.firstMessage = ref }
                         alert.lastMessage = ref
+                        messages.append(AlertMessage(kind: .cancel, alert: alert, id: ref.id, sent: now, references: references))
                         alerts.append(alert)
                     }
                     try TwinStore.write(alerts, now: now, in: db)
-                    pass.added = try outbox.enqueue(messages, rules: [:], now: now, in: db)
+                    pass.added = try outbox.enqueue(messages, rules: previous, now: now, in: db)
+                    if let projection, !alerts.isEmpty { pass.entities.append(try projection.prepareAlerts(alerts, rules: previous, in: db)) }
                 }
                 logger.notice("rules reloaded", metadata: ["file": "\(path)", "rules": "\(set.rules.count)", "cleared": "\(gone.count)"])
             }
