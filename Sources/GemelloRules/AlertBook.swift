@@ -28,6 +28,11 @@ public struct AlertBook: Sendable {
     /// Restores an alert that is open in the store.
     public mutating func restore(_ alert: Alert) { open[alert.subject + "|" + alert.rule] = alert }
 
+    /// Drops the open alerts `which` selects (before reading them back from the store).
+    public mutating func forget(where which: (Alert) -> Bool) {
+        for (key, alert) in open where which(alert) { open[key] = nil }
+    }
+
     public static func subject(_ s: RuleEvent.Subject, rule: AlertRule, backfill: Bool = false) -> String {
         switch s {
         case .series(let ref): (backfill ? "backfill:" : "series:") + ref.name

@@ -22,6 +22,13 @@ public struct ConditionState: Sendable {
 
     public init() {}
 
+    /// A state that only knows its alert is raised, at `watermark` (an open backlog episode read
+    /// back from the store: its window is gone, its end will be when its backlog stops).
+    public init(raisedAt watermark: Int64) {
+        self.watermark = watermark
+        active = true
+    }
+
     /// What one reading did to the alert.
     public enum Edge: Sendable, Equatable {
         /// Raise now (the condition held for the rule's `for`).
@@ -140,6 +147,10 @@ public struct ConditionState: Sendable {
         return .hold(at: ts, value: figure, reraised: reraised)
     }
 
+
+    /// Readings up to `ts` were judged elsewhere (another aggregator of a share group): older ones
+    /// are a backlog from now on.
+    public mutating func advance(to ts: Int64) { watermark = max(watermark, ts) }
 
     /// Ends a raised alert at the newest reading judged (a backlog that stopped arriving).
     public mutating func close() -> Edge? {

@@ -200,6 +200,44 @@ public struct RuleEngine: Sendable {
         }
     }
 
+    /// Forgets what the conditions of `agent`'s series remember (windows, raised, backlogs), so they
+    /// can be filled again from the store: another aggregator of a share group judged that agent's
+    /// readings since.
+    public mutating func forget(agent: String) {
+        for i in series.indices where series[i].ref.agent == agent {
+            for j in series[i].conditions.indices {
+                series[i].conditions[j].state = ConditionState()
+                series[i].conditions[j].backfill = nil
+            }
+        }
+    }
+
+    /// The newest observation time judged live on the series of `slot` (nil: none yet).
+    public func watermark(_ slot: Int) -> Int64? {
+        series[slot].conditions.map(\.state.watermark).max().flatMap { $0 == .min ? nil : $0 }
+    }
+
+    /// Readings of `slot` up to `ts` were judged elsewhere: older ones are a backlog from now on.
+    public mutating func advance(_ slot: Int, to ts: Int64) {
+        for j in series[slot].conditions.indices { series[slot].conditions[j].state.advance(to: ts) }
+    }
+
+    /// ``resetActive()`` for one agent's series.
+    public mutating func resetActive(agent: String) {
+        for i in series.indices where series[i].ref.agent == agent {
+            for j in series[i].conditions.indices { series[i].conditions[j].state.active = false }
+        }
+    }
+
+    /// An open backlog episode read back from the store: judged again from `at` when more of its backlog comes.
+    public mutating func restoreBackfill(rule: Int, series ref: SeriesRef, at: Int64, now: Int64) {
+        let slot = slot(ref, now: now)
+        for j in series[slot].conditions.indices where series[slot].conditions[j].rule == rule {
+            series[slot].conditions[j].backfill = ConditionState(raisedAt: at)
+            series[slot].conditions[j].backfillHeardAt = now
+        }
+    }
+
     /// Marks the alerts already open (from the store, at start) so a condition still holding does
     /// not raise them again, and one that no longer holds clears them.
     public mutating func restore(rule: Int, subject: RuleEvent.Subject, active: Bool) {

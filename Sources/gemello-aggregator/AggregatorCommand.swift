@@ -85,7 +85,7 @@ struct AggregatorCommand: AsyncParsableCommand {
         do {
             try await ngsi.broker.forwardTelemetry(configuration.alerts.sinks, logger: logger)
             alerts = try AlertEngine(store: twin, configuration: configuration.alerts, projection: ngsi.projection, counters: counters,
-                                     metrics: metrics, logger: logger)
+                                     metrics: metrics, shared: configuration.shareGroup != nil, logger: logger)
         } catch {
             Console.error("gemello-aggregator: \(error)")
             throw ExitCode(error.code == .configuration ? 78 : 74)

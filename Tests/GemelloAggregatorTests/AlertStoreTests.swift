@@ -133,3 +133,27 @@ import Testing
         #expect(try store.alerts(includeCleared: true, limit: 10).count == 2)
     }
 }
+
+/// A share group judges series rules only: `silent` and fleet rules are refused with the reason.
+@Suite struct SharedRulesTests {
+    @Test func silentAndFleetRulesAreRefusedInAShareGroup() throws {
+        let folder = try Repository.temporaryFolder("shared-rules")
+        let store = try TwinStore(path: folder.appendingPathComponent("twin.sqlite").path)
+        defer { store.close() }
+        for (rules, refused) in [("rules:\n  - name: gone\n    agent-offline: true\n", true),
+                                 ("rules:\n  - name: quiet\n    match:\n      attribute: level\n    silent: 5m\n", true),
+                                 (AlertStoreTests.rules, false)] {
+            let file = folder.appendingPathComponent("rules.yaml")
+            try rules.write(to: file, atomically: true, encoding: .utf8)
+            var c = AlertsConfiguration()
+            c.rulesPath = file.path
+            do {
+                _ = try AlertEngine(store: store, configuration: c, projection: nil, counters: nil, metrics: nil, shared: true,
+                                    logger: AlertStoreTests.logger)
+                #expect(!refused, "accepted: \(rules)")
+            } catch {
+                #expect(refused && error.code == .configuration && "\(error)".contains("not judged in a share group"), "\(error)")
+            }
+        }
+    }
+}

@@ -244,20 +244,31 @@ class Chaos:
         if not wait_port(self.receiver_port, 10):
             sys.exit("chaos: the CAP receiver did not start; see control-room.log")
 
+    def series_rules(self):
+        """The shipped rules without the silent and fleet ones (a share group judges series rules only)."""
+        text = open(os.path.join(ROOT, "aggregator-config", "rules.yaml")).read()
+        head, *blocks = text.split("\n  - name:")
+        kept = [b for b in blocks if not any(k in b for k in ("silent:", "agent-offline:", "agents-offline:"))]
+        path = os.path.join(self.work, "rules-series.yaml")
+        with open(path, "w") as out:
+            out.write(head + "".join("\n  - name:" + b for b in kept) + "\n")
+        return path
+
     def aggregator_config(self, name):
         """The shipped config with its alerts sent to the receiver as CAP; for a share group's member
-        a config naming its client id and group (alert rules are not judged in a share group)."""
+        a config naming its client id and group, with the series rules."""
         path = os.path.join(self.work, f"{name}.yaml")
+        alerts = lambda rules: (f"\nalerts:\n  rules: {rules}\n  sinks:\n    - name: control-room\n      type: webhook\n"
+                                f"      url: http://127.0.0.1:{self.receiver_port}/cap\n      format: cap\n")
         if len(self.aggregators) == 1:
             shipped = open(os.path.join(ROOT, "aggregator-config", "aggregator.yaml")).read()
             shipped = shipped[:shipped.index("\nalerts:")] if "\nalerts:" in shipped else shipped
             with open(path, "w") as out:
-                out.write(shipped + f"\nalerts:\n  rules: {os.path.join(ROOT, 'aggregator-config', 'rules.yaml')}\n"
-                          f"  sinks:\n    - name: control-room\n      type: webhook\n"
-                          f"      url: http://127.0.0.1:{self.receiver_port}/cap\n      format: cap\n")
+                out.write(shipped + alerts(os.path.join(ROOT, "aggregator-config", "rules.yaml")))
             return path
         with open(path, "w") as out:
-            out.write(f"client-id: {name}\nstore:\n  kind: postgres\n  url: {self.store}\ningest:\n  share-group: chaos\n")
+            out.write(f"client-id: {name}\nstore:\n  kind: postgres\n  url: {self.store}\ningest:\n  share-group: chaos\n"
+                      + alerts(self.series_rules()))
         return path
 
     def start_aggregator(self, name=None):
@@ -458,19 +469,17 @@ class Chaos:
                 with open(log, errors="replace") as f:
                     backlogs += sum("draining the backlog behind them" in line for line in f)
         print(f"live first: agents drained a backlog behind fresh readings {backlogs} times")
-        alerts_ok = True
-        if len(self.aggregators) == 1:
-            rows = []
-            path = os.path.join(self.work, "control-room.jsonl")
-            if os.path.exists(path):
-                rows = [json.loads(l) for l in open(path)]
-            got = {r["id"] for r in rows}
-            sent = {"%s.%d" % (a["id"], i) for a in (self.alerts or []) for i in range(a["messages"])}
-            invalid = sum(1 for r in rows if r["valid"] is False)
-            alerts_lost = len(sent - got) + (1 if self.alerts is None else 0)
-            alerts_ok = alerts_lost == 0 and invalid == 0 and got <= sent
-            print(f"alerts: {len(self.alerts or [])} raised, {len(sent)} messages sent, {len(got)} at the receiver "
-                  f"(lost {alerts_lost}, resent {len(rows) - len(got)}, invalid CAP {invalid}, unknown {len(got - sent)})")
+        rows = []
+        path = os.path.join(self.work, "control-room.jsonl")
+        if os.path.exists(path):
+            rows = [json.loads(l) for l in open(path)]
+        got = {r["id"] for r in rows}
+        sent = {"%s.%d" % (a["id"], i) for a in (self.alerts or []) for i in range(a["messages"])}
+        invalid = sum(1 for r in rows if r["valid"] is False)
+        alerts_lost = len(sent - got) + (1 if self.alerts is None else 0)
+        alerts_ok = alerts_lost == 0 and invalid == 0 and got <= sent
+        print(f"alerts: {len(self.alerts or [])} raised, {len(sent)} messages sent, {len(got)} at the receiver "
+              f"(lost {alerts_lost}, resent {len(rows) - len(got)}, invalid CAP {invalid}, unknown {len(got - sent)})")
         print(f"faults by kind: {dict(sorted(self.faults.items()))}; seed {self.args.seed}; {time.time() - self.t0:.0f} s")
         print(f"chaos: faults {sum(self.faults.values())}, readings {total}, lost {lost}, duplicated {duplicated}, dropped-by-policy {dropped}")
         return ok and lost == 0 and duplicated == 0 and alerts_ok

@@ -31,6 +31,8 @@ public final class AlertEngine: Service {
     let startedAt: Int64
     /// The comuni (alerts.geodata): areas by name, ISTAT geocodes.
     let areas: AreaIndex?
+    /// One of a share group: other aggregators judge some of the same agents' readings.
+    let shared: Bool
     private let state: Mutex<State>
 
     struct State: Sendable {
@@ -41,6 +43,8 @@ public final class AlertEngine: Service {
         /// agent → series name → ref; agent → site.
         var series: [String: [String: SeriesRef]] = [:]
         var sites: [String: SiteInfo] = [:]
+        /// Share group: each agent's `alert_version` as this aggregator last left it.
+        var versions: [String: Int64] = [:]
 
         init(_ set: RuleSet) {
             self.set = set
@@ -58,8 +62,10 @@ public final class AlertEngine: Service {
     }
 
     public init(store: TwinStore, configuration: AlertsConfiguration, projection: TwinProjection?, counters: IngestCounters?,
-                metrics: AggregatorMetrics?, clock: any WallClock = SystemWallClock(), logger: Logger) throws(AggregatorError) {
+                metrics: AggregatorMetrics?, shared: Bool = false, clock: any WallClock = SystemWallClock(),
+                logger: Logger) throws(AggregatorError) {
         self.store = store
+        self.shared = shared
         self.configuration = configuration
         self.projection = projection
         self.counters = counters
@@ -79,6 +85,7 @@ public final class AlertEngine: Service {
             do { set = try RuleSet.load(path: path, areas: areas) } catch {
                 throw AggregatorError(.configuration, "alerts.rules: \(error)")
             }
+            if shared, let refused = Self.notShared(set) { throw AggregatorError(.configuration, "alerts.rules: \(refused)") }
         }
         outbox = try AlertOutbox(sinks: configuration.sinks, cap: configuration.cap, metrics: metrics, store: store)
         state = Mutex(State(set))
@@ -110,7 +117,17 @@ public final class AlertEngine: Service {
         /// Judges the stored batches' readings (inside the ingest transaction).
         func evaluate(_ batches: [Batch], now: Int64, db: any StoreConnection) throws {
             guard !state.set.rules.isEmpty else { return }
+            if engine.shared {
+                // Each agent's row is locked (the ingest locked it): take over its rule state if
+                // another member judged it since this one did.
+                var current: [String: Set<SeriesChunk.Source>] = [:]
+                for batch in batches {
+                    current[batch.agentID, default: []].insert(SeriesChunk.Source(epoch: batch.bootEpoch, sequence: batch.sequence, committedAt: 0))
+                }
+                for agent in current.keys.sorted() { try claim(agent, excluding: current[agent]!, now: now, db: db) }
+            }
             var events: [RuleEvent] = []
+            var judged: [(agent: String, name: String, slot: Int)] = []
             for batch in batches {
                 let refs = try self.refs(batch, db: db)
                 // Each series' readings in observation order (a batch keeps them in arrival order).
@@ -123,6 +140,7 @@ public final class AlertEngine: Service {
                     while end < order.count && batch.seriesIndex[order[end]] == s { end += 1 }
                     let slot = state.engine.slot(refs[Int(s)], now: now)
                     if state.engine.watches(slot) {
+                        if engine.shared { judged.append((batch.agentID, batch.series[Int(s)].name, slot)) }
                         let run = order[start..<end]
                         state.engine.observe(slot, times: run.lazy.map { batch.millisecondTimestamp($0) }, values: run.lazy.map { batch.values[$0] },
                                              now: now, into: &events)
@@ -130,7 +148,72 @@ public final class AlertEngine: Service {
                     start = end
                 }
             }
+            // Share group: how far each series was judged, for a member that takes the agent over.
+            for (agent, name, slot) in judged {
+                guard let mark = state.engine.watermark(slot) else { continue }
+                try db.send("UPDATE series SET alert_watermark = ? WHERE agent_id = ? AND name = ?", [.integer(mark), .text(agent), .text(name)])
+            }
             try apply(events, now: now, db: db)
+        }
+
+        /// Share group: the agent's rule state is this member's if its `alert_version` is the one
+        /// this member left; otherwise it is read back from the store: its open alerts, and each
+        /// series' windows from the history up to where it was judged (`series.alert_watermark`),
+        /// leaving out the batches of this transaction (`excluding`, not judged yet). Then bumped.
+        func claim(_ agent: String, excluding: Set<SeriesChunk.Source>, now: Int64, db: any StoreConnection) throws {
+            let version = try db.scalarInt("SELECT alert_version FROM agents WHERE id = ?", [.text(agent)]) ?? 0
+            if state.versions[agent] != version { try rebuild(agent, excluding: excluding, now: now, db: db) }
+            try db.send("UPDATE agents SET alert_version = ? WHERE id = ?", [.integer(version + 1), .text(agent)])
+            state.versions[agent] = version + 1
+        }
+
+        func rebuild(_ agent: String, excluding: Set<SeriesChunk.Source>, now: Int64, db: any StoreConnection) throws {
+            state.book.forget { $0.agent == agent && !$0.subject.hasPrefix("agent:") && !$0.subject.hasPrefix("group:") }
+            state.engine.forget(agent: agent)
+            var types: [String: String] = [:]
+            let sensors = try db.query("SELECT sensor_id, entity_type FROM sensors WHERE agent_id = ?", [.text(agent)])
+            while try sensors.step() { types[sensors.text(0)] = sensors.text(1) }
+            let rows = try db.query("SELECT id, name, unit, alert_watermark FROM series WHERE agent_id = ? AND alert_watermark IS NOT NULL",
+                                    [.text(agent)])
+            var list: [(id: Int64, info: SeriesInfo, mark: Int64)] = []
+            while try rows.step() { list.append((rows.int64(0), SeriesInfo(name: rows.text(1), unit: rows.text(2)), rows.int64(3))) }
+            var discarded: [RuleEvent] = []
+            for (id, info, mark) in list {
+                let ref = SeriesRef(agent: agent, sensor: String(info.sensor), attribute: String(info.attribute),
+                                    entityType: types[String(info.sensor)] ?? "DeviceMeasurement", unit: info.unit)
+                let slot = state.engine.slot(ref, now: now)
+                guard state.engine.watches(slot) else { continue }
+                let span = state.set.rules.filter {
+                    $0.condition.isSeries && $0.match.matches(agent: agent, sensor: info.sensor, attribute: info.attribute, entityType: ref.entityType)
+                }.map { $0.condition.window + $0.forMilliseconds + $0.clearForMilliseconds }.max() ?? 0
+                if span > 0, let points = try HistoryStore.points(series: id, in: (mark - span)...mark, db: db) {
+                    let judged = points.timestamps.indices.filter { i in
+                        let s = points.sources[Int(points.sourceIndex[i])]
+                        return !excluding.contains(SeriesChunk.Source(epoch: s.epoch, sequence: s.sequence, committedAt: 0))
+                    }
+                    state.engine.observe(slot, times: judged.map { points.timestamps[$0] }, values: judged.map { points.values[$0] },
+                                         now: now, into: &discarded)
+                }
+                state.engine.advance(slot, to: mark)
+            }
+            state.engine.resetActive(agent: agent)
+            let index = Dictionary(state.set.rules.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
+            let open = try db.query("SELECT \(TwinStore.alertColumns) FROM alerts WHERE status = 'open' AND agent_id = ?", [.text(agent)])
+            while try open.step() {
+                let alert = TwinStore.alert(open)
+                guard let rule = index[alert.rule] else { continue }
+                let backfill = alert.subject.hasPrefix("backfill:")
+                guard backfill || alert.subject.hasPrefix("series:") else { continue }
+                let parts = alert.subject.split(separator: ":", maxSplits: 1).last!.split(separator: "/", maxSplits: 2).map(String.init)
+                guard parts.count == 3 else { continue }
+                let ref = SeriesRef(agent: parts[0], sensor: parts[1], attribute: parts[2], entityType: alert.entityType, unit: alert.unit ?? "")
+                state.book.restore(alert)
+                if backfill {
+                    state.engine.restoreBackfill(rule: rule, series: ref, at: alert.updatedAt, now: now)
+                } else {
+                    state.engine.restore(rule: rule, subject: .series(ref), active: true)
+                }
+            }
         }
 
         func refs(_ batch: Batch, db: any StoreConnection) throws -> [SeriesRef] {
@@ -304,6 +387,16 @@ public final class AlertEngine: Service {
         do {
             try ingesting { pass in
                 try store.writing { db in
+                    var owner: String?
+                    if shared {
+                        let found = try db.query("SELECT agent_id FROM alerts WHERE id = ? AND status = 'open'", [.text(id)])
+                        if try found.step() { owner = found.optionalText(0) }
+                    }
+                    if let agent = owner {
+                        // Another member may hold this agent's state: lock its row, read it back, bump its version.
+                        try TwinStore.lockAgents([agent], db)
+                        try pass.claim(agent, excluding: [], now: now, db: db)
+                    }
                     guard let alert = pass.state.book.acknowledge(id, by: who, now: now) else { return }
                     found = alert
                     try pass.record(now: now, db: db)
@@ -325,6 +418,10 @@ public final class AlertEngine: Service {
         do { set = try RuleSet.load(path: path, areas: areas) } catch {
             logger.error("rules not reloaded: the file is invalid; the previous rules keep running",
                          metadata: ["file": "\(path)", "error": "\(error)"])
+            return false
+        }
+        if shared, let refused = Self.notShared(set) {
+            logger.error("rules not reloaded; the previous rules keep running", metadata: ["file": "\(path)", "error": "\(refused)"])
             return false
         }
         let now = clock.nowMilliseconds()
@@ -368,15 +465,32 @@ public final class AlertEngine: Service {
         }
     }
 
+    /// Share groups judge series rules only: `silent` and the fleet conditions need every member's
+    /// view of every agent (not built); the first such rule, as an error, or nil.
+    static func notShared(_ set: RuleSet) -> String? {
+        guard let rule = set.rules.first(where: { if case .silent = $0.condition { true } else { $0.condition.isFleet } }) else { return nil }
+        return "rule '\(rule.name)': silent and fleet rules are not judged in a share group yet (ingest.share-group). "
+            + "Fix: keep them out of the members' rules (docs/alerts.md, 'Not built')"
+    }
+
     public func run() async throws {
         var lastPrune: Int64 = 0
         await withTaskGroup(of: Void.self) { group in
             group.addTask { [weak self] in
                 for await _ in await UnixSignalsSequence(trapping: .sighup) { self?.reload() }
             }
+            var lastShared = clock.nowMilliseconds()
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
                 let now = clock.nowMilliseconds()
                 tick(now: now)
+                if shared, let projection {
+                    // What the other members changed shows in this member's twin too (5 s overlap:
+                    // their transactions may commit after the time they wrote).
+                    if let changed = try? store.alerts(changedSince: lastShared - 5000), !changed.isEmpty {
+                        projection.loadAlerts(changed, rules: state.withLock { $0.rules })
+                    }
+                    lastShared = now
+                }
                 if now - lastPrune > 3_600_000 {
                     lastPrune = now
                     do {

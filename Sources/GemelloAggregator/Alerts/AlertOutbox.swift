@@ -110,6 +110,15 @@ public final class AlertOutbox: Sendable {
 
     public func count(_ sink: String) -> Int { queued.withLock { $0[sink] ?? 0 } }
 
+    /// The sink's queue is empty in the store.
+    func emptied(_ sink: String) {
+        let was = queued.withLock { q -> Int in
+            defer { q[sink] = 0 }
+            return q[sink] ?? 0
+        }
+        if was != 0 { metrics[sink]?.queued.record(0) }
+    }
+
     /// The oldest queued message of `sink`.
     struct Head: Sendable {
         var seq: Int64

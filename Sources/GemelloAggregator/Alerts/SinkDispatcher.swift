@@ -52,12 +52,16 @@ public final class SinkDispatcher: Service {
             let now = clock.nowMilliseconds()
             let head: AlertOutbox.Head?
             do {
-                head = try store.writing { [owner] db -> AlertOutbox.Head? in
+                head = try store.writing { [owner, outbox] db -> AlertOutbox.Head? in
                     guard let head = try AlertOutbox.head(sink.name, in: db) else {
-                        try NotificationDispatcher.release(lease, owner: owner, in: db)
+                        try NotificationDispatcher.release(lease, owner: owner, in: db, table: "alert_leases")
+                        // Empty in the store: what this aggregator counts agrees (in a share group
+                        // the others deliver some of the messages this one queued).
+                        outbox.emptied(sink.name)
                         return nil
                     }
-                    guard head.nextAttempt <= now, try NotificationDispatcher.lease(lease, owner: owner, now: now, in: db) else { return nil }
+                    guard head.nextAttempt <= now,
+                          try NotificationDispatcher.lease(lease, owner: owner, now: now, in: db, table: "alert_leases") else { return nil }
                     return head
                 }
             } catch {

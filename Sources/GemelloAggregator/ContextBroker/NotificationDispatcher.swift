@@ -124,16 +124,17 @@ public final class NotificationDispatcher: Service {
 
     /// Takes (or renews) the lease of subscription `id` for `owner`; false when another
     /// aggregator holds it.
-    static func lease(_ id: String, owner: String, now: Int64, in db: any StoreConnection) throws -> Bool {
+    /// `table`: `ngsi_leases` (subscriptions) or `alert_leases` (alert sinks), both `(subscription, owner, until)`.
+    static func lease(_ id: String, owner: String, now: Int64, in db: any StoreConnection, table: String = "ngsi_leases") throws -> Bool {
         try db.run("""
-            INSERT INTO ngsi_leases (subscription, owner, until) VALUES (?, ?, ?)
+            INSERT INTO \(table) (subscription, owner, until) VALUES (?, ?, ?)
             ON CONFLICT (subscription) DO UPDATE SET owner = excluded.owner, until = excluded.until
-            WHERE ngsi_leases.owner = excluded.owner OR ngsi_leases.until < ?
+            WHERE \(table).owner = excluded.owner OR \(table).until < ?
             """, [.text(id), .text(owner), .integer(now + leaseMilliseconds), .integer(now)]) > 0
     }
 
-    static func release(_ id: String, owner: String, in db: any StoreConnection) throws {
-        try db.send("DELETE FROM ngsi_leases WHERE subscription = ? AND owner = ?", [.text(id), .text(owner)])
+    static func release(_ id: String, owner: String, in db: any StoreConnection, table: String = "ngsi_leases") throws {
+        try db.send("DELETE FROM \(table) WHERE subscription = ? AND owner = ?", [.text(id), .text(owner)])
     }
 
     /// The head rows of subscription `id` if they are due and this aggregator holds (or now

@@ -21,6 +21,7 @@ extension TwinStore {
         CREATE INDEX IF NOT EXISTS alert_outbox_sink ON alert_outbox (sink, seq);
         CREATE TABLE IF NOT EXISTS alert_sinks (name TEXT PRIMARY KEY, delivered INTEGER NOT NULL DEFAULT 0,
             dropped INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS alert_leases (subscription TEXT PRIMARY KEY, owner TEXT NOT NULL, until INTEGER NOT NULL) WITHOUT ROWID;
         """
 
     static let alertColumns = """

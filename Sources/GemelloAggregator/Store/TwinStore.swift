@@ -52,6 +52,9 @@ public final class TwinStore: Sendable {
                 if db.dialect == .sqlite { try Self.migrateToDeliveryRanges(db) }
                 try db.executeSchema(Self.schema)
                 try Self.addFleetColumns(db)
+                // Share groups: whose rule state of an agent is current (AlertEngine).
+                try Self.addColumns(table: "agents", [("alert_version", "INTEGER")], db)
+                try Self.addColumns(table: "series", [("alert_watermark", "INTEGER")], db)
                 let moved = db.dialect == .sqlite ? try HistoryStore.migrateRowHistory(db) : 0
                 var ids: [String: [String: Int64]] = [:]
                 let rows = try db.query("SELECT id, agent_id, name FROM series")
