@@ -44,24 +44,15 @@ struct AlertsListCommand: AsyncParsableCommand {
     var all = false
     @Option(name: .long, help: "At most this many alerts.")
     var limit = 200
-    @Flag(name: .long, help: "Refresh until interrupted (Ctrl-C); with --json, one JSON document per line.")
-    var watch = false
-    @Option(name: .long, help: "Seconds between refreshes with --watch.")
-    var interval: Double = 2
+    @OptionGroup var watching: WatchOptions
 
     func validate() throws {
-        guard interval >= 0.2 else { throw ValidationError("--interval must be at least 0.2 seconds (got \(interval))") }
         guard limit >= 1 else { throw ValidationError("--limit must be at least 1 (got \(limit))") }
     }
 
     func run() async throws {
-        guard watch else { return try await printOnce(clear: false) }
-        let terminal = isatty(STDOUT_FILENO) == 1 && !options.json
-        while !Task.isCancelled {
-            do { try await printOnce(clear: terminal) } catch { Console.error("gemello: \(error)") }
-            fflush(nil)
-            try await Task.sleep(for: .milliseconds(Int64(interval * 1000)))
-        }
+        let terminal = watching.watch && isatty(STDOUT_FILENO) == 1 && !options.json
+        try await watching.run { try await printOnce(clear: terminal) }
     }
 
     func printOnce(clear: Bool) async throws {
@@ -73,7 +64,7 @@ struct AlertsListCommand: AsyncParsableCommand {
         }
         if clear { print("\u{1B}[H\u{1B}[2J", terminator: "") }
         print(Self.render(alerts, all: all), terminator: "")
-        if clear { print("\(Timestamp.iso8601(milliseconds: SystemWallClock().nowMilliseconds()))  every \(interval) s; Ctrl-C stops") }
+        if clear { print("\(Timestamp.iso8601(milliseconds: SystemWallClock().nowMilliseconds()))  every \(watching.interval) s; Ctrl-C stops") }
     }
 
     static func render(_ alerts: [AlertView], all: Bool) -> String {

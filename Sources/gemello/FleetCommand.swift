@@ -13,37 +13,16 @@ struct FleetListCommand: AsyncParsableCommand {
         commandName: "list", abstract: "List every agent (the default of 'gemello fleet').")
 
     @OptionGroup var options: AggregatorOptions
-    @Flag(name: .long, help: "Refresh until interrupted (Ctrl-C); with --json, one JSON document per line.")
-    var watch = false
-    @Option(name: .long, help: "Seconds between refreshes with --watch.")
-    var interval: Double = 2
-
-    func validate() throws {
-        guard interval >= 0.2 else { throw ValidationError("--interval must be at least 0.2 seconds (got \(interval))") }
-    }
+    @OptionGroup var watching: WatchOptions
 
     func run() async throws {
-        guard watch else {
-            try await printOnce()
-            return
-        }
-        let terminal = isatty(STDOUT_FILENO) == 1 && !options.json
-        while !Task.isCancelled {
-            do {
-                if terminal {
-                    let (_, fleet) = try await options.client.get("/fleet", as: [FleetAgentSummary].self)
-                    print("\u{1B}[H\u{1B}[2J", terminator: "")  // home + clear: redraw in place
-                    print(Self.render(fleet), terminator: "")
-                    print("\(Timestamp.iso8601(milliseconds: SystemWallClock().nowMilliseconds()))  every \(interval) s; Ctrl-C stops")
-                } else {
-                    try await printOnce()
-                }
-            } catch {
-                // A watch outlives an aggregator restart: say so and keep trying.
-                Console.error("gemello: \(error)")
-            }
-            fflush(nil)  // all streams: 'stdout' is a C global Swift 6 will not touch
-            try await Task.sleep(for: .milliseconds(Int64(interval * 1000)))
+        let terminal = watching.watch && isatty(STDOUT_FILENO) == 1 && !options.json
+        try await watching.run {
+            guard terminal else { return try await printOnce() }
+            let (_, fleet) = try await options.client.get("/fleet", as: [FleetAgentSummary].self)
+            print("\u{1B}[H\u{1B}[2J", terminator: "")  // home + clear: redraw in place
+            print(Self.render(fleet), terminator: "")
+            print("\(Timestamp.iso8601(milliseconds: SystemWallClock().nowMilliseconds()))  every \(watching.interval) s; Ctrl-C stops")
         }
     }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import GemelloCore
 
 /// `gemello`: the operators' CLI. Talks to the aggregator's HTTP API only.
@@ -21,6 +22,29 @@ struct AggregatorOptions: ParsableArguments {
 
     var client: APIClient {
         APIClient(baseURL: aggregator ?? Environment.value("GEMELLO_AGGREGATOR") ?? "http://127.0.0.1:8080")
+    }
+}
+
+/// `--watch` and `--interval`, for the commands that list what changes (fleet, alerts).
+struct WatchOptions: ParsableArguments {
+    @Flag(name: .long, help: "Refresh until interrupted (Ctrl-C); with --json, one JSON document per line.")
+    var watch = false
+    @Option(name: .long, help: "Seconds between refreshes with --watch.")
+    var interval: Double = 2
+
+    func validate() throws {
+        guard interval >= 0.2 else { throw ValidationError("--interval must be at least 0.2 seconds (got \(interval))") }
+    }
+
+    /// Runs `body` once, or every `interval` until interrupted: a watch outlives an aggregator
+    /// restart (an error is printed and the watch goes on).
+    func run(_ body: () async throws -> Void) async throws {
+        guard watch else { return try await body() }
+        while !Task.isCancelled {
+            do { try await body() } catch { Console.error("gemello: \(error)") }
+            fflush(nil)  // all streams: 'stdout' is a C global Swift 6 will not touch
+            try await Task.sleep(for: .milliseconds(Int64(interval * 1000)))
+        }
     }
 }
 

@@ -109,36 +109,8 @@ import Testing
 
         let csv = folder.appendingPathComponent("levels.csv")
         try Self.csv().write(to: csv, atomically: true, encoding: .utf8)
-        let agentConfig = folder.appendingPathComponent("gauge.yaml")
-        try """
-            agent-id: gauge-agent
-            site:
-              id: darsena
-              kind: fiber-node
-              latitude: 45.452
-              longitude: 9.176
-            broker: \(broker.url)
-            buffer:
-              path: \(folder.appendingPathComponent("agent.sqlite").path)
-            inputs:
-              - type: csv-replay
-                sensor: gauge
-                entity-type: WaterObserved
-                file: \(csv.path)
-                timestamp:
-                  columns: [time]
-                  format: "yyyy-MM-dd HH:mm:ss"
-                columns:
-                  level:
-                    attribute: level
-                    unit: MTR
-            """.write(to: agentConfig, atomically: true, encoding: .utf8)
-        let agent = Process()
-        agent.executableURL = Repository.root.appendingPathComponent(".build/debug/gemello-agent")
-        agent.arguments = ["--config", agentConfig.path, "--log-level", "warning"]
-        agent.standardOutput = FileHandle.nullDevice
-        agent.standardError = FileHandle.nullDevice
-        try agent.run()
+        let agent = try AlertDeliveryTests.gaugeAgent("gauge-agent", site: "darsena", at: (45.452, 9.176), csv: csv, broker: broker.url,
+                                                      folder: folder)
         defer { kill(agent.processIdentifier, SIGKILL) }
 
         func get(_ path: String, link: Bool = false) async throws -> (Int, Data) {

@@ -37,6 +37,43 @@ import Testing
         return csv
     }
 
+    /// A real `gemello-agent` replaying `csv` (`time,level` rows) as sensor `gauge` (WaterObserved) of agent `id`.
+    static func gaugeAgent(_ id: String, site: String, at location: (Double, Double), csv: URL, speed: String = "max", broker: String,
+                           folder: URL) throws -> Process {
+        let config = folder.appendingPathComponent("\(id).yaml")
+        try """
+            agent-id: \(id)
+            site:
+              id: \(site)
+              kind: fiber-node
+              latitude: \(location.0)
+              longitude: \(location.1)
+            broker: \(broker)
+            buffer:
+              path: \(folder.appendingPathComponent("\(id).sqlite").path)
+            inputs:
+              - type: csv-replay
+                sensor: gauge
+                entity-type: WaterObserved
+                file: \(csv.path)
+                timestamp:
+                  columns: [time]
+                  format: "yyyy-MM-dd HH:mm:ss"
+                speed: \(speed)
+                columns:
+                  level:
+                    attribute: level
+                    unit: MTR
+            """.write(to: config, atomically: true, encoding: .utf8)
+        let agent = Process()
+        agent.executableURL = Repository.root.appendingPathComponent(".build/debug/gemello-agent")
+        agent.arguments = ["--config", config.path, "--log-level", "warning"]
+        agent.standardOutput = FileHandle.nullDevice
+        agent.standardError = FileHandle.nullDevice
+        try agent.run()
+        return agent
+    }
+
     final class Aggregator {
         let process = Process()
         let portFile: URL
@@ -99,37 +136,7 @@ import Testing
         let start = (Int64(Date().timeIntervalSince1970) + 3) * 1000
         let csv = folder.appendingPathComponent("levels.csv")
         try Self.levels(start: start, seconds: seconds).write(to: csv, atomically: true, encoding: .utf8)
-        let agentConfig = folder.appendingPathComponent("alerting.yaml")
-        try """
-            agent-id: alerting
-            site:
-              id: navigli
-              kind: fiber-node
-              latitude: 45.45
-              longitude: 9.17
-            broker: \(broker.url)
-            buffer:
-              path: \(folder.appendingPathComponent("agent.sqlite").path)
-            inputs:
-              - type: csv-replay
-                sensor: gauge
-                entity-type: WaterObserved
-                file: \(csv.path)
-                timestamp:
-                  columns: [time]
-                  format: "yyyy-MM-dd HH:mm:ss"
-                speed: 1
-                columns:
-                  level:
-                    attribute: level
-                    unit: MTR
-            """.write(to: agentConfig, atomically: true, encoding: .utf8)
-        let agent = Process()
-        agent.executableURL = Repository.root.appendingPathComponent(".build/debug/gemello-agent")
-        agent.arguments = ["--config", agentConfig.path, "--log-level", "warning"]
-        agent.standardOutput = FileHandle.nullDevice
-        agent.standardError = FileHandle.nullDevice
-        try agent.run()
+        let agent = try Self.gaugeAgent("alerting", site: "navigli", at: (45.45, 9.17), csv: csv, speed: "1", broker: broker.url, folder: folder)
         defer { kill(agent.processIdentifier, SIGKILL) }
 
         // Delivered while up; then the receiver is down 30 s, the aggregator killed and restarted within it.
