@@ -14,7 +14,6 @@ struct FleetRules: Sendable {
         var agent: String
     }
 
-    init(rules: [AlertRule]) {}
 
     mutating func agent(_ agent: String, offline isOffline: Bool, planned: Bool, at now: Int64, location: AlertRule.Point?,
                         rules: [AlertRule], into events: inout [RuleEvent]) {

@@ -88,7 +88,7 @@ public struct RuleEngine: Sendable {
 
     public init(rules: [AlertRule]) {
         self.rules = rules
-        fleet = FleetRules(rules: rules)
+        fleet = FleetRules()
     }
 
     /// The slot of `ref` (matching it against the rules the first time; `now` starts its silence clock).

@@ -128,22 +128,21 @@ public final class AlertEngine: Service {
             var events: [RuleEvent] = []
             var judged: [(agent: String, name: String, slot: Int)] = []
             for batch in batches {
-                let refs = try self.refs(batch, db: db)
-                // Each series' readings in observation order (a batch keeps them in arrival order).
-                var order = Array(0..<batch.count)
+                let slots = try self.refs(batch, db: db).map { state.engine.slot($0, now: now) }
+                let watched = slots.map { state.engine.watches($0) }
+                guard watched.contains(true) else { continue }  // no rule on this batch's series: nothing to sort
+                // The watched series' readings, each in observation order (a batch keeps them in arrival order).
+                var order = (0..<batch.count).filter { watched[Int(batch.seriesIndex[$0])] }
                 order.sort { (batch.seriesIndex[$0], batch.timestamps[$0], $0) < (batch.seriesIndex[$1], batch.timestamps[$1], $1) }
                 var start = 0
                 while start < order.count {
-                    let s = batch.seriesIndex[order[start]]
+                    let s = Int(batch.seriesIndex[order[start]])
                     var end = start
-                    while end < order.count && batch.seriesIndex[order[end]] == s { end += 1 }
-                    let slot = state.engine.slot(refs[Int(s)], now: now)
-                    if state.engine.watches(slot) {
-                        if engine.shared { judged.append((batch.agentID, batch.series[Int(s)].name, slot)) }
-                        let run = order[start..<end]
-                        state.engine.observe(slot, times: run.lazy.map { batch.millisecondTimestamp($0) }, values: run.lazy.map { batch.values[$0] },
-                                             now: now, into: &events)
-                    }
+                    while end < order.count && Int(batch.seriesIndex[order[end]]) == s { end += 1 }
+                    if engine.shared { judged.append((batch.agentID, batch.series[s].name, slots[s])) }
+                    let run = order[start..<end]
+                    state.engine.observe(slots[s], times: run.lazy.map { batch.millisecondTimestamp($0) }, values: run.lazy.map { batch.values[$0] },
+                                         now: now, into: &events)
                     start = end
                 }
             }
