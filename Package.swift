@@ -17,12 +17,18 @@ let package = Package(
         .executable(name: "gemello", targets: ["gemello"]),
         // The core (readings, batches, wire format v1) for other Swift consumers and ops/fuzz.
         .library(name: "GemelloCore", targets: ["GemelloCore"]),
+        // NGSI-LD without I/O (the query language, contexts, entities), for ops/fuzz/query.
+        .library(name: "GemelloNGSILD", targets: ["GemelloNGSILD"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        // Bearer tokens on the HTTP API (HTTPFields.bearer).
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth", from: "2.5.0"),
+        // Already in the graph through Hummingbird; named for NIOHTTPTypes (the slow-client deadline handler).
+        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         // Already in the graph through Hummingbird; named for HTTPField.Name (Link, NGSILD-Results-Count).
@@ -61,15 +67,18 @@ let package = Package(
         .target(name: "GemelloNGSILD", dependencies: ["GemelloCore"], swiftSettings: strict),
         .target(name: "GemelloRules", dependencies: ["GemelloCore"], swiftSettings: strict),
 
+        // How agent, aggregator and CLI reach the broker: URL, TLS, identity, the loopback rule.
+        .target(name: "GemelloBrokerAccess", dependencies: ["GemelloCore", "GemelloMosquitto"], swiftSettings: strict),
+
         // MARK: Daemons as libraries (they never import each other)
         .target(name: "GemelloAgent", dependencies: [
-            "GemelloCore", "GemelloSQLite", "GemelloMosquitto",
+            "GemelloCore", "GemelloSQLite", "GemelloMosquitto", "GemelloBrokerAccess",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
         ], exclude: ["Inputs/CSVReplay/README.md", "Inputs/Simulated/README.md"], swiftSettings: strict),
         .target(name: "GemelloAggregator", dependencies: [
-            "GemelloCore", "GemelloNGSILD", "GemelloRules", "GemelloStorage", "GemelloStorageSQLite", "GemelloStoragePostgres", "GemelloMosquitto",
+            "GemelloCore", "GemelloNGSILD", "GemelloRules", "GemelloStorage", "GemelloStorageSQLite", "GemelloStoragePostgres", "GemelloMosquitto", "GemelloBrokerAccess",
             .product(name: "CoreMetrics", package: "swift-metrics"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -78,6 +87,10 @@ let package = Package(
         .target(name: "GemelloAggregatorHTTP", dependencies: [
             "GemelloAggregator", "GemelloCore", "GemelloNGSILD", "GemelloRules",
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdCore", package: "hummingbird"),
+            .product(name: "HummingbirdHTTP2", package: "hummingbird"),
+            .product(name: "HummingbirdAuth", package: "hummingbird-auth"),
+            .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "Prometheus", package: "swift-prometheus"),
         ], swiftSettings: strict),
@@ -100,7 +113,7 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], swiftSettings: strict),
         .executableTarget(name: "gemello", dependencies: [
-            "GemelloAgent", "GemelloCore", "GemelloMosquitto", "GemelloRules",
+            "GemelloAgent", "GemelloCore", "GemelloMosquitto", "GemelloBrokerAccess", "GemelloRules",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
         ], swiftSettings: strict),
@@ -117,7 +130,7 @@ let package = Package(
         .testTarget(name: "GemelloCoreTests", dependencies: ["GemelloCore", "GemelloTesting"]),
         .testTarget(name: "GemelloNGSILDTests", dependencies: ["GemelloNGSILD", "GemelloCore"]),
         .testTarget(name: "GemelloRulesTests", dependencies: ["GemelloRules", "GemelloCore", "GemelloTesting"]),
-        .testTarget(name: "GemelloAgentTests", dependencies: ["GemelloAgent", "GemelloCore", "GemelloTesting"]),
+        .testTarget(name: "GemelloAgentTests", dependencies: ["GemelloAgent", "GemelloBrokerAccess", "GemelloCore", "GemelloTesting"]),
         .testTarget(name: "GemelloAggregatorTests", dependencies: [
             "GemelloAggregator", "GemelloCore", "GemelloSQLite", "GemelloStorage", "GemelloStorageSQLite", "GemelloStoragePostgres", "GemelloTesting",
             .product(name: "Logging", package: "swift-log"),

@@ -18,12 +18,16 @@ import Prometheus
 public enum AggregatorHTTP {
     /// Builds the HTTP application (a `Service`). `onListening` receives the bound port
     /// (useful with port 0 in tests).
+    /// Every route is behind ``AccessMiddleware`` (tokens, scopes, rate limit, size caps: `access`,
+    /// open when nil); `http.tls-*` makes it HTTPS with HTTP/2.
     public static func application(
         store: TwinStore, broker: ContextBroker, counters: IngestCounters, configuration: AggregatorConfiguration,
-        metrics: PrometheusCollectorRegistry? = nil, alerts: AlertEngine? = nil, clock: any WallClock = SystemWallClock(), logger: Logger,
+        metrics: PrometheusCollectorRegistry? = nil, alerts: AlertEngine? = nil, access: APIAccess? = nil,
+        clock: any WallClock = SystemWallClock(), logger: Logger,
         onListening: @escaping @Sendable (Int) async -> Void = { _ in }
-    ) -> some ApplicationProtocol {
+    ) throws -> some ApplicationProtocol {
         let router = Router()
+        if let access { router.add(middleware: AccessMiddleware(access: access, logger: logger)) }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
 
@@ -45,6 +49,7 @@ public enum AggregatorHTTP {
         addAlertRoutes(to: router, store: store, alerts: alerts)
         return Application(
             router: router,
+            server: try serverBuilder(configuration),
             configuration: .init(address: .hostname(configuration.httpHost, port: configuration.httpPort), serverName: "gemello-aggregator"),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? configuration.httpPort) },
             logger: logger)

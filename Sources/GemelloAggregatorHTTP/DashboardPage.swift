@@ -99,6 +99,29 @@ enum DashboardPage {
     let alerts = [];
     let selected = null;
     const severityRank = { extreme: 0, severe: 1, moderate: 2, minor: 3 };
+    // The API token (scopes fleet:read and twin:read): from dashboard#token=<token>, kept for this
+    // tab only (sessionStorage) and taken out of the address bar at once.
+    const params = new URLSearchParams(location.hash.slice(1));
+    if (params.get("token")) {
+      sessionStorage.setItem("gemello-token", params.get("token"));
+      params.delete("token");
+      history.replaceState(null, "", location.pathname + location.search + (params.toString() ? "#" + params.toString() : ""));
+    }
+    const api = (path, options = {}) => {
+      const token = sessionStorage.getItem("gemello-token");
+      const headers = Object.assign({}, options.headers || {}, token ? { Authorization: "Bearer " + token } : {});
+      return fetch(path, Object.assign({}, options, { headers, cache: "no-store" }));
+    };
+    function askToken() {
+      const banner = document.getElementById("error");
+      banner.innerHTML = 'This aggregator wants an API token (scopes fleet:read and twin:read; an operator makes one with '
+        + '<code>gemello token create</code>): <input id="token" type="password" size="40" aria-label="API token"> <button id="usetoken">Use</button>';
+      banner.style.display = "block";
+      document.getElementById("usetoken").onclick = () => {
+        sessionStorage.setItem("gemello-token", document.getElementById("token").value.trim());
+        refresh();
+      };
+    }
     const sdm = '<https://raw.githubusercontent.com/smart-data-models/data-models/master/context.jsonld>; rel="http://www.w3.org/ns/json-ld#context"; type="application/ld+json"';
 
     function sparkline(values) {
@@ -115,14 +138,14 @@ enum DashboardPage {
       const body = document.getElementById("entities");
       try {
         const q = encodeURIComponent(`refDevice=="urn:ngsi-ld:Device:${id}"`);
-        const r = await fetch(`ngsi-ld/v1/entities?q=${q}&limit=100`, { headers: { Link: sdm }, cache: "no-store" });
+        const r = await api(`ngsi-ld/v1/entities?q=${q}&limit=100`, { headers: { Link: sdm } });
         if (!r.ok) throw new Error("HTTP " + r.status);
         const rows = [];
         for (const e of await r.json()) {
           for (const [name, a] of Object.entries(e)) {
             if (!a || a.type !== "Property" || typeof a.value !== "number") continue;
-            const t = await fetch(`ngsi-ld/v1/temporal/entities/${encodeURIComponent(e.id)}?attrs=${encodeURIComponent(name)}&lastN=96&format=temporalValues`,
-                                  { headers: { Link: sdm }, cache: "no-store" });
+            const t = await api(`ngsi-ld/v1/temporal/entities/${encodeURIComponent(e.id)}?attrs=${encodeURIComponent(name)}&lastN=96&format=temporalValues`,
+                                  { headers: { Link: sdm } });
             const values = t.ok ? (((await t.json())[name] || {}).values || []).map(p => p[0]).filter(v => typeof v === "number") : [];
             rows.push(`<tr data-sparkline="${esc(e.id)}#${esc(name)}"><td>${esc(e.id.split(":").slice(-1)[0])} <small>(${esc(e.type)})</small></td>`
               + `<td>${esc(name)}</td><td class="num">${a.value} ${esc(a.unitCode || "")}</td><td>${esc(a.observedAt || "-")}</td>`
@@ -206,10 +229,14 @@ enum DashboardPage {
 
     async function refresh() {
       try {
-        const response = await fetch("fleet", { cache: "no-store" });
+        const response = await api("fleet");
+        if (response.status === 401 || response.status === 403) {
+          if (!document.getElementById("token")) askToken();
+          return;
+        }
         if (!response.ok) throw new Error("HTTP " + response.status);
         fleet = await response.json();
-        const open = await fetch("alerts?limit=500", { cache: "no-store" });
+        const open = await api("alerts?limit=500");
         if (open.ok) alerts = await open.json();
         drawAlerts();
         const counts = { online: 0, stale: 0, offline: 0 };
@@ -239,7 +266,7 @@ enum DashboardPage {
     refresh();
     setInterval(refresh, 2000);
     // dashboard#agent=<id> opens with that agent's twin shown (links from alerts, headless checks).
-    if (location.hash.startsWith("#agent=")) showAgent(decodeURIComponent(location.hash.slice(7)));
+    if (params.get("agent")) showAgent(params.get("agent"));
     </script>
     </body>
     </html>

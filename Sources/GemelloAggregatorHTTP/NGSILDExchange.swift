@@ -9,6 +9,7 @@ struct NGSILDExchange {
     enum Accepted { case json, jsonLD, geoJSON }
 
     static let linkRelation = "http://www.w3.org/ns/json-ld#context"
+    /// The cap when no ``AccessMiddleware`` read the body first (that one applies `http.max-body`).
     static let maxBody = 16 << 20
 
     let request: Request
@@ -35,7 +36,7 @@ struct NGSILDExchange {
             }
             let buffer: ByteBuffer
             do { buffer = try await request.body.collect(upTo: maxBody) } catch {
-                throw NGSILDError.badRequest("the body is larger than \(maxBody) bytes or could not be read")
+                throw NGSILDError(.payloadTooLarge, "the body is larger than \(maxBody) bytes or could not be read")
             }
             do { body = try JSON.parse(buffer.readableBytesView) } catch { throw NGSILDError(.invalidRequest, "\(error)") }
             if contentType == "application/ld+json" {

@@ -18,6 +18,16 @@ public struct NGSILDError: Error, Sendable, CustomStringConvertible, Equatable {
         case unsupportedMediaType = "UnsupportedMediaType"
         /// HTTP binding: a route that exists for other methods (405).
         case methodNotAllowed = "MethodNotAllowed"
+        /// HTTP binding (docs/security.md): no valid bearer token (401).
+        case unauthorized = "Unauthorized"
+        /// HTTP binding: a valid token without the scope the request needs (403).
+        case forbidden = "Forbidden"
+        /// HTTP binding: a body past `http.max-body` (413).
+        case payloadTooLarge = "PayloadTooLarge"
+        /// HTTP binding: a query string past `http.max-query` (414).
+        case uriTooLong = "URITooLong"
+        /// HTTP binding: over the token's rate limit (429, with Retry-After).
+        case tooManyRequests = "TooManyRequests"
     }
 
     public let kind: Kind
@@ -35,7 +45,7 @@ public struct NGSILDError: Error, Sendable, CustomStringConvertible, Equatable {
     public static func notFound(_ detail: String) -> NGSILDError { NGSILDError(.resourceNotFound, detail) }
 
     /// The problem type URI. The spec's error types live under `https://uri.etsi.org/ngsi-ld/errors/`;
-    /// the three HTTP-binding-only kinds use the same base (as Orion-LD does for 406 and 415).
+    /// the HTTP-binding-only kinds use the same base (as Orion-LD does for 406 and 415).
     public var typeURI: String { "https://uri.etsi.org/ngsi-ld/errors/" + kind.rawValue }
 
     public var status: Int {
@@ -51,6 +61,11 @@ public struct NGSILDError: Error, Sendable, CustomStringConvertible, Equatable {
         case .notAcceptable: 406
         case .unsupportedMediaType: 415
         case .methodNotAllowed: 405
+        case .unauthorized: 401
+        case .forbidden: 403
+        case .payloadTooLarge: 413
+        case .uriTooLong: 414
+        case .tooManyRequests: 429
         }
     }
 
@@ -74,6 +89,11 @@ public struct NGSILDError: Error, Sendable, CustomStringConvertible, Equatable {
         case .notAcceptable: "Not acceptable"
         case .unsupportedMediaType: "Unsupported media type"
         case .methodNotAllowed: "Method not allowed"
+        case .unauthorized: "Unauthorized"
+        case .forbidden: "Forbidden"
+        case .payloadTooLarge: "Payload too large"
+        case .uriTooLong: "URI too long"
+        case .tooManyRequests: "Too many requests"
         }
     }
 }

@@ -6,9 +6,9 @@ import GemelloCore
 /// Uses the repository's `ops/mosquitto.conf` with a `listener` line added, so tests run the
 /// broker configuration operators run.
 public final class BrokerHarness: @unchecked Sendable {
-    // @unchecked: `process` is set once in init and only read after; Process itself is not Sendable.
+    // @unchecked: `process` is set once in init and only read after.
     public let port: Int
-    private let process: Process
+    private let process: ChildProcess
     private let folder: URL
 
     public var url: String { "mqtt://127.0.0.1:\(port)" }
@@ -39,30 +39,57 @@ public final class BrokerHarness: @unchecked Sendable {
             try config.write(to: configURL, atomically: true, encoding: .utf8)
             let logURL = folder.appendingPathComponent("mosquitto.log")
             FileManager.default.createFile(atPath: logURL.path, contents: nil)
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: binary)
-            process.arguments = ["-c", configURL.path]
-            process.standardOutput = try FileHandle(forWritingTo: logURL)
-            process.standardError = try FileHandle(forWritingTo: logURL)
-            try process.run()
+            let process = try ChildProcess(binary, ["-c", configURL.path], log: logURL)
             if FreePort.waitUntilListening(port: candidate, timeout: 5) {
                 self.port = candidate
                 self.process = process
                 return
             }
-            process.terminate()
+            process.stop()
             lastError = (try? String(contentsOf: logURL, encoding: .utf8)) ?? "no log"
         }
         throw HarnessError.didNotStart(lastError)
     }
 
+    /// Starts mosquitto with the TLS listeners, ACLs and password file of a PKI folder made by
+    /// `gemello pki init` (its `mosquitto.conf`), on loopback only; `pidFile` is where the PKI's
+    /// reload command finds the broker (`kill -HUP $(cat <pidFile>)`). `port` is the first listener's.
+    public init(secureConfig: URL, pidFile: URL) throws {
+        guard let binary = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto"]
+            .first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else { throw HarnessError.mosquittoMissing }
+        folder = FileManager.default.temporaryDirectory.appendingPathComponent("gemello-broker-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let base = (try? String(contentsOf: Repository.root.appendingPathComponent("ops/mosquitto.conf"), encoding: .utf8)) ?? ""
+        var ports: [Int] = []
+        let secure = try String(contentsOf: secureConfig, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false).map { line in
+            let fields = line.split(separator: " ")
+            guard fields.count == 2, fields[0] == "listener", let port = Int(fields[1]) else { return String(line) }
+            ports.append(port)
+            return "listener \(port) 127.0.0.1"
+        }.joined(separator: "\n")
+        // As root mosquitto would switch to the 'mosquitto' user, who cannot read a test's files.
+        let config = base.split(separator: "\n").filter { !$0.hasPrefix("allow_anonymous") }.joined(separator: "\n")
+            + "\n" + secure + "\npid_file \(pidFile.path)\nuser \(String(cString: getpwuid(geteuid()).pointee.pw_name))\n"
+        let configURL = folder.appendingPathComponent("mosquitto.conf")
+        try config.write(to: configURL, atomically: true, encoding: .utf8)
+        let logURL = folder.appendingPathComponent("mosquitto.log")
+        FileManager.default.createFile(atPath: logURL.path, contents: nil)
+        let process = try ChildProcess(binary, ["-c", configURL.path], log: logURL)
+        guard let first = ports.first, ports.allSatisfy({ FreePort.waitUntilListening(port: $0, timeout: 5) }) else {
+            process.stop()
+            throw HarnessError.didNotStart((try? String(contentsOf: logURL, encoding: .utf8)) ?? "no log")
+        }
+        self.port = first
+        self.process = process
+    }
+
+    /// The broker's log so far (refusals and TLS errors are logged here).
+    public var log: String { (try? String(contentsOf: folder.appendingPathComponent("mosquitto.log"), encoding: .utf8)) ?? "" }
+
     /// Stops the broker (SIGTERM, then SIGKILL after 5 s). Polls instead of `waitUntilExit()`,
     /// which can block forever when called from a Swift concurrency thread on Linux.
     public func stop() {
-        guard process.isRunning else { return }
-        process.terminate()
-        for _ in 0..<100 where process.isRunning { usleep(50_000) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.stop()
     }
 
     deinit {
@@ -96,18 +123,27 @@ public enum FreePort {
     public static func waitUntilListening(port: Int, timeout: Double) -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = UInt16(port).bigEndian
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            let connected = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+            if let fd = connect(port: port) {
+                close(fd)
+                return true
             }
-            close(fd)
-            if connected { return true }
             usleep(50_000)
         }
         return false
+    }
+
+    /// A TCP connection to 127.0.0.1:`port` (the caller closes it), or nil when refused.
+    public static func connect(port: Int) -> Int32? {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = UInt16(port).bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+        guard connected else { close(fd); return nil }
+        return fd
     }
 }

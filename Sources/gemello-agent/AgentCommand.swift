@@ -14,8 +14,11 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(name: .long, help: "The agent's YAML configuration file (see agent-config/).")
     var config: String
 
-    @Option(name: .long, help: "Override the config's broker URL (mqtt://host:port).")
+    @Option(name: .long, help: "Override the config's broker URL (mqtts://host:port, or mqtt:// to a broker on this machine).")
     var broker: String?
+
+    @Option(name: .long, help: "A file with this agent's broker identity (broker, broker-tls, broker-username, broker-password-file, batch-key-file; as 'gemello agent enroll --output' writes it), replacing the config's.")
+    var access: String?
 
     @Option(name: .long, help: "Override the config's buffer.path.")
     var buffer: String?
@@ -46,7 +49,17 @@ struct AgentCommand: AsyncParsableCommand {
             Console.error("gemello-agent: invalid configuration: \(error)")
             throw ExitCode(78)  // EX_CONFIG
         }
-        if let broker { configuration.broker = broker }
+        if let access {
+            do { try configuration.applyAccess(path: access) } catch {
+                Console.error("gemello-agent: invalid access file: \(error)")
+                throw ExitCode(78)
+            }
+        }
+        if let broker { configuration.broker.url = broker }
+        do { _ = try configuration.broker.address() } catch {
+            Console.error("gemello-agent: invalid configuration: \(error)")
+            throw ExitCode(78)
+        }
         if let buffer { configuration.buffer.path = buffer }
         if let drainTimeout { configuration.publisher.drainTimeout = .milliseconds(Int64(drainTimeout * 1000)) }
         if let replaySpeed {

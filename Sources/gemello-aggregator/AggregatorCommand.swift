@@ -19,7 +19,7 @@ struct AggregatorCommand: AsyncParsableCommand {
     @Option(name: .long, help: "The aggregator's YAML configuration (see aggregator-config/).")
     var config: String
 
-    @Option(name: .long, help: "Override the broker URL (mqtt://host:port).")
+    @Option(name: .long, help: "Override the broker URL (mqtts://host:port, or mqtt:// to a broker on this machine).")
     var broker: String?
 
     @Option(name: .long, help: "Override the store: a file path (store.kind sqlite, store.path) or postgres://user@host:port/database.")
@@ -53,7 +53,11 @@ struct AggregatorCommand: AsyncParsableCommand {
             Console.error("gemello-aggregator: invalid configuration: \(error)")
             throw ExitCode(78)
         }
-        if let broker { configuration.broker = broker }
+        if let broker { configuration.broker.url = broker }
+        do { _ = try configuration.broker.address() } catch {
+            Console.error("gemello-aggregator: invalid configuration: \(error)")
+            throw ExitCode(78)
+        }
         if let store {
             do { try configuration.overrideStore(store) } catch {
                 Console.error("gemello-aggregator: \(error)")
@@ -93,27 +97,52 @@ struct AggregatorCommand: AsyncParsableCommand {
         logger.info("alerts ready", metadata: ["rules": "\(alerts.rules.count)", "sinks": "\(configuration.alerts.sinks.count)",
                                                "open": "\((try? twin.openAlerts().count) ?? 0)"])
         let sinks = SinkDispatcher(store: twin, outbox: alerts.outbox, owner: configuration.clientID, logger: logger)
+        var enrolment: EnrolmentGate?
+        if let path = configuration.enrolmentFile {
+            do { enrolment = try EnrolmentGate(path: path, logger: logger) } catch {
+                Console.error("gemello-aggregator: \(error)")
+                throw ExitCode(78)
+            }
+        } else {
+            logger.warning("security.enrolment is not set: batches are taken from any agent the broker lets publish (docs/security.md)")
+        }
         let ingest = IngestService(configuration: configuration, store: twin, counters: counters, metrics: metrics,
-                                   projection: ngsi.projection, alerts: alerts, logger: logger)
+                                   projection: ngsi.projection, alerts: alerts, enrolment: enrolment, logger: logger)
         let monitor = FleetMonitor(store: twin, configuration: configuration, counters: counters, metrics: metrics, alerts: alerts,
                                    logger: logger)
         let compactor = HistoryCompactor(store: twin, policy: configuration.history, interval: configuration.compactEvery,
                                          metrics: metrics, logger: logger)
         let portFile = self.portFile
         let host = configuration.httpHost
-        let http = AggregatorHTTP.application(store: twin, broker: ngsi.broker, counters: counters, configuration: configuration,
-                                              metrics: registry, alerts: alerts, logger: logger) { port in
-            logger.info("HTTP API listening", metadata: ["url": "http://\(host):\(port)"])
-            if let portFile { try? "\(port)\n".write(toFile: portFile, atomically: true, encoding: .utf8) }
+        let access: APIAccess
+        do { access = try APIAccess(policy: configuration.api, logger: logger) } catch {
+            Console.error("gemello-aggregator: \(error)")
+            throw ExitCode(78)
         }
-        // Stops in reverse order: HTTP first, then the alert sinks and notifications (their outboxes
-        // keep what is not yet delivered), the rules' ticks, the projection, history compaction, the
-        // fleet monitor, then ingest (which commits its current batch).
-        let group = ServiceGroup(configuration: .init(
-            services: [.init(service: ingest), .init(service: monitor), .init(service: compactor), .init(service: ngsi.projection),
-                       .init(service: alerts), .init(service: ngsi.notifications), .init(service: sinks), .init(service: http)],
-            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
+        if configuration.api.tokensFile == nil {
+            logger.warning("http.tokens-file is not set: the HTTP API is open to everyone who can reach \(host):\(configuration.httpPort) (docs/security.md)")
+        }
+        let scheme = configuration.httpTLS == nil ? "http" : "https"
+        let auth = configuration.api.tokensFile == nil ? "none" : "bearer tokens"
+        do {
+            let http = try AggregatorHTTP.application(store: twin, broker: ngsi.broker, counters: counters, configuration: configuration,
+                                                      metrics: registry, alerts: alerts, access: access, logger: logger) { port in
+                logger.info("HTTP API listening", metadata: ["url": "\(scheme)://\(host):\(port)",
+                                                             "auth": "\(auth)"])
+                if let portFile { try? "\(port)\n".write(toFile: portFile, atomically: true, encoding: .utf8) }
+            }
+            // Stops in reverse order: HTTP first, then the alert sinks and notifications (their outboxes
+            // keep what is not yet delivered), the rules' ticks, the projection, history compaction, the
+            // fleet monitor, then ingest (which commits its current batch).
+            let group = ServiceGroup(configuration: .init(
+                services: [.init(service: ingest), .init(service: monitor), .init(service: compactor), .init(service: ngsi.projection),
+                           .init(service: alerts), .init(service: ngsi.notifications), .init(service: sinks), .init(service: http)],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            try await group.run()
+        } catch let error as AggregatorError where error.code == .configuration {
+            Console.error("gemello-aggregator: \(error)")
+            throw ExitCode(78)
+        }
     }
 }
 

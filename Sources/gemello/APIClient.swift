@@ -8,6 +8,8 @@ import FoundationNetworking
 /// what to do.
 struct APIClient {
     let baseURL: String
+    /// Sent as `Authorization: Bearer` (the aggregator's `http.tokens-file`).
+    var token: String? = nil
 
     func getData(_ path: String) async throws -> Data { try await getResponse(path).data }
 
@@ -20,6 +22,7 @@ struct APIClient {
         var request = URLRequest(url: url, timeoutInterval: 10)
         request.setValue("application/json", forHTTPHeaderField: "Accept")
         request.httpMethod = method
+        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
         if let body {
             request.httpBody = body
             request.setValue("application/json", forHTTPHeaderField: "Content-Type")
@@ -43,6 +46,10 @@ struct APIClient {
                 detail = ": \(text)"
             }
             if http.statusCode == 404 { throw CLIError.notFound("\(path): not found\(detail)") }
+            if http.statusCode == 401 {
+                throw CLIError("the aggregator wants a valid API token for \(path)\(detail). Fix: set $GEMELLO_TOKEN or pass --token-file (an operator makes one with 'gemello token create')")
+            }
+            if http.statusCode == 403 { throw CLIError("the API token may not do this\(detail). Fix: use a token with that scope") }
             throw CLIError("the aggregator answered \(http.statusCode) for \(path)\(detail)")
         }
         var headers: [String: String] = [:]

@@ -9,7 +9,8 @@ struct GemelloCommand: AsyncParsableCommand {
         commandName: "gemello",
         abstract: "Operate Gemello: fleet, twin and alerts over the aggregator's API; alert rules; fleet simulation.",
         version: GemelloVersion.current,
-        subcommands: [FleetCommand.self, TwinCommand.self, AlertsCommand.self, RulesCommand.self, HealthCommand.self, SimulateCommand.self])
+        subcommands: [FleetCommand.self, TwinCommand.self, AlertsCommand.self, RulesCommand.self, HealthCommand.self, SimulateCommand.self,
+                      PKICommand.self, AgentAdminCommand.self, TokenCommand.self])
 }
 
 /// Options every subcommand shares.
@@ -20,8 +21,24 @@ struct AggregatorOptions: ParsableArguments {
     @Flag(name: .long, help: "Print JSON instead of a table.")
     var json = false
 
+    @Option(name: .long, help: "A file holding the API token (default: $GEMELLO_TOKEN, or the file $GEMELLO_TOKEN_FILE names).")
+    var tokenFile: String?
+
     var client: APIClient {
-        APIClient(baseURL: aggregator ?? Environment.value("GEMELLO_AGGREGATOR") ?? "http://127.0.0.1:8080")
+        get throws {
+            APIClient(baseURL: aggregator ?? Environment.value("GEMELLO_AGGREGATOR") ?? "http://127.0.0.1:8080", token: try token())
+        }
+    }
+
+    /// The bearer token: never from the command line (every user sees it in ps).
+    func token() throws -> String? {
+        if let path = tokenFile ?? (Environment.value("GEMELLO_TOKEN") == nil ? Environment.value("GEMELLO_TOKEN_FILE") : nil) {
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                throw CLIError("cannot read the token file \(path). Fix: check --token-file / $GEMELLO_TOKEN_FILE")
+            }
+            return text.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        return Environment.value("GEMELLO_TOKEN")
     }
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 @testable import GemelloAgent
+import GemelloBrokerAccess
 import GemelloCore
 import GemelloTesting
 import Testing
@@ -30,7 +31,9 @@ import Testing
 
     @Test func appliesDefaults() throws {
         let c = try AgentConfiguration.decode(Self.valid, file: "a.yaml")
-        #expect(c.broker == "mqtt://127.0.0.1:1883")
+        #expect(c.broker.url == "mqtt://127.0.0.1:1883")
+        #expect(c.broker.insecureWarning == nil)
+        #expect(c.batchKeyFile == nil)
         #expect(c.buffer.flushInterval == .seconds(1))
         #expect(c.publisher.batchSize == 1000)
         #expect(c.site.kind == .fiveGTower)
@@ -92,6 +95,46 @@ import Testing
         #expect(type?.key == "inputs[0].type")
         let profile = error(Self.valid.replacingOccurrences(of: "air-quality", with: "air"))
         #expect(profile?.key == "inputs[0].profile")
+    }
+
+    /// Plain MQTT only to this machine, TLS files only with mqtts://, secrets only from files.
+    @Test func brokerSecurityRules() throws {
+        let remote = error(Self.valid + "\nbroker: mqtt://broker.smartland.example:1883\n")
+        #expect(remote?.key == "broker")
+        #expect(remote?.message.contains("in clear") == true)
+        #expect(remote?.fix?.contains("mqtts://") == true)
+        #expect(remote?.fix?.contains("broker-insecure: true") == true)
+
+        let accepted = try AgentConfiguration.decode(Self.valid + "\nbroker: mqtt://10.1.2.3\nbroker-insecure: true\n", file: "a.yaml")
+        #expect(accepted.broker.insecureWarning?.contains("INSECURE") == true)
+        #expect(try accepted.broker.address().port == 1883)
+
+        let tlsOnPlain = error(Self.valid + "\nbroker: mqtt://127.0.0.1:1883\nbroker-tls:\n  ca-file: ca.crt\n")
+        #expect(tlsOnPlain?.message.contains("plain mqtt://") == true)
+        #expect(tlsOnPlain?.fix?.contains("mqtts://127.0.0.1:8883") == true)
+
+        let halfIdentity = error(Self.valid + "\nbroker: mqtts://b.example\nbroker-tls:\n  ca-file: ca.crt\n  cert-file: a.crt\n")
+        #expect(halfIdentity?.key == "broker-tls.key-file")
+
+        let noUser = error(Self.valid + "\nbroker: mqtts://b.example\nbroker-password-file: pw\n")
+        #expect(noUser?.key == "broker-password-file")
+
+        let tls = try AgentConfiguration.decode(Self.valid + """
+
+            broker: mqtts://b.example
+            broker-tls:
+              ca-file: pki/ca.crt
+              cert-file: pki/tower-1.crt
+              key-file: pki/tower-1.key
+            batch-key-file: pki/tower-1.batchkey
+            """, file: "/etc/gemello/agent.yaml")
+        let address = try tls.broker.address()
+        #expect(address.tls && address.port == 8883 && address.host == "b.example")
+        #expect(tls.broker.caFile == "/etc/gemello/pki/ca.crt")
+        #expect(tls.batchKeyFile == "/etc/gemello/pki/tower-1.batchkey")
+        #expect(tls.broker.insecureWarning == nil)
+        // The CA is read when the client starts: a missing one is named with the fix.
+        #expect(throws: CoreError.self) { try BrokerAccess(url: "mqtts://b", passwordFile: "/nonexistent/pw").credentials() }
     }
 
     @Test func missingSectionsAreExplained() {

@@ -37,9 +37,10 @@ import Testing
         return csv
     }
 
-    /// A real `gemello-agent` replaying `csv` (`time,level` rows) as sensor `gauge` (WaterObserved) of agent `id`.
+    /// A real `gemello-agent` replaying `csv` (`time,level` rows) as sensor `gauge` (WaterObserved) of agent `id`;
+    /// `access` replaces the `broker:` line (the lines `gemello agent enroll` prints).
     static func gaugeAgent(_ id: String, site: String, at location: (Double, Double), csv: URL, speed: String = "max", broker: String,
-                           folder: URL) throws -> Process {
+                           folder: URL, access: String? = nil) throws -> Process {
         let config = folder.appendingPathComponent("\(id).yaml")
         try """
             agent-id: \(id)
@@ -48,7 +49,7 @@ import Testing
               kind: fiber-node
               latitude: \(location.0)
               longitude: \(location.1)
-            broker: \(broker)
+            \(access ?? "broker: \(broker)\n")
             buffer:
               path: \(folder.appendingPathComponent("\(id).sqlite").path)
             inputs:
@@ -68,8 +69,10 @@ import Testing
         let agent = Process()
         agent.executableURL = Repository.root.appendingPathComponent(".build/debug/gemello-agent")
         agent.arguments = ["--config", config.path, "--log-level", "warning"]
+        let log = folder.appendingPathComponent("\(id).log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
         agent.standardOutput = FileHandle.nullDevice
-        agent.standardError = FileHandle.nullDevice
+        agent.standardError = try FileHandle(forWritingTo: log)
         try agent.run()
         return agent
     }

@@ -67,7 +67,7 @@ import Testing
         let ingest = IngestService(configuration: aggregatorConfiguration, store: store, counters: counters,
                                    projection: twin.projection, logger: Self.logger("ingest"))
         let httpPort = Mutex<Int?>(nil)
-        let http = AggregatorHTTP.application(store: store, broker: twin.broker, counters: counters, configuration: aggregatorConfiguration,
+        let http = try AggregatorHTTP.application(store: store, broker: twin.broker, counters: counters, configuration: aggregatorConfiguration,
                                               logger: Self.logger("http")) { port in httpPort.withLock { $0 = port } }
         let aggregator = ServiceGroup(configuration: .init(services: [.init(service: ingest), .init(service: http)], logger: Self.logger("aggregator")))
 
@@ -75,7 +75,7 @@ import Testing
         guard case .csvReplay(var replay) = configuration.inputs[0] else { Issue.record("expected a replay input"); return }
         replay.speed = nil
         configuration.inputs[0] = .csvReplay(replay)
-        configuration.broker = broker.url
+        configuration.broker.url = broker.url
         configuration.buffer.path = folder.appendingPathComponent("agent.sqlite").path
         configuration.publisher.drainTimeout = .seconds(60)
         configuration.healthInterval = .seconds(1)

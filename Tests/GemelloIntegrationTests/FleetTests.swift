@@ -45,7 +45,7 @@ import Testing
             let compactor = HistoryCompactor(store: store, policy: configuration.history, interval: .milliseconds(200), metrics: metrics,
                                              maintenanceInterval: .milliseconds(200), logger: logger)
             let port = BoundPort()
-            let http = AggregatorHTTP.application(store: store, broker: twin.broker, counters: counters, configuration: configuration, metrics: registry,
+            let http = try AggregatorHTTP.application(store: store, broker: twin.broker, counters: counters, configuration: configuration, metrics: registry,
                                                   logger: logger) { bound in port.value.store(bound, ordering: .relaxed) }
             group = ServiceGroup(configuration: .init(services: [.init(service: ingest), .init(service: monitor), .init(service: compactor),
                                                                  .init(service: http)],

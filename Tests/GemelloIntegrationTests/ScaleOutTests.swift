@@ -38,7 +38,7 @@ import Testing
             twin = try await Twin.open(store: store, configuration: configuration, counters: counters, logger: logger)
             let ingest = IngestService(configuration: configuration, store: store, counters: counters, projection: twin.projection, logger: logger)
             let port = self.port
-            let http = AggregatorHTTP.application(store: store, broker: twin.broker, counters: counters, configuration: configuration,
+            let http = try AggregatorHTTP.application(store: store, broker: twin.broker, counters: counters, configuration: configuration,
                                                   logger: logger) { bound in port.value.store(bound, ordering: .relaxed) }
             group = ServiceGroup(configuration: .init(services: [.init(service: ingest), .init(service: twin.notifications),
                                                                  .init(service: twin.projection), .init(service: http)], logger: logger))

@@ -12,7 +12,7 @@ func solarReplayConfiguration(broker: String, folder: URL) throws -> AgentConfig
     guard case .csvReplay(var replay) = configuration.inputs[0] else { throw AgentError(.input, "replay-solar-node.yaml: expected a replay input") }
     replay.speed = nil
     configuration.inputs[0] = .csvReplay(replay)
-    configuration.broker = broker
+    configuration.broker.url = broker
     configuration.buffer.path = folder.appendingPathComponent("agent.sqlite").path
     configuration.publisher.drainTimeout = .seconds(30)
     return configuration
@@ -30,4 +30,10 @@ func inProcessAggregator(broker: String, store: TwinStore, clientID: String, log
 func waitUntil(_ timeout: Duration, _ condition: () throws -> Bool) async throws {
     let deadline = ContinuousClock.now + timeout
     while try !condition() && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+}
+
+/// The same for a condition that must await (an HTTP request), polled every 200 ms.
+func waitUntilAsync(_ timeout: Duration, _ condition: () async throws -> Bool) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while try await !condition() && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(200)) }
 }

@@ -35,8 +35,10 @@ final class TwinAPI: Sendable {
         let counters = IngestCounters()
         twin = try await Twin.open(store: store, configuration: configuration, counters: counters, logger: logger)
         let bound = self.bound
-        let http = AggregatorHTTP.application(store: store, broker: twin.broker, counters: counters, configuration: configuration,
-                                              logger: logger) { port in bound.value.store(port, ordering: .relaxed) }
+        // With http.tokens-file set the API is behind its tokens, as the aggregator runs it.
+        let access = configuration.api.tokensFile == nil ? nil : try APIAccess(policy: configuration.api, logger: logger)
+        let http = try AggregatorHTTP.application(store: store, broker: twin.broker, counters: counters, configuration: configuration,
+                                                  access: access, logger: logger) { port in bound.value.store(port, ordering: .relaxed) }
         group = ServiceGroup(configuration: .init(services: [.init(service: twin.notifications), .init(service: http)], logger: logger))
     }
 
@@ -67,7 +69,8 @@ final class TwinAPI: Sendable {
         }
     }
 
-    var base: String { "http://127.0.0.1:\(port)/ngsi-ld/v1" }
+    var base: String { "\(scheme)://127.0.0.1:\(port)/ngsi-ld/v1" }
+    var scheme: String { configuration.httpTLS == nil ? "http" : "https" }
 
     /// One request; `body` is sent as application/json unless `contentType` says otherwise.
     func call(_ method: String, _ path: String, _ body: JSON? = nil, contentType: String = "application/json",

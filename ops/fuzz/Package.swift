@@ -1,13 +1,16 @@
 // swift-tools-version: 6.0
 //
-// The wire-format fuzz target, in its own package so the main build never needs libFuzzer.
-// Run it with ops/fuzz/wire --minutes N (which builds it with -sanitize=fuzzer,address).
+// The fuzz targets, in their own package so the main build never needs libFuzzer: the wire-format
+// decoder (ops/fuzz/wire --minutes N) and the HTTP API's query parsers (ops/fuzz/query --minutes N),
+// each built with -sanitize=fuzzer,address by its script.
 import PackageDescription
 
 let package = Package(
     name: "GemelloFuzz",
     dependencies: [.package(name: "Gemello", path: "../..")],
     targets: [
-        .executableTarget(name: "WireFuzz", dependencies: [.product(name: "GemelloCore", package: "Gemello")]),
+        .target(name: "FuzzDriver"),
+        .executableTarget(name: "WireFuzz", dependencies: ["FuzzDriver", .product(name: "GemelloCore", package: "Gemello")]),
+        .executableTarget(name: "QueryFuzz", dependencies: ["FuzzDriver", .product(name: "GemelloNGSILD", package: "Gemello")]),
     ]
 )

@@ -1,7 +1,7 @@
 # Shared by ops/demo and ops/test: install what is missing, find Swift, pick free ports.
 # Sourced, not executed.
 
-GEMELLO_APT_PACKAGES=(mosquitto libmosquitto-dev libsqlite3-dev zlib1g-dev pkg-config libcurl4 python3 python3-pip curl postgresql)
+GEMELLO_APT_PACKAGES=(mosquitto mosquitto-clients openssl libmosquitto-dev libsqlite3-dev zlib1g-dev pkg-config libcurl4 python3 python3-pip curl postgresql)
 
 # Release builds get their own scratch folder: sharing .build with the debug builds of ops/test
 # makes SwiftPM rebuild every dependency in release each time (3 min here instead of seconds).
@@ -92,4 +92,39 @@ mosquitto_binary() {
     [ -n "$candidate" ] && [ -x "$candidate" ] && { echo "$candidate"; return 0; }
   done
   die "mosquitto is not installed (apt-get install mosquitto)"
+}
+
+# A secure local broker as a site runs it: `gemello pki init` in $1/pki (CA, broker certificate,
+# ACL, password file, CRL), mosquitto with its TLS listener on 127.0.0.1:$2, allow_anonymous off.
+# Needs $gemello (the CLI). Sets broker_pid. Enrol agents afterwards with enroll_agent.
+start_secure_broker() {  # work-folder tls-port
+  local work="$1" port="$2"
+  "$gemello" pki init --pki "$work/pki" --port "$port" --broker-host localhost \
+    --reload-command "kill -HUP \$(cat $work/mosquitto.pid)" >"$work/pki-init.txt" || die "gemello pki init failed"
+  {
+    grep -v '^allow_anonymous' ops/mosquitto.conf
+    sed -E 's/^listener ([0-9]+)$/listener \1 127.0.0.1/' "$work/pki/mosquitto.conf"
+    printf 'pid_file %s\nuser %s\n' "$work/mosquitto.pid" "$(id -un)"
+  } >"$work/mosquitto.conf"
+  setsid "$(mosquitto_binary)" -c "$work/mosquitto.conf" >"$work/mosquitto.log" 2>&1 &
+  broker_pid=$!
+  wait_for_port "$port" 10 || die "mosquitto did not start: $(cat "$work/mosquitto.log")"
+}
+
+# Enrols agent $2 in the PKI of $1 and writes its access file (for gemello-agent --access) to $3.
+enroll_agent() {  # work-folder agent-id access-file
+  "$gemello" agent enroll "$2" --pki "$1/pki" --output "$3" >/dev/null || die "gemello agent enroll $2 failed"
+}
+
+# The broker keys of the aggregator's identity in the PKI of $1, for its configuration.
+aggregator_access() {  # work-folder tls-port
+  cat <<EOT
+broker: mqtts://localhost:$2
+broker-tls:
+  ca-file: $1/pki/ca.crt
+  cert-file: $1/pki/aggregator.crt
+  key-file: $1/pki/aggregator.key
+security:
+  enrolment: $1/pki/agents.txt
+EOT
 }

@@ -1,5 +1,5 @@
+import GemelloBrokerAccess
 import GemelloCore
-import GemelloMosquitto
 
 extension AgentConfiguration {
     /// Reads and validates a YAML configuration file.
@@ -7,7 +7,10 @@ extension AgentConfiguration {
     /// Keys (defaults in brackets):
     /// - `agent-id`: lowercase letters, digits, `-`, `_`, `.`; becomes the MQTT topic level and entity ids
     /// - `site`: `id`, `kind` (`5g-tower` | `fiber-node`), `latitude`, `longitude`
-    /// - `broker`: `mqtt://host:port` [`mqtt://127.0.0.1:1883`]
+    /// - `broker`: `mqtts://host:port` or, to a broker on this machine, `mqtt://host:port` [`mqtt://127.0.0.1:1883`];
+    ///   `broker-tls` (`ca-file`, `cert-file`, `key-file`), `broker-username`, `broker-password-file`,
+    ///   `broker-insecure` [false] (see `BrokerAccess`)
+    /// - `batch-key-file`: the agent's batch-signing key from `gemello agent enroll` [none: unsigned]
     /// - `buffer`: `path` [`/var/lib/gemello/<agent-id>.sqlite`], `flush-interval` [1s], `flush-readings` [5000],
     ///   `max-bytes` [1GiB], `max-age` [30d], `when-full` [drop-oldest]
     /// - `publisher`: `batch-size` [1000], `max-in-flight` [32], `ack-timeout` [30s], `drain-timeout` [15s],
@@ -42,10 +45,8 @@ extension AgentConfiguration {
                         longitude: try siteSection.double("longitude", range: -180...180))
         try siteSection.rejectUnknownKeys()
 
-        let broker = try root.string("broker", default: "mqtt://127.0.0.1:1883")
-        guard BrokerAddress(url: broker) != nil else {
-            throw root.error("broker", "not a broker URL", value: broker, fix: "write mqtt://host:port, e.g. mqtt://127.0.0.1:1883")
-        }
+        let broker = try BrokerAccess.decode(root, defaultURL: "mqtt://127.0.0.1:1883")
+        let batchKeyFile = try root.optionalString("batch-key-file").map { _ throws(CoreError) in try root.path("batch-key-file") }
 
         let bufferSection = try root.sectionOrEmpty("buffer")
         let buffer = Buffer(
@@ -95,8 +96,26 @@ extension AgentConfiguration {
             inputs.append(input)
         }
         try root.rejectUnknownKeys()
-        return AgentConfiguration(agentID: agentID, site: site, broker: broker, buffer: buffer, publisher: publisher,
-                                  healthInterval: healthInterval, inputs: inputs, sourceFile: file)
+        var configuration = AgentConfiguration(agentID: agentID, site: site, broker: broker, buffer: buffer, publisher: publisher,
+                                               healthInterval: healthInterval, inputs: inputs, sourceFile: file)
+        configuration.batchKeyFile = batchKeyFile
+        return configuration
+    }
+}
+
+extension AgentConfiguration {
+    /// The keys an access file may hold: the broker's, and the batch key.
+    public static let accessKeys = BrokerAccess.keys + ["batch-key-file"]
+
+    /// Replaces the broker identity with an access file's (`gemello agent enroll --output`): the
+    /// site configuration stays as shipped, the identity lives beside it.
+    public mutating func applyAccess(path: String) throws(CoreError) {
+        let root = try ConfigSection.load(path: path)
+        for key in root.keys where !Self.accessKeys.contains(key) {
+            throw root.error(key, "not an access key", fix: "an access file holds only: \(Self.accessKeys.joined(separator: ", "))")
+        }
+        broker = try BrokerAccess.decode(root, defaultURL: broker.url)
+        batchKeyFile = try root.optionalString("batch-key-file").map { _ throws(CoreError) in try root.path("batch-key-file") }
     }
 }
 

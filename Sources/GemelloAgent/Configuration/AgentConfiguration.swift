@@ -1,3 +1,4 @@
+import GemelloBrokerAccess
 import GemelloCore
 
 /// Everything an agent needs, validated once at start-up (see `AgentConfiguration+Decoding.swift`
@@ -5,7 +6,11 @@ import GemelloCore
 public struct AgentConfiguration: Sendable {
     public var agentID: String
     public var site: Site
-    public var broker: String
+    /// The broker's URL and this agent's identity there (TLS files, username, password file).
+    public var broker: BrokerAccess
+    /// The key that signs every batch (HMAC-SHA256), so the aggregator can tell this agent's
+    /// batches from anyone else's even through a misconfigured broker. `nil`: batches unsigned.
+    public var batchKeyFile: String?
     public var buffer: Buffer
     public var publisher: Publisher
     /// How often the agent publishes its health heartbeat.
@@ -48,7 +53,7 @@ public struct AgentConfiguration: Sendable {
         public var backlogRate: Int64? = 256 << 10
     }
 
-    public init(agentID: String, site: Site, broker: String, buffer: Buffer, publisher: Publisher,
+    public init(agentID: String, site: Site, broker: BrokerAccess, buffer: Buffer, publisher: Publisher,
                 healthInterval: Duration, inputs: [InputConfiguration], sourceFile: String) {
         self.agentID = agentID
         self.site = site

@@ -16,6 +16,10 @@ public final class Publisher: Service {
         public var healthInterval: Duration
         /// Fingerprint of the configuration file, announced in the birth.
         public var configHash: String? = nil
+        /// TLS files and MQTT credentials for the broker.
+        public var credentials = MQTTCredentials()
+        /// Signs every batch (docs/wire-format.md §2.1); nil sends them unsigned.
+        public var signingKey: [UInt8]? = nil
     }
 
     enum Event: Sendable {
@@ -53,7 +57,8 @@ public final class Publisher: Service {
                 clientID: "gemello-agent-\(agentID)", cleanSession: true,
                 keepAliveSeconds: Int32(settings.publisher.keepAlive.components.seconds),
                 maxInflightMessages: Int32(min(settings.publisher.maxInFlight * 2 + 8, 1000)),
-                will: (Topics.death(agent: agentID), Array(death.json().utf8), true)))
+                will: (Topics.death(agent: agentID), Array(death.json().utf8), true),
+                credentials: settings.credentials))
         } catch {
             throw AgentError(.publisher, "cannot start the MQTT client for \(settings.broker): \(error)")
         }
@@ -147,7 +152,7 @@ public final class Publisher: Service {
         }
 
         func encode(_ batch: Batch) throws -> [UInt8] {
-            try WireFormat.encode(batch, compressionLevel: Int32(settings.publisher.compressionLevel))
+            try WireFormat.encode(batch, compressionLevel: Int32(settings.publisher.compressionLevel), signingKey: settings.signingKey)
         }
 
         mutating func handle(_ event: Event) throws -> Outcome {

@@ -33,8 +33,16 @@ public final class Agent: Sendable {
     /// as SIGTERM would.
     public func makeServiceGroup(signals: [UnixSignal] = [.sigterm, .sigint]) throws -> ServiceGroup {
         let c = configuration
-        guard let broker = BrokerAddress(url: c.broker) else {
-            throw AgentError(.configuration, "\(c.sourceFile): key 'broker': not a broker URL (got '\(c.broker)')")
+        let broker: BrokerAddress
+        var settings: Publisher.Settings
+        do {
+            broker = try c.broker.address()
+            settings = .init(agentID: c.agentID, broker: broker, site: c.site, sensors: c.inputs.map(\.sensor),
+                             publisher: c.publisher, healthInterval: c.healthInterval, configHash: c.configHash)
+            settings.credentials = try c.broker.credentials()
+            settings.signingKey = try c.batchKeyFile.map { path throws(CoreError) in try BatchKey.load(path, file: c.sourceFile) }
+        } catch {
+            throw AgentError(.configuration, "\(error)")
         }
         var agentLogger = logger
         agentLogger[metadataKey: "agent"] = "\(c.agentID)"
@@ -43,15 +51,16 @@ public final class Agent: Sendable {
                 "movedTo": "\(aside)", "buffer": "\(buffer.path)",
                 "fix": "readings in the moved file were not delivered; inspect or salvage it with sqlite3 '.recover'"])
         }
+        if let warning = c.broker.insecureWarning { agentLogger.warning("\(warning)") }
         agentLogger.info("agent starting", metadata: [
             "epoch": "\(buffer.bootEpoch)", "buffer": "\(buffer.path)", "buffered": "\(buffer.bufferedReadings)",
-            "broker": "\(broker)", "inputs": "\(c.inputs.count)"])
+            "broker": "\(broker)", "identity": "\(settings.credentials.certFile != nil ? "certificate" : settings.credentials.username != nil ? "password" : "none")",
+            "signed": "\(settings.signingKey != nil)", "inputs": "\(c.inputs.count)"])
 
         let writer = BufferWriter(buffer: buffer, counters: counters, flushInterval: c.buffer.flushInterval,
                                   flushReadings: c.buffer.flushReadings, clock: clock, logger: agentLogger)
         let publisher = Publisher(
-            settings: .init(agentID: c.agentID, broker: broker, site: c.site, sensors: c.inputs.map(\.sensor),
-                            publisher: c.publisher, healthInterval: c.healthInterval, configHash: c.configHash),
+            settings: settings,
             buffer: buffer, counters: counters, clock: clock, logger: agentLogger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: publisher), .init(service: writer),

@@ -1,4 +1,5 @@
 import Foundation
+import GemelloBrokerAccess
 import GemelloCore
 import GemelloMosquitto
 import GemelloRules
@@ -28,7 +29,8 @@ import GemelloRules
 ///       timeout: 10s
 ///     - name: civil-protection
 ///       type: mqtt
-///       broker: mqtt://127.0.0.1:1883
+///       broker: mqtts://cr-broker.example:8883   # mqtt:// only to a broker on this machine
+///       broker-tls: {ca-file: /etc/gemello/cr-ca.crt}   # and broker-username, broker-password-file (BrokerAccess)
 ///       topic: cap/gemello
 ///       format: cap
 ///     - name: telemetry-pm25        # raw telemetry as NGSI-LD notifications (a managed subscription)
@@ -60,8 +62,12 @@ public struct AlertsConfiguration: Sendable {
         public var name: String
         public var kind: Kind
         public var url: String = ""
-        /// `mqtt`: the broker and topic.
-        public var broker: String = ""
+        /// `mqtt`: the broker (its URL and this aggregator's identity there) and topic.
+        public var broker: String {
+            get { brokerAccess.url }
+            set { brokerAccess.url = newValue }
+        }
+        public var brokerAccess = BrokerAccess(url: "")
         public var topic: String = ""
         public var format: Format = .cap
         public var header: String = "Authorization"
@@ -131,10 +137,8 @@ public struct AlertsConfiguration: Sendable {
                 throw s.error("url", "not an http(s) URL", value: sink.url, fix: "write http://host:port/path or https://...")
             }
         case .mqtt:
-            sink.broker = try s.string("broker")
-            guard BrokerAddress(url: sink.broker) != nil else {
-                throw s.error("broker", "not a broker URL", value: sink.broker, fix: "write mqtt://host:port")
-            }
+            _ = try s.string("broker")
+            sink.brokerAccess = try BrokerAccess.decode(s, defaultURL: "")
             sink.topic = try s.string("topic")
             guard !sink.topic.isEmpty, !sink.topic.contains("+"), !sink.topic.contains("#") else {
                 throw s.error("topic", "not a topic to publish to", value: sink.topic, fix: "write a topic without wildcards, e.g. cap/gemello")

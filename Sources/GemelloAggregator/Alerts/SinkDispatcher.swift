@@ -119,9 +119,10 @@ public final class SinkDispatcher: Service {
                 if let value = sink.headerValue { headers.append((sink.header, value)) }
                 try await http.post(Array(head.body.utf8), headers: headers, to: sink.url)
             case .mqtt:
-                let address = BrokerAddress(url: sink.broker)!  // validated with the configuration
-                let hostPort = sink.broker.split(separator: "/").last.map(String.init) ?? sink.broker
-                try await mqtt.publish(head.body, topic: sink.topic, hostPort: hostPort, address: address)
+                // Validated with the configuration; the password file is read when the connection is made.
+                let address = try sink.brokerAccess.address()
+                try await mqtt.publish(head.body, topic: sink.topic, address: address,
+                                       credentials: { () throws(CoreError) in try sink.brokerAccess.credentials() })
             case .ngsiLD:
                 return true  // carries telemetry through a managed NGSI-LD subscription, never alert messages
             }

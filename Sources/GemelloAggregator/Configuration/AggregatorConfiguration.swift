@@ -1,20 +1,30 @@
 import Foundation
+import GemelloBrokerAccess
 import GemelloCore
-import GemelloMosquitto
 import GemelloStorage
 import GemelloStoragePostgres
 
 /// The aggregator's settings, validated once at start-up.
 ///
 /// Keys (defaults in brackets):
-/// - `broker`: `mqtt://host:port` [`mqtt://127.0.0.1:1883`]
+/// - `broker`: `mqtts://host:port`, or `mqtt://host:port` to a broker on this machine
+///   [`mqtt://127.0.0.1:1883`]; `broker-tls` (`ca-file`, `cert-file`, `key-file`), `broker-username`,
+///   `broker-password-file`, `broker-insecure` [false] (``BrokerAccess``)
+/// - `security`: `enrolment` [none: every agent's batches are taken; a path: the enrolment
+///   registry of `gemello agent enroll`, and batches of agents not in it, revoked, unsigned or
+///   signed with another key are refused]
 /// - `client-id` [`gemello-aggregator`]: with a persistent session, the broker queues batches
 ///   for this id while the aggregator restarts
 /// - `store`: `kind` [`sqlite`: the embedded store, one file; `postgres`: a PostgreSQL server, for
 ///   large twins and several aggregators], `path` [`/var/lib/gemello/twin.sqlite`, sqlite only],
 ///   `url` [postgres only, required: `postgres://user@host:port/database`], `password-file`
 ///   [postgres only: a file holding the password, kept out of the config]
-/// - `http`: `host` [`127.0.0.1`], `port` [8080]
+/// - `http`: `host` [`127.0.0.1`], `port` [8080]; `tokens-file` [none: the API is open, allowed only on a
+///   loopback host or with `insecure: true`; a path: bearer tokens with scopes from `gemello token create`],
+///   `public` [`[/health]`: paths served without a token], `rate-limit` [50 requests/s per token],
+///   `burst` [200], `max-body` [16MiB], `max-query` [8KiB], `request-timeout` [30s: a request must arrive
+///   whole within it, against slow clients], `tls-cert-file` and `tls-key-file` [none: plain HTTP; both:
+///   HTTPS with HTTP/1.1 and HTTP/2], `insecure` [false]
 /// - `fleet`: `stale-intervals` [3: an agent that announced its health interval is `stale` after
 ///   this many intervals of silence], `stale-after` [30s, for agents that did not], `offline-after`
 ///   [120s of silence, when its Last Will was lost], `health-history` [6h of health reports kept],
@@ -37,9 +47,12 @@ import GemelloStoragePostgres
 ///   (sender, sender-name, status, scope, restriction), `sinks` (webhook, mqtt, ngsi-ld): see
 ///   ``AlertsConfiguration`` and docs/alerts.md
 /// - `subscriptions`: `outbox-limit` [1000000 queued notifications; past it the oldest are
-///   dropped, counted in `/metrics`]
+///   dropped, counted in `/metrics`], `mqtt-ca-file` [none: `mqtts://` endpoints' brokers are checked
+///   against the system's CAs]
 public struct AggregatorConfiguration: Sendable {
-    public var broker: String
+    public var broker: BrokerAccess
+    /// `security.enrolment`: the registry of enrolled agents and their batch keys (nil: open).
+    public var enrolmentFile: String?
     public var clientID: String
     public var storePath: String
     /// Which backend keeps the twin (`store.kind`).
@@ -48,6 +61,14 @@ public struct AggregatorConfiguration: Sendable {
     public var postgres: PostgresBackend.Configuration?
     public var httpHost: String
     public var httpPort: Int
+    /// Tokens, public paths, rate limit and size caps of the HTTP API (`http.*`).
+    public var api = APIAccess.Policy()
+    /// `http.tls-cert-file` and `http.tls-key-file`: HTTPS (HTTP/1.1 and HTTP/2 by ALPN).
+    public var httpTLS: (certFile: String, keyFile: String)?
+    /// `http.request-timeout`: a request's head and body must arrive within this (slow clients are cut).
+    public var httpRequestTimeout: Duration = .seconds(30)
+    /// `http.insecure`: an open or plain-HTTP API on a non-loopback address, accepted explicitly.
+    public var httpInsecure = false
     public var fleet: FleetStatusPolicy
     public var healthHistory: Duration = .seconds(6 * 3600)
     public var transitionHistory: Duration = .seconds(30 * 86_400)
@@ -63,6 +84,8 @@ public struct AggregatorConfiguration: Sendable {
     public var ngsiMaxBatch = 10_000
     public var ngsiMaxInstances = 10_000
     public var outboxLimit = 1_000_000
+    /// `subscriptions.mqtt-ca-file`: the CA of `mqtts://` notification endpoints' brokers (nil: the system's CAs).
+    public var subscriptionsMQTTCAFile: String?
     /// `ingest.share-group`: the MQTT share group of several aggregators on one store (nil: alone).
     public var shareGroup: String?
     /// How the history is sealed into compressed chunks.
@@ -74,7 +97,7 @@ public struct AggregatorConfiguration: Sendable {
     public init(broker: String = "mqtt://127.0.0.1:1883", clientID: String = "gemello-aggregator",
                 storePath: String = "/var/lib/gemello/twin.sqlite", httpHost: String = "127.0.0.1", httpPort: Int = 8080,
                 fleet: FleetStatusPolicy = FleetStatusPolicy()) {
-        self.broker = broker
+        self.broker = BrokerAccess(url: broker)
         self.clientID = clientID
         self.storePath = storePath
         self.httpHost = httpHost
@@ -92,9 +115,10 @@ public struct AggregatorConfiguration: Sendable {
 
     static func decode(_ root: ConfigSection) throws(CoreError) -> AggregatorConfiguration {
         var c = AggregatorConfiguration()
-        c.broker = try root.string("broker", default: c.broker)
-        guard BrokerAddress(url: c.broker) != nil else {
-            throw root.error("broker", "not a broker URL", value: c.broker, fix: "write mqtt://host:port, e.g. mqtt://127.0.0.1:1883")
+        c.broker = try BrokerAccess.decode(root, defaultURL: c.broker.url)
+        if let security = try root.section("security") {
+            c.enrolmentFile = try security.optionalString("enrolment").map { _ throws(CoreError) in try security.path("enrolment") }
+            try security.rejectUnknownKeys()
         }
         c.clientID = try root.string("client-id", default: c.clientID)
         let store = try root.sectionOrEmpty("store")
@@ -123,6 +147,41 @@ public struct AggregatorConfiguration: Sendable {
         let http = try root.sectionOrEmpty("http")
         c.httpHost = try http.string("host", default: c.httpHost)
         c.httpPort = try http.int("port", default: c.httpPort, range: 0...65535)
+        c.api.tokensFile = try http.optionalString("tokens-file").map { _ throws(CoreError) in try http.path("tokens-file") }
+        if let paths = try http.optionalStringList("public") {
+            for path in paths where !["/health", "/metrics"].contains(path) {
+                throw http.error("public", "only /health and /metrics may be made public", value: path,
+                                 fix: "list /health and/or /metrics; everything else needs a token")
+            }
+            c.api.publicPaths = paths
+        }
+        c.api.ratePerSecond = try http.double("rate-limit", default: c.api.ratePerSecond, range: 0.1...1_000_000)
+        c.api.burst = try http.double("burst", default: c.api.burst, range: 1...10_000_000)
+        c.api.maxBody = Int(try http.byteSize("max-body", default: Int64(c.api.maxBody), range: 1024...(1 << 30)))
+        c.api.maxQuery = Int(try http.byteSize("max-query", default: Int64(c.api.maxQuery), range: 256...(1 << 20)))
+        c.httpRequestTimeout = try http.duration("request-timeout", default: c.httpRequestTimeout, range: .seconds(1)...(.seconds(3600)))
+        let cert = try http.optionalString("tls-cert-file").map { _ throws(CoreError) in try http.path("tls-cert-file") }
+        let key = try http.optionalString("tls-key-file").map { _ throws(CoreError) in try http.path("tls-key-file") }
+        switch (cert, key) {
+        case (let cert?, let key?): c.httpTLS = (cert, key)
+        case (nil, nil): break
+        default:
+            throw http.error(cert == nil ? "tls-cert-file" : "tls-key-file", "HTTPS needs both tls-cert-file and tls-key-file",
+                             fix: "set both, or neither for plain HTTP")
+        }
+        let insecure = try http.bool("insecure", default: false)
+        let loopback = c.httpHost == "localhost" || c.httpHost == "::1" || c.httpHost.hasPrefix("127.")
+        if !loopback && !insecure {
+            if c.api.tokensFile == nil {
+                throw http.error("host", "the API would be open to the network without tokens", value: c.httpHost,
+                                 fix: "set http.tokens-file (then: gemello token create), or 'insecure: true' to accept the risk")
+            }
+            if c.httpTLS == nil {
+                throw http.error("host", "bearer tokens would cross the network in clear without TLS", value: c.httpHost,
+                                 fix: "set http.tls-cert-file and http.tls-key-file, or 'insecure: true' behind a TLS proxy")
+            }
+        }
+        c.httpInsecure = insecure
         try http.rejectUnknownKeys()
         let fleet = try root.sectionOrEmpty("fleet")
         c.fleet.staleAfter = try fleet.duration("stale-after", default: c.fleet.staleAfter, range: .seconds(1)...(.seconds(86_400)))
@@ -170,6 +229,7 @@ public struct AggregatorConfiguration: Sendable {
         try ingest.rejectUnknownKeys()
         let subscriptions = try root.sectionOrEmpty("subscriptions")
         c.outboxLimit = try subscriptions.int("outbox-limit", default: c.outboxLimit, range: 100...100_000_000)
+        c.subscriptionsMQTTCAFile = try subscriptions.optionalString("mqtt-ca-file").map { _ throws(CoreError) in try subscriptions.path("mqtt-ca-file") }
         try subscriptions.rejectUnknownKeys()
         let history = try root.sectionOrEmpty("history")
         c.history.chunkPoints = try history.int("chunk-points", default: c.history.chunkPoints, range: 64...65_536)

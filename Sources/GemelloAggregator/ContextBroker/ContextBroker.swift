@@ -236,6 +236,6 @@ public struct EntityQuery {
 
     /// `idPattern`, a regular expression matched anywhere in the id (POSIX regexec, as Orion-LD).
     public mutating func setIDPattern(_ pattern: String) throws(NGSILDError) {
-        do { filter.idPattern = try Regex(pattern) } catch { throw .badRequest("idPattern \(pattern) is not a valid regular expression") }
+        filter.idPattern = try SafePattern.compile(pattern, what: "idPattern")
     }
 }

@@ -36,7 +36,7 @@ public final class NotificationDispatcher: Service {
     static let leaseMilliseconds: Int64 = 60_000
 
     init(manager: SubscriptionManager, broker: ContextBroker, clock: any WallClock, logger: Logger, owner: String,
-         shared: Bool = false, batch: Int = 100, parallel: Int = 32) {
+         shared: Bool = false, batch: Int = 100, parallel: Int = 32, mqttCAFile: String? = nil) {
         self.owner = owner
         self.shared = shared
         self.manager = manager
@@ -46,7 +46,7 @@ public final class NotificationDispatcher: Service {
         self.batch = batch
         self.limiter = Limiter(parallel)
         http = HTTPNotifier(timeout: 10)
-        mqtt = MQTTNotifiers(logger: logger)
+        mqtt = MQTTNotifiers(logger: logger, caFile: mqttCAFile)
     }
 
     public func run() async throws {

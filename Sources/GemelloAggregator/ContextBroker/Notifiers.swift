@@ -47,30 +47,40 @@ final class MQTTNotifiers: Sendable {
 
     private let connections = Mutex<[String: Connection]>([:])
     private let logger: Logger
+    /// The CA `mqtts://` endpoints' brokers must chain to (`subscriptions.mqtt-ca-file`); nil: the system's CAs.
+    private let caFile: String?
 
-    init(logger: Logger) { self.logger = logger }
+    init(logger: Logger, caFile: String? = nil) {
+        self.logger = logger
+        self.caFile = caFile
+    }
 
     func publish(_ notification: String, headers: [(String, String)], endpoint: Subscription.Endpoint) async throws {
-        guard endpoint.uri.hasPrefix("mqtt://") else {
-            throw Failure(description: "mqtts:// endpoints are not built yet (docs/ngsi-ld.md); use mqtt:// on a trusted network")
-        }
-        let rest = endpoint.uri.dropFirst("mqtt://".count)
+        // mqtt://host:port/topic, or mqtts:// (TLS 1.2+, the broker's certificate checked against the system's CAs).
+        let scheme = endpoint.uri.hasPrefix("mqtts://") ? "mqtts://" : "mqtt://"
+        let rest = endpoint.uri.dropFirst(scheme.count)
         guard let slash = rest.firstIndex(of: "/") else { throw Failure(description: "\(endpoint.uri) names no topic") }
         let hostPort = String(rest[..<slash])
         let topic = String(rest[rest.index(after: slash)...])
-        guard !topic.isEmpty, let address = BrokerAddress(url: "mqtt://" + hostPort) else {
-            throw Failure(description: "\(endpoint.uri) is not mqtt://host:port/topic")
+        guard !topic.isEmpty, let address = BrokerAddress(url: scheme + hostPort) else {
+            throw Failure(description: "\(endpoint.uri) is not mqtt(s)://host:port/topic")
         }
         var metadata: [String: JSON] = [:]
         for (k, v) in headers { metadata[k] = .string(v) }
         let payload = "{\"metadata\":" + JSON.object(metadata).serialized + ",\"body\":" + notification + "}"
-        try await publish(payload, topic: topic, hostPort: hostPort, address: address)
+        try await publish(payload, topic: topic, address: address,
+                          credentials: { [caFile] in
+                              guard address.tls else { return MQTTCredentials() }
+                              return MQTTCredentials(caFile: caFile, caPath: caFile == nil ? "/etc/ssl/certs" : nil)
+                          })
     }
 
-    /// Publishes `payload` at QoS 1 on `topic` of the broker at `hostPort`; returns once the broker acknowledged it.
-    func publish(_ payload: String, topic: String, hostPort: String, address: BrokerAddress) async throws {
-        let connection = try connection(for: hostPort, address: address)
-        guard connection.connected.load(ordering: .relaxed) else { throw Failure(description: "not connected to \(hostPort)") }
+    /// Publishes `payload` at QoS 1 on `topic` of the broker at `address` (one connection per
+    /// broker, made with `credentials`); returns once the broker acknowledged it.
+    func publish(_ payload: String, topic: String, address: BrokerAddress,
+                 credentials: () throws -> MQTTCredentials) async throws {
+        let connection = try connection(for: address.description, address: address, credentials: credentials)
+        guard connection.connected.load(ordering: .relaxed) else { throw Failure(description: "not connected to \(address)") }
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             do {
                 // The PUBACK can arrive before we register: acked ids are remembered.
@@ -88,11 +98,12 @@ final class MQTTNotifiers: Sendable {
         }
     }
 
-    private func connection(for key: String, address: BrokerAddress) throws -> Connection {
+    private func connection(for key: String, address: BrokerAddress, credentials: () throws -> MQTTCredentials) throws -> Connection {
         if let existing = connections.withLock({ $0[key] }) { return existing }
         let client: MQTTClient
         do {
-            client = try MQTTClient(options: .init(clientID: "gemello-notifier-\(UUID().uuidString.prefix(8))", cleanSession: true))
+            client = try MQTTClient(options: .init(clientID: "gemello-notifier-\(UUID().uuidString.prefix(8))", cleanSession: true,
+                                                   credentials: try credentials()))
         } catch {
             throw Failure(description: "cannot create an MQTT client: \(error)")
         }

@@ -42,7 +42,8 @@ public struct Twin: Sendable {
                                                           outboxLimit: configuration.outboxLimit, metrics: metrics)
         broker.attach(subscriptions)
         let notifications = NotificationDispatcher(manager: subscriptions, broker: broker, clock: clock, logger: logger,
-                                                   owner: configuration.clientID, shared: configuration.shareGroup != nil)
+                                                   owner: configuration.clientID, shared: configuration.shareGroup != nil,
+                                                   mqttCAFile: configuration.subscriptionsMQTTCAFile)
         let projection = TwinProjection(store: store, broker: broker, configuration: configuration, counters: counters,
                                         clock: clock, logger: logger)
         try projection.loadAll()

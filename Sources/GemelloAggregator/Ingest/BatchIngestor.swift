@@ -16,12 +16,15 @@ final class BatchIngestor: Sendable {
     private let projection: TwinProjection?
     /// Judges the rules inside each ingest transaction (nil: no alerts).
     private let alerts: AlertEngine?
+    /// Refuses batches of agents not enrolled, revoked, or not signed with their key (nil: open).
+    private let enrolment: EnrolmentGate?
     private let clock: any WallClock
     private let logger: Logger
 
     init(store: TwinStore, counters: IngestCounters, metrics: AggregatorMetrics?, projection: TwinProjection?,
-         alerts: AlertEngine? = nil, clock: any WallClock, logger: Logger) {
+         alerts: AlertEngine? = nil, enrolment: EnrolmentGate? = nil, clock: any WallClock, logger: Logger) {
         self.alerts = alerts
+        self.enrolment = enrolment
         self.store = store
         self.counters = counters
         self.metrics = metrics
@@ -36,6 +39,16 @@ final class BatchIngestor: Sendable {
         let started = ContinuousClock.now
         var batches: [Batch] = []
         for (agent, payload) in messages {
+            if let enrolment, let refusal = enrolment.refusal(agent: agent, payload: payload) {
+                // Not acknowledged: a genuine agent keeps the batch until it is enrolled again.
+                counters.rejected.add(1, ordering: .relaxed)
+                counters.refused.add(1, ordering: .relaxed)
+                metrics?.rejected.increment()
+                metrics?.refused.increment()
+                logger.warning("refused a batch", metadata: ["agent": "\(agent)", "bytes": "\(payload.count)", "reason": "\(refusal)"])
+                try? store.recordRejected(agent: agent, now: now)
+                continue
+            }
             do {
                 let batch = try WireFormat.decode(payload)
                 guard batch.agentID == agent else {

@@ -8,6 +8,8 @@ public final class IngestCounters: Sendable {
     public let readings = Atomic<Int64>(0)
     public let duplicates = Atomic<Int64>(0)
     public let rejected = Atomic<Int64>(0)
+    /// Of the rejected: refused by the enrolment registry (not enrolled, revoked, bad signature).
+    public let refused = Atomic<Int64>(0)
     public let brokerConnected = Atomic<Bool>(false)
     /// Connected and every subscription confirmed: batches published from now on reach us.
     public let subscribed = Atomic<Bool>(false)

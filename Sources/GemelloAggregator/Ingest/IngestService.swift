@@ -1,4 +1,5 @@
 import Foundation
+import GemelloBrokerAccess
 import GemelloCore
 import GemelloMosquitto
 import Logging
@@ -20,7 +21,7 @@ public final class IngestService: Service {
 
     public init(configuration: AggregatorConfiguration, store: TwinStore, counters: IngestCounters,
                 metrics: AggregatorMetrics? = nil, projection: TwinProjection? = nil, alerts: AlertEngine? = nil,
-                clock: any WallClock = SystemWallClock(), logger: Logger) {
+                enrolment: EnrolmentGate? = nil, clock: any WallClock = SystemWallClock(), logger: Logger) {
         self.configuration = configuration
         self.store = store
         self.counters = counters
@@ -28,7 +29,7 @@ public final class IngestService: Service {
         self.clock = clock
         self.logger = logger
         batches = BatchIngestor(store: store, counters: counters, metrics: metrics, projection: projection, alerts: alerts,
-                                clock: clock, logger: logger)
+                                enrolment: enrolment, clock: clock, logger: logger)
         announcements = AnnouncementRecorder(store: store, projection: projection, alerts: alerts, clock: clock, logger: logger)
     }
 
@@ -39,16 +40,23 @@ public final class IngestService: Service {
     }
 
     public func run() async throws {
-        guard let broker = BrokerAddress(url: configuration.broker) else {
-            throw AggregatorError(.configuration, "broker: not a broker URL (got '\(configuration.broker)')")
+        let broker: BrokerAddress
+        let credentials: MQTTCredentials
+        do {
+            broker = try configuration.broker.address()
+            credentials = try configuration.broker.credentials()
+        } catch {
+            throw AggregatorError(.configuration, "\(error)")
         }
+        if let warning = configuration.broker.insecureWarning { logger.warning("\(warning)") }
         let client: MQTTClient
         do {
             // Persistent session: while we restart, the broker keeps our subscriptions and queues
             // batches (agents still hold everything until we acknowledge).
             client = try MQTTClient(options: .init(clientID: configuration.clientID, cleanSession: false, keepAliveSeconds: 10,
                                                    maxInflightMessages: 1000,
-                                                   will: (stateTopic, Array(AggregatorState(online: false, time: 0).json().utf8), true)))
+                                                   will: (stateTopic, Array(AggregatorState(online: false, time: 0).json().utf8), true),
+                                                   credentials: credentials))
         } catch {
             throw AggregatorError(.broker, "cannot start the MQTT client for \(broker): \(error)")
         }

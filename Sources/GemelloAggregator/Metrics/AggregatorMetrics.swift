@@ -8,6 +8,7 @@ import Synchronization
 /// Names (Prometheus conventions; counters get `_total`, durations are seconds):
 /// - `gemello_ingest_batches_total`, `gemello_ingest_readings_total`,
 ///   `gemello_ingest_duplicate_batches_total`, `gemello_ingest_rejected_batches_total`
+///   (of which `gemello_ingest_refused_batches_total`: not enrolled, revoked or badly signed)
 /// - `gemello_ingest_store_seconds` (histogram: decode + store + ack of one batch)
 /// - `gemello_batch_latency_seconds` (histogram: from the agent cutting a batch to its commit
 ///   here; grows with backlogs and outages)
@@ -21,6 +22,7 @@ public final class AggregatorMetrics: Sendable {
     let readings: Counter
     let duplicates: Counter
     let rejected: Counter
+    let refused: Counter
     let storeDuration: Timer
     let batchLatency: Timer
     /// NGSI-LD notifications: delivered, failed attempts, dropped past the outbox limit.
@@ -52,6 +54,7 @@ public final class AggregatorMetrics: Sendable {
         readings = Counter(label: "gemello_ingest_readings_total", factory: factory)
         duplicates = Counter(label: "gemello_ingest_duplicate_batches_total", factory: factory)
         rejected = Counter(label: "gemello_ingest_rejected_batches_total", factory: factory)
+        refused = Counter(label: "gemello_ingest_refused_batches_total", factory: factory)
         storeDuration = Timer(label: Self.storeDurationLabel, factory: factory)
         batchLatency = Timer(label: Self.batchLatencyLabel, factory: factory)
         notificationsQueued = Counter(label: "gemello_notifications_queued_total", factory: factory)

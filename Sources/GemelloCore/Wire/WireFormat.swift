@@ -14,8 +14,13 @@ import GemelloZlib
 public enum WireFormat {
     public static let magic: [UInt8] = [0x47, 0x4D]  // "GM"
     public static let version: UInt8 = 1
-    /// Flag bit 0: the body is a zlib stream (RFC 1950). Other bits are reserved and must be 0.
+    /// Flag bit 0: the body is a zlib stream (RFC 1950).
     public static let flagCompressed: UInt8 = 0x01
+    /// Flag bit 1: the frame ends with a ``tagLength``-byte authentication tag (§2.1 of the spec):
+    /// the first 16 bytes of HMAC-SHA256(agent key, every frame byte before the tag). The CRC
+    /// does not cover the tag. Other bits are reserved and must be 0.
+    public static let flagSigned: UInt8 = 0x02
+    public static let tagLength = 16
 
     /// Hard limits a decoder enforces before allocating anything sized by a declared count.
     public struct Limits: Sendable {
@@ -29,7 +34,8 @@ public enum WireFormat {
 
     /// Encodes `batch`. With `compressionLevel` > 0 the body is also zlib-compressed at that level
     /// when that makes the frame smaller (the coded section rarely shrinks further; names do).
-    public static func encode(_ batch: Batch, compressionLevel: Int32 = 6) throws(CoreError) -> [UInt8] {
+    /// With `signingKey` the frame is signed (flag bit 1 and a trailing tag).
+    public static func encode(_ batch: Batch, compressionLevel: Int32 = 6, signingKey: [UInt8]? = nil) throws(CoreError) -> [UInt8] {
         let body = try encodeBody(batch)
         var stored = body
         var flags: UInt8 = 0
@@ -44,7 +50,23 @@ public enum WireFormat {
                 throw CoreError(.decompressionFailed, "zlib could not compress the batch: \(error)")
             }
         }
-        return frame(body: stored, bodyLength: body.count, flags: flags)
+        guard let signingKey else { return frame(body: stored, bodyLength: body.count, flags: flags) }
+        var signed = frame(body: stored, bodyLength: body.count, flags: flags | flagSigned)
+        signed += HMACSHA256.mac(key: signingKey, message: signed).prefix(tagLength)
+        return signed
+    }
+
+    /// A signed frame's two parts: the bytes the tag covers and the tag; nil when the frame is
+    /// not signed (flag bit 1 clear) or too short to hold a tag.
+    public static func signature(of bytes: [UInt8]) -> (signed: ArraySlice<UInt8>, tag: ArraySlice<UInt8>)? {
+        guard bytes.count >= 8 + tagLength, bytes[0] == magic[0], bytes[1] == magic[1], bytes[3] & flagSigned != 0 else { return nil }
+        return (bytes[..<(bytes.count - tagLength)], bytes[(bytes.count - tagLength)...])
+    }
+
+    /// True when `bytes` is a frame signed with `key` (its tag checked in constant time).
+    public static func verify(_ bytes: [UInt8], key: [UInt8]) -> Bool {
+        guard let (signed, tag) = signature(of: bytes) else { return false }
+        return HMACSHA256.constantTimeEqual(HMACSHA256.mac(key: key, message: signed).prefix(tagLength), tag)
     }
 
     /// Wraps an (optionally compressed) body in a frame: magic, version, flags, CRC-32, length.
@@ -73,9 +95,12 @@ public enum WireFormat {
                             "wire format version \(frameVersion) is not supported by this v\(version) decoder; upgrade the aggregator before the agents")
         }
         let flags = try frame.readByte()
-        guard flags & ~flagCompressed == 0 else { throw CoreError(.malformed, "reserved flag bits set (flags 0x\(String(flags, radix: 16)))") }
+        guard flags & ~(flagCompressed | flagSigned) == 0 else { throw CoreError(.malformed, "reserved flag bits set (flags 0x\(String(flags, radix: 16)))") }
         let expectedCRC = try frame.readUInt32LE()
-        let rest = Array(try frame.readBytes(frame.remaining))
+        // A signed frame's tag is checked by whoever holds the key (`verify`); the decoder skips it.
+        let tagBytes = flags & flagSigned != 0 ? tagLength : 0
+        guard frame.remaining >= tagBytes else { throw CoreError(.truncated, "the frame is flagged as signed but has no room for its tag") }
+        let rest = Array(try frame.readBytes(frame.remaining - tagBytes))
         guard Zlib.crc32(rest) == expectedCRC else { throw CoreError(.checksumMismatch, "CRC-32 does not match the batch body") }
         var restReader = ByteReader(rest)
         let bodyLength = try restReader.readCount(limit: limits.maxBodyBytes, what: "body length")

@@ -137,11 +137,7 @@ struct QueryParser {
         guard !raw.isEmpty else { throw error("a value was expected after \(op)") }
         switch op {
         case "~=", "!~=":
-            do {
-                return Query.Term(path: path, operation: .matches(try Regex(raw), negated: op == "!~="))
-            } catch {
-                throw self.error("\(raw) is not a valid regular expression")
-            }
+            return Query.Term(path: path, operation: .matches(try SafePattern.compile(raw, what: "the pattern of \(op)"), negated: op == "!~="))
         case "==", "!=":
             if let range = try Self.range(raw, error: error) {
                 return Query.Term(path: path, operation: .range(range.0, range.1, negated: op == "!="))

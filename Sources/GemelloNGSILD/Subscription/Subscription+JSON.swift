@@ -22,7 +22,7 @@ extension Subscription {
                 let id = item["id"]?.stringValue
                 if let id, !EntityParser.isURI(id) { throw .badRequest("entities id \(id) is not a URI") }
                 let pattern = item["idPattern"]?.stringValue
-                if let pattern { do { _ = try Regex(pattern) } catch { throw .badRequest("idPattern \(pattern) is not a valid regular expression") } }
+                if let pattern { _ = try SafePattern.compile(pattern, what: "idPattern") }
                 selectors.append(EntitySelector(id: id, idPattern: pattern, type: expression.text))
             }
         }

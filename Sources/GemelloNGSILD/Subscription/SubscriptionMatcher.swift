@@ -21,7 +21,7 @@ public struct SubscriptionMatcher: @unchecked Sendable {
         for selector in subscription.entities {
             types.append(try TypeExpression.parse(selector.type, expand: { $0 }))
             if let p = selector.idPattern {
-                do { patterns.append(try Regex(p)) } catch { throw .badRequest("idPattern \(p) is not a valid regular expression") }
+                patterns.append(try SafePattern.compile(p, what: "idPattern"))
             } else {
                 patterns.append(nil)
             }

@@ -1,0 +1,65 @@
+import Foundation
+
+/// A child process started with every signal unblocked and at its default action.
+///
+/// Foundation's `Process` hands the child the spawning thread's signal mask, and a test process
+/// blocks SIGHUP, SIGINT, SIGTERM, SIGUSR1 and SIGUSR2 on its threads (signal handling through
+/// dispatch sources): a mosquitto started that way never sees the SIGHUP that makes it re-read
+/// its ACL, password and CRL files. posix_spawn with an empty mask starts it as a shell would.
+public final class ChildProcess: @unchecked Sendable {
+    // @unchecked: `pid` is immutable; `exited` is only touched under `lock`.
+    public let pid: pid_t
+    private let lock = NSLock()
+    private var exited = false
+
+    /// Starts `executable` with `arguments`, its stdout and stderr appended to `log`.
+    public init(_ executable: String, _ arguments: [String], log: URL) throws {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 1, log.path, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for signal in [SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2, SIGPIPE] { sigaddset(&defaults, signal) }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        var pid = pid_t()
+        let status = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
+        guard status == 0 else { throw POSIXError(POSIXErrorCode(rawValue: status) ?? .EINVAL) }
+        self.pid = pid
+    }
+
+    public var isRunning: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        if exited { return false }
+        var status: Int32 = 0
+        if waitpid(pid, &status, WNOHANG) == pid { exited = true }
+        return !exited
+    }
+
+    public func signal(_ signal: Int32) {
+        if isRunning { kill(pid, signal) }
+    }
+
+    /// SIGTERM, then SIGKILL after `grace`; reaps the child.
+    public func stop(grace: Double = 5) {
+        signal(SIGTERM)
+        let deadline = Date().addingTimeInterval(grace)
+        while isRunning && Date() < deadline { usleep(20_000) }
+        if isRunning {
+            kill(pid, SIGKILL)
+            while isRunning { usleep(10_000) }
+        }
+    }
+}
