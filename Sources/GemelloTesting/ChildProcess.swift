@@ -11,6 +11,7 @@ public final class ChildProcess: @unchecked Sendable {
     public let pid: pid_t
     private let lock = NSLock()
     private var exited = false
+    private var exitStatus: Int32?
 
     /// Starts `executable` with `arguments`, its stdout and stderr appended to `log`.
     public init(_ executable: String, _ arguments: [String], log: URL) throws {
@@ -39,12 +40,29 @@ public final class ChildProcess: @unchecked Sendable {
         self.pid = pid
     }
 
+    /// Waits for the child to end; its exit status (128 + the signal when a signal ended it).
+    @discardableResult
+    public func wait() -> Int32 {
+        lock.lock()
+        defer { lock.unlock() }
+        if let status = exitStatus { return status }
+        var raw: Int32 = 0
+        while waitpid(pid, &raw, 0) == -1 && errno == EINTR {}
+        exited = true
+        let status = raw & 0x7f == 0 ? (raw >> 8) & 0xff : 128 + (raw & 0x7f)
+        exitStatus = status
+        return status
+    }
+
     public var isRunning: Bool {
         lock.lock()
         defer { lock.unlock() }
         if exited { return false }
-        var status: Int32 = 0
-        if waitpid(pid, &status, WNOHANG) == pid { exited = true }
+        var raw: Int32 = 0
+        if waitpid(pid, &raw, WNOHANG) == pid {
+            exited = true
+            exitStatus = raw & 0x7f == 0 ? (raw >> 8) & 0xff : 128 + (raw & 0x7f)
+        }
         return !exited
     }
 

@@ -152,21 +152,18 @@ public final class PostgresHarness: @unchecked Sendable {
         try? FileManager.default.removeItem(at: folder)
     }
 
+    /// Runs `command` with /bin/sh and returns its output. Spawned and reaped by us
+    /// (``ChildProcess``), not by Foundation's `Process`, whose exit monitoring once missed a
+    /// short-lived child here and left the caller waiting for ever.
     @discardableResult
     static func shell(_ command: String) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", command]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        while process.isRunning { usleep(10_000) }  // not waitUntilExit(): it can hang on a concurrency thread
-        let output = String(decoding: data, as: UTF8.self)
-        guard process.terminationStatus == 0 else {
-            throw HarnessError.command("\(command.prefix(200)) failed (\(process.terminationStatus)): \(output.suffix(1000))")
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("gemello-shell-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: output) }
+        let status = try ChildProcess("/bin/sh", ["-c", command], log: output).wait()
+        let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
+        guard status == 0 else {
+            throw HarnessError.command("\(command.prefix(200)) failed (\(status)): \(text.suffix(1000))")
         }
-        return output
+        return text
     }
 }
