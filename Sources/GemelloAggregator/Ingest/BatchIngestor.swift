@@ -46,7 +46,9 @@ final class BatchIngestor: Sendable {
                 metrics?.rejected.increment()
                 metrics?.refused.increment()
                 logger.warning("refused a batch", metadata: ["agent": "\(agent)", "bytes": "\(payload.count)", "reason": "\(refusal)"])
-                try? store.recordRejected(agent: agent, now: now)
+                // Counted against an enrolled agent in the fleet view; topics of agents nobody
+                // enrolled get no fleet row (they would let anyone who reaches the broker add rows).
+                if enrolment.registry[agent] != nil { try? store.recordRejected(agent: agent, now: now) }
                 continue
             }
             do {
