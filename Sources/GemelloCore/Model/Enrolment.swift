@@ -32,16 +32,26 @@ public struct Enrolment: Sendable, Equatable {
     }
 
     public private(set) var records: [Record]
+    /// Position of each agent's record (the aggregator looks one up for every batch).
+    private var index: [String: Int] = [:]
 
-    public init(records: [Record] = []) { self.records = records }
+    public init(records: [Record] = []) {
+        self.records = []
+        for record in records { upsert(record) }
+    }
 
     public static let header = "# gemello enrolment registry v1: <agent> active|revoked <batch key> <cert serial|-> <enrolled> [<revoked>]"
 
-    public subscript(agentID: String) -> Record? { records.first { $0.agentID == agentID } }
+    public subscript(agentID: String) -> Record? { index[agentID].map { records[$0] } }
 
     /// Adds or replaces the record of `record.agentID` (re-enrolment issues a new key).
     public mutating func upsert(_ record: Record) {
-        if let i = records.firstIndex(where: { $0.agentID == record.agentID }) { records[i] = record } else { records.append(record) }
+        if let i = index[record.agentID] {
+            records[i] = record
+        } else {
+            index[record.agentID] = records.count
+            records.append(record)
+        }
     }
 
     /// Parses the file's text; `file` names it in errors (which give the line).
@@ -61,8 +71,8 @@ public struct Enrolment: Sendable, Equatable {
             guard let key = BatchKey.parse(f[2]) else { throw bad("the batch key of '\(f[0])' is not \(BatchKey.length * 2) hex digits") }
             guard (status == .revoked) == (f.count == 6) else { throw bad("a revoked agent has a sixth field (revoked at), an active one none") }
             guard registry[f[0]] == nil else { throw bad("agent '\(f[0])' is listed twice") }
-            registry.records.append(Record(agentID: f[0], status: status, batchKey: key, serial: f[3] == "-" ? nil : f[3],
-                                           enrolledAt: f[4], revokedAt: f.count == 6 ? f[5] : nil))
+            registry.upsert(Record(agentID: f[0], status: status, batchKey: key, serial: f[3] == "-" ? nil : f[3],
+                                   enrolledAt: f[4], revokedAt: f.count == 6 ? f[5] : nil))
         }
         return registry
     }

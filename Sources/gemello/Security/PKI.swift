@@ -262,14 +262,7 @@ struct PKI {
     // MARK: Files
 
     func write(_ name: String, _ text: String, mode: Int = 0o644) throws {
-        let target = path(name)
-        let temporary = target + ".tmp-\(getpid())"
-        guard FileManager.default.createFile(atPath: temporary, contents: Data(text.utf8), attributes: [.posixPermissions: mode]) else {
-            throw CLIError("cannot write \(temporary). Fix: check the folder exists and this user may write it")
-        }
-        guard rename(temporary, target) == 0 else {
-            throw CLIError("cannot replace \(target): \(String(cString: strerror(errno)))")
-        }
+        try writeAtomically(text, to: path(name), mode: mode)
     }
 
     @discardableResult
@@ -278,6 +271,18 @@ struct PKI {
     @discardableResult
     func chmod(absolute: String, _ mode: Int) -> Bool {
         (try? FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: absolute)) != nil
+    }
+}
+
+/// Replaces `path` with `text` in one step (a temporary file renamed over it), created with
+/// `mode`: the broker and the aggregator, which re-read these files, never see half of one.
+func writeAtomically(_ text: String, to path: String, mode: Int) throws {
+    let temporary = path + ".tmp-\(getpid())"
+    guard FileManager.default.createFile(atPath: temporary, contents: Data(text.utf8), attributes: [.posixPermissions: mode]) else {
+        throw CLIError("cannot write \(temporary). Fix: check \(URL(fileURLWithPath: path).deletingLastPathComponent().path) exists and this user may write it")
+    }
+    guard rename(temporary, path) == 0 else {
+        throw CLIError("cannot replace \(path): \(String(cString: strerror(errno)))")
     }
 }
 

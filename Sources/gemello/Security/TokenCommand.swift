@@ -18,13 +18,7 @@ struct TokensFileOptions: ParsableArguments {
     }
 
     /// Replaced atomically, mode 0600: the aggregator never reads half a file.
-    func save(_ tokens: APITokens) throws {
-        let temporary = path + ".tmp-\(getpid())"
-        guard FileManager.default.createFile(atPath: temporary, contents: Data(tokens.format().utf8), attributes: [.posixPermissions: 0o600]) else {
-            throw CLIError("cannot write \(temporary). Fix: run as a user who may write \(URL(fileURLWithPath: path).deletingLastPathComponent().path)")
-        }
-        guard rename(temporary, path) == 0 else { throw CLIError("cannot replace \(path): \(String(cString: strerror(errno)))") }
-    }
+    func save(_ tokens: APITokens) throws { try writeAtomically(tokens.format(), to: path, mode: 0o600) }
 }
 
 struct TokenCommand: ParsableCommand {
