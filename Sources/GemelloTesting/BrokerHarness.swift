@@ -24,6 +24,14 @@ public final class BrokerHarness: @unchecked Sendable {
         }
     }
 
+    /// Starts mosquitto on a port reserved earlier (see ``FreePort/reserve()``), then gives the
+    /// reservation up: until this moment nothing else could take the port, and connections to it
+    /// were refused (an agent "booting while no broker answers").
+    public convenience init(reserved reservation: PortReservation) throws {
+        defer { reservation.release() }  // mosquitto binds beside it (both SO_REUSEADDR, ours never listens)
+        try self.init(port: reservation.port)
+    }
+
     /// Starts mosquitto and waits until it accepts connections; on `port`, or on a free one.
     public init(port fixedPort: Int? = nil) throws {
         guard let binary = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto"]
@@ -40,7 +48,9 @@ public final class BrokerHarness: @unchecked Sendable {
             let logURL = folder.appendingPathComponent("mosquitto.log")
             FileManager.default.createFile(atPath: logURL.path, contents: nil)
             let process = try ChildProcess(binary, ["-c", configURL.path], log: logURL)
-            if FreePort.waitUntilListening(port: candidate, timeout: 5) {
+            // Listening *and still running*: a mosquitto that could not bind exits, and whatever
+            // answered on the port is then someone else's server.
+            if FreePort.waitUntilListening(port: candidate, timeout: 5) && { usleep(100_000); return process.isRunning }() {
                 self.port = candidate
                 self.process = process
                 return
@@ -98,13 +108,41 @@ public final class BrokerHarness: @unchecked Sendable {
     }
 }
 
+/// A loopback port held bound (SO_REUSEADDR, never listening) so that neither another test's
+/// server (``FreePort/find()``) nor an outgoing connection is handed it, while connections to it
+/// are refused, as to a broker that is down. A test that starts its broker late, on a port its
+/// agent already knows, reserves the port first: a port merely found and left unbound for 30 s
+/// was once taken by a concurrent test's server, and the agent delivered to that instead.
+public final class PortReservation: @unchecked Sendable {
+    // @unchecked: `socket` is guarded by `lock`.
+    public let port: Int
+    private var socket: Int32
+    private let lock = NSLock()
+
+    init(socket: Int32, port: Int) {
+        self.socket = socket
+        self.port = port
+    }
+
+    /// Gives the port up (idempotent).
+    public func release() {
+        lock.lock()
+        defer { lock.unlock() }
+        if socket >= 0 { close(socket) }
+        socket = -1
+    }
+
+    deinit { release() }
+}
+
 /// Finds and probes loopback TCP ports.
 public enum FreePort {
-    /// A port the kernel just handed out for a loopback socket (then closed).
-    public static func find() throws -> Int {
+    /// Reserves a free loopback port until ``PortReservation/release()``.
+    public static func reserve() throws -> PortReservation {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw POSIXError(.EMFILE) }
-        defer { close(fd) }
+        var on: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = 0
@@ -115,8 +153,16 @@ public enum FreePort {
                 bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
             }
         }
-        guard bound else { throw POSIXError(.EADDRINUSE) }
-        return Int(UInt16(bigEndian: address.sin_port))
+        guard bound else { close(fd); throw POSIXError(.EADDRINUSE) }
+        return PortReservation(socket: fd, port: Int(UInt16(bigEndian: address.sin_port)))
+    }
+
+    /// A port the kernel just handed out for a loopback socket (then closed: free now, but
+    /// anyone may take it; reserve it instead when it must stay free for a while).
+    public static func find() throws -> Int {
+        let reservation = try reserve()
+        defer { reservation.release() }
+        return reservation.port
     }
 
     /// Whether something accepts TCP connections on 127.0.0.1:`port` within `timeout` seconds.

@@ -23,7 +23,9 @@ import Testing
     /// dropped, then stops the agent (nothing to drain to). Returns (buffered, dropped).
     static func replayOffline(_ configuration: AgentConfiguration) async throws -> (buffered: Int64, dropped: Int64) {
         var offline = configuration
-        offline.broker.url = "mqtt://127.0.0.1:\(try FreePort.find())"
+        let reservation = try FreePort.reserve()  // refused for as long as the agent runs
+        defer { reservation.release() }
+        offline.broker.url = "mqtt://127.0.0.1:\(reservation.port)"
         offline.publisher.drainTimeout = .zero
         let agent = try Agent(configuration: offline, logger: quietLogger)
         let group = try agent.makeServiceGroup(signals: [])

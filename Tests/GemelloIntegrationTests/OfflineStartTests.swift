@@ -12,12 +12,12 @@ import Testing
     /// broker appears, and delivers everything it accepted.
     @Test(.timeLimit(.minutes(2)))
     func agentBootsWithoutBrokerThenDeliversEverything() async throws {
-        let port = try FreePort.find()
+        let port = try FreePort.reserve()  // held until the broker starts: connections refused, nobody else takes it
         let folder = try Repository.temporaryFolder("offline")
         var logger = Logger(label: "offline")
         logger.logLevel = .critical
 
-        let configuration = try solarReplayConfiguration(broker: "mqtt://127.0.0.1:\(port)", folder: folder)
+        let configuration = try solarReplayConfiguration(broker: "mqtt://127.0.0.1:\(port.port)", folder: folder)
         let agent = try Agent(configuration: configuration, logger: logger)
         let agentGroup = try agent.makeServiceGroup(signals: [])
 
@@ -33,7 +33,7 @@ import Testing
             #expect(agent.counters.delivered.load(ordering: .relaxed) == 0)
 
             // The broker and the aggregator come up: the agent connects and drains.
-            let broker = try BrokerHarness(port: port)
+            let broker = try BrokerHarness(reserved: port)
             let store = try TestStore.open(path: folder.appendingPathComponent("twin.sqlite").path)
             let aggregator = inProcessAggregator(broker: broker.url, store: store, clientID: "aggregator-offline", logger: logger).group
             group.addTask { try await aggregator.run() }

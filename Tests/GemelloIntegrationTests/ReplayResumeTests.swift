@@ -44,7 +44,9 @@ import Testing
         let folder = try Repository.temporaryFolder("resume")
         let buffer = folder.appendingPathComponent("agent.sqlite").path
         let config = folder.appendingPathComponent("agent.yaml")
-        let port = try FreePort.find()  // nothing listens there: the agent stays offline
+        let reservation = try FreePort.reserve()  // nothing listens there, nor ever will: the agent stays offline
+        let port = reservation.port
+        defer { reservation.release() }
         try """
             agent-id: replay-resume
             site:
