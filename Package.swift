@@ -7,6 +7,8 @@
 import PackageDescription
 
 let strict: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
+/// The agent's inputs, one folder each in Sources/GemelloInputs (see InputRegistry.swift).
+let inputFolders = ["CSVReplay", "Simulated"]
 
 let package = Package(
     name: "Gemello",
@@ -70,13 +72,17 @@ let package = Package(
         // How agent, aggregator and CLI reach the broker: URL, TLS, identity, the loopback rule.
         .target(name: "GemelloBrokerAccess", dependencies: ["GemelloCore", "GemelloMosquitto"], swiftSettings: strict),
 
+        // The agent's inputs: one folder each (code, README.md, sample.yaml), the core only.
+        .target(name: "GemelloInputs", dependencies: ["GemelloCore"],
+                exclude: inputFolders.flatMap { ["\($0)/README.md", "\($0)/sample.yaml"] }, swiftSettings: strict),
+
         // MARK: Daemons as libraries (they never import each other)
         .target(name: "GemelloAgent", dependencies: [
-            "GemelloCore", "GemelloSQLite", "GemelloMosquitto", "GemelloBrokerAccess",
+            "GemelloCore", "GemelloInputs", "GemelloSQLite", "GemelloMosquitto", "GemelloBrokerAccess",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-        ], exclude: ["Inputs/CSVReplay/README.md", "Inputs/Simulated/README.md"], swiftSettings: strict),
+        ], swiftSettings: strict),
         .target(name: "GemelloAggregator", dependencies: [
             "GemelloCore", "GemelloNGSILD", "GemelloRules", "GemelloStorage", "GemelloStorageSQLite", "GemelloStoragePostgres", "GemelloMosquitto", "GemelloBrokerAccess",
             .product(name: "CoreMetrics", package: "swift-metrics"),
@@ -100,7 +106,7 @@ let package = Package(
 
         // MARK: Thin executables
         .executableTarget(name: "gemello-agent", dependencies: [
-            "GemelloAgent", "GemelloCore",
+            "GemelloAgent", "GemelloInputs", "GemelloCore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -113,14 +119,14 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], swiftSettings: strict),
         .executableTarget(name: "gemello", dependencies: [
-            "GemelloAgent", "GemelloCore", "GemelloMosquitto", "GemelloBrokerAccess", "GemelloRules",
+            "GemelloAgent", "GemelloInputs", "GemelloCore", "GemelloMosquitto", "GemelloBrokerAccess", "GemelloRules",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
         ], swiftSettings: strict),
 
         // Benchmarks behind docs/BENCHMARKS.md (run through ops/bench/*).
         .executableTarget(name: "gemello-bench", dependencies: [
-            "GemelloAgent", "GemelloAggregator", "GemelloCore", "GemelloRules", "GemelloStorage", "GemelloStoragePostgres", "GemelloTesting",
+            "GemelloAgent", "GemelloInputs", "GemelloAggregator", "GemelloCore", "GemelloRules", "GemelloStorage", "GemelloStoragePostgres", "GemelloTesting",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -130,13 +136,14 @@ let package = Package(
         .testTarget(name: "GemelloCoreTests", dependencies: ["GemelloCore", "GemelloTesting"]),
         .testTarget(name: "GemelloNGSILDTests", dependencies: ["GemelloNGSILD", "GemelloCore"]),
         .testTarget(name: "GemelloRulesTests", dependencies: ["GemelloRules", "GemelloCore", "GemelloTesting"]),
-        .testTarget(name: "GemelloAgentTests", dependencies: ["GemelloAgent", "GemelloBrokerAccess", "GemelloCore", "GemelloTesting"]),
+        .testTarget(name: "GemelloInputsTests", dependencies: ["GemelloInputs", "GemelloCore", "GemelloTesting"], exclude: ["Golden"]),
+        .testTarget(name: "GemelloAgentTests", dependencies: ["GemelloAgent", "GemelloInputs", "GemelloBrokerAccess", "GemelloCore", "GemelloTesting"]),
         .testTarget(name: "GemelloAggregatorTests", dependencies: [
             "GemelloAggregator", "GemelloCore", "GemelloSQLite", "GemelloStorage", "GemelloStorageSQLite", "GemelloStoragePostgres", "GemelloTesting",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "GemelloIntegrationTests", dependencies: [
-            "GemelloAgent", "GemelloAggregator", "GemelloAggregatorHTTP", "GemelloCore", "GemelloMosquitto", "GemelloNGSILD", "GemelloRules", "GemelloSQLite", "GemelloStorage", "GemelloStoragePostgres", "GemelloTesting",
+            "GemelloAgent", "GemelloInputs", "GemelloAggregator", "GemelloAggregatorHTTP", "GemelloCore", "GemelloMosquitto", "GemelloNGSILD", "GemelloRules", "GemelloSQLite", "GemelloStorage", "GemelloStoragePostgres", "GemelloTesting",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -68,9 +68,9 @@ struct AgentCommand: AsyncParsableCommand {
                 throw ExitCode(64)
             }
             configuration.inputs = configuration.inputs.map { input in
-                guard case .csvReplay(var replay) = input else { return input }
+                guard var replay = input.options as? CSVReplayInput.Configuration else { return input }
                 replay.speed = replaySpeed == "max" ? nil : Double(replaySpeed)
-                return .csvReplay(replay)
+                return InputConfiguration(replay)
             }
         }
         if check {

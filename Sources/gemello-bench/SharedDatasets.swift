@@ -26,7 +26,7 @@ struct SharedDataset {
         for name in configNames {
             let path = repositoryRoot.appendingPathComponent("agent-config/\(name).yaml").path
             let configuration = try AgentConfiguration.load(path: path)
-            guard case .csvReplay(var replay) = configuration.inputs.first else {
+            guard var replay = configuration.inputs.first?.options as? CSVReplayInput.Configuration else {
                 throw BenchError("\(path): expected a csv-replay input")
             }
             replay.speed = nil

@@ -63,7 +63,7 @@ struct RulesTestCommand: AsyncParsableCommand {
             throw ExitCode(78)
         }
         let replays = agent.inputs.compactMap { input -> CSVReplayInput.Configuration? in
-            if case .csvReplay(var c) = input { c.speed = nil; return c }
+            if var c = input.options as? CSVReplayInput.Configuration { c.speed = nil; return c }
             return nil
         }
         guard !replays.isEmpty else {

@@ -116,23 +116,54 @@ import Testing
         #expect(try store.seriesCounts(agent: configuration.agentID).values.reduce(0, +) == Self.solarReadings)
     }
 
-    /// A 128 KiB buffer cannot hold the replay offline: the oldest readings are dropped and
-    /// counted; what is left is delivered; twin + dropped = everything the input produced.
+    /// A 128 KiB buffer cannot hold the replay offline: the replay, an input that can wait,
+    /// pauses instead of dropping (back-pressure); once the link returns, acknowledged batches
+    /// make room, the replay resumes (after a restart, from the position its buffer committed)
+    /// and the twin gets every reading exactly once, with nothing dropped.
     @Test(.timeLimit(.minutes(2)))
-    func aFullQuotaDropsTheOldestAndCountsThem() async throws {
+    func aFullQuotaPausesTheReplayAndDropsNothing() async throws {
         let folder = try Repository.temporaryFolder("delivery")
         let broker = try BrokerHarness()
         defer { broker.stop() }
         var configuration = try solarReplayConfiguration(broker: broker.url, folder: folder)
         configuration.buffer.limits = .init(maxBytes: 128 << 10)
-        let (buffered, dropped) = try await Self.replayOffline(configuration)
-        #expect(dropped > 0 && buffered > 0 && buffered + dropped == Self.solarReadings, "buffered \(buffered), dropped \(dropped)")
 
+        // Offline until the buffer is full and the replay paused; then the agent stops.
+        var offline = configuration
+        let reservation = try FreePort.reserve()
+        defer { reservation.release() }
+        offline.broker.url = "mqtt://127.0.0.1:\(reservation.port)"
+        offline.publisher.drainTimeout = .zero
+        let first = try Agent(configuration: offline, logger: Self.quietLogger)
+        let firstGroup = try first.makeServiceGroup(signals: [])
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await firstGroup.run() }
+            try await waitUntil(.seconds(30)) { first.counters.bufferPaused.load(ordering: .relaxed) }
+            try await Task.sleep(for: .seconds(1))  // paused a while: still nothing dropped
+            await firstGroup.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+        let buffered = first.buffer.bufferedReadings
+        #expect(first.buffer.droppedReadings == 0 && buffered > 0 && buffered < Self.solarReadings,
+                "buffered \(buffered), dropped \(first.buffer.droppedReadings)")
+
+        // Online: the restarted agent drains, resumes the replay where its buffer ended, and the
+        // twin ends with every reading once.
         let store = try TestStore.open(path: folder.appendingPathComponent("twin.sqlite").path)
-        let agent = try await Self.deliverAll(configuration, to: store, broker: broker.url, clientID: "aggregator-quota")
-        #expect(try store.totals().readings == buffered)
-        #expect(try store.totals().readings + agent.buffer.droppedReadings == Self.solarReadings)
+        let aggregator = inProcessAggregator(broker: broker.url, store: store, clientID: "aggregator-quota", logger: Self.quietLogger).group
+        let agent = try Agent(configuration: configuration, logger: Self.quietLogger)
+        let agentGroup = try agent.makeServiceGroup(signals: [])
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await aggregator.run() }
+            group.addTask { try await agentGroup.run() }
+            try await waitUntil(.seconds(90)) { try store.totals().readings >= Self.solarReadings && agent.buffer.bufferedReadings == 0 }
+            await agentGroup.triggerGracefulShutdown()
+            await aggregator.triggerGracefulShutdown()
+            try await group.waitForAll()
+        }
+        #expect(try store.totals().readings == Self.solarReadings, "dropped \(agent.buffer.droppedReadings)")
         #expect(try store.totals().duplicates == 0)
+        #expect(agent.buffer.droppedReadings == 0)
     }
 
     /// After an outage the live sensor's readings reach the twin before the backlog has, and the
@@ -148,7 +179,7 @@ import Testing
         #expect(try await Self.replayOffline(configuration) == (Self.solarReadings, 0))
         try await Task.sleep(for: .milliseconds(1500))  // the whole buffer is now older than the live window
 
-        configuration.inputs.append(.simulated(.init(sensorID: "live", profile: .power, interval: .milliseconds(200), seed: 1)))
+        configuration.inputs.append(InputConfiguration(SimulatedInput.Configuration(sensorID: "live", profile: .power, interval: .milliseconds(200), seed: 1)))
         let store = try TestStore.open(path: folder.appendingPathComponent("twin.sqlite").path)
         let aggregator = inProcessAggregator(broker: broker.url, store: store, clientID: "aggregator-live", logger: Self.quietLogger)
         let agent = try Agent(configuration: configuration, logger: Self.quietLogger)

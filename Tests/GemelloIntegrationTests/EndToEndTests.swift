@@ -72,9 +72,9 @@ import Testing
         let aggregator = ServiceGroup(configuration: .init(services: [.init(service: ingest), .init(service: http)], logger: Self.logger("aggregator")))
 
         var configuration = try AgentConfiguration.load(path: Repository.root.appendingPathComponent("agent-config/replay-milano-arpa.yaml").path)
-        guard case .csvReplay(var replay) = configuration.inputs[0] else { Issue.record("expected a replay input"); return }
+        guard var replay = configuration.inputs[0].options as? CSVReplayInput.Configuration else { Issue.record("expected a replay input"); return }
         replay.speed = nil
-        configuration.inputs[0] = .csvReplay(replay)
+        configuration.inputs[0] = InputConfiguration(replay)
         configuration.broker.url = broker.url
         configuration.buffer.path = folder.appendingPathComponent("agent.sqlite").path
         configuration.publisher.drainTimeout = .seconds(60)

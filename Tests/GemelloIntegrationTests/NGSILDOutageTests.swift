@@ -35,9 +35,9 @@ import Testing
 
         // ~44 s of replay (51 days of data at 100,000×): changes before, during and after the outage.
         var agentConfiguration = try solarReplayConfiguration(broker: broker.url, folder: folder)
-        guard case .csvReplay(var replay) = agentConfiguration.inputs[0] else { return }
+        guard var replay = agentConfiguration.inputs[0].options as? CSVReplayInput.Configuration else { return }
         replay.speed = 100_000
-        agentConfiguration.inputs[0] = .csvReplay(replay)
+        agentConfiguration.inputs[0] = InputConfiguration(replay)
         let agent = try Agent(configuration: agentConfiguration, logger: logger)
         let agentGroup = try agent.makeServiceGroup(signals: [])
         try await withThrowingTaskGroup(of: Void.self) { group in

@@ -58,7 +58,7 @@ import Testing
     /// What one engine judging every reading in order raises: (rule, raised, cleared) per episode.
     static func expected(_ set: RuleSet) async throws -> Set<String> {
         let configuration = try solarReplayConfiguration(broker: "mqtt://127.0.0.1:1", folder: try Repository.temporaryFolder("expected"))
-        guard case .csvReplay(let replay) = configuration.inputs[0] else { return [] }
+        guard let replay = configuration.inputs[0].options as? CSVReplayInput.Configuration else { return [] }
         final class Collect: ReadingSink, @unchecked Sendable {
             // @unchecked: the replay calls accept() from one task, one call at a time.
             var readings: [Reading] = []

@@ -9,9 +9,9 @@ import ServiceLifecycle
 /// `broker`, with its buffer in `folder`, allowed 30 s to drain on stop.
 func solarReplayConfiguration(broker: String, folder: URL) throws -> AgentConfiguration {
     var configuration = try AgentConfiguration.load(path: Repository.root.appendingPathComponent("agent-config/replay-solar-node.yaml").path)
-    guard case .csvReplay(var replay) = configuration.inputs[0] else { throw AgentError(.input, "replay-solar-node.yaml: expected a replay input") }
+    guard var replay = configuration.inputs[0].options as? CSVReplayInput.Configuration else { throw AgentError(.input, "replay-solar-node.yaml: expected a replay input") }
     replay.speed = nil
-    configuration.inputs[0] = .csvReplay(replay)
+    configuration.inputs[0] = InputConfiguration(replay)
     configuration.broker.url = broker
     configuration.buffer.path = folder.appendingPathComponent("agent.sqlite").path
     configuration.publisher.drainTimeout = .seconds(30)

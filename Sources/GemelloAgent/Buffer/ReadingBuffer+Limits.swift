@@ -85,14 +85,22 @@ extension ReadingBuffer {
         return dropped
     }
 
-    /// Deletes up to `count` of the oldest readings not yet taken into a batch; returns how many.
+    /// Deletes up to `count` of the oldest readings not yet taken into a batch, never those of a
+    /// protected sensor (an input that can wait); returns how many.
     private func dropOldestUnbatched(_ count: Int64, state: inout State) throws -> Int64 {
-        let unbatched = Self.unbatchedCondition(state)
+        let unbatched = Self.unbatchedCondition(state) + Self.unprotectedCondition(state)
         let bound = try state.db.reading { db in
             try db.scalarInt("SELECT max(id) FROM (SELECT id FROM readings WHERE \(unbatched) ORDER BY id LIMIT \(count))")
         }
         guard let bound else { return 0 }
-        return try deleteUnbatched(through: bound, state: &state)
+        return try deleteUnbatched(through: bound, state: &state, extra: Self.unprotectedCondition(state))
+    }
+
+    /// ` AND series NOT IN (...)`: the series of protected sensors (empty when there are none).
+    static func unprotectedCondition(_ state: State) -> String {
+        guard !state.protectedSensors.isEmpty else { return "" }
+        let ids = state.seriesIDs.filter { state.protectedSensors.contains(String($0.key.sensor)) }.map { String($0.value) }
+        return ids.isEmpty ? "" : " AND series NOT IN (\(ids.joined(separator: ",")))"
     }
 
     /// Deletes the readings not yet in a batch that were accepted before `cutoff` (Unix ms).
@@ -111,8 +119,8 @@ extension ReadingBuffer {
     }
 
     /// Deletes the readings in no batch up to `bound` and the commit records no reading needs.
-    private func deleteUnbatched(through bound: Int64, state: inout State) throws -> Int64 {
-        let unbatched = Self.unbatchedCondition(state)
+    private func deleteUnbatched(through bound: Int64, state: inout State, extra: String = "") throws -> Int64 {
+        let unbatched = Self.unbatchedCondition(state) + extra
         // The count is persisted in the same transaction as the deletion: a crash cannot lose a
         // reading without its drop being counted.
         let removed = try state.db.transaction { db -> Int64 in

@@ -28,6 +28,9 @@ public final class ReadingBuffer: Sendable {
         var dropped: Int64 = 0
         /// When the age limit was last enforced (Unix ms).
         var lastAgeCheck: Int64?
+        /// Sensors of inputs that can wait: the overflow policy never drops their readings
+        /// (see ``ReadingBuffer/protect(sensors:)``).
+        var protectedSensors: Set<String> = []
     }
 
     let state: Mutex<State>
@@ -151,6 +154,31 @@ public final class ReadingBuffer: Sendable {
         }
         state.buffered += Int64(readings.count)
         state.dropped += droppedDelta
+    }
+
+    /// Appends `readings` and the positions in one transaction if the buffer has room for them,
+    /// and drops nothing: `false` (nothing stored) when the quota or the disk is full. For the
+    /// readings of inputs that can wait, which are held back and retried instead (back-pressure).
+    public func appendIfRoom(_ readings: [Reading], checkpoints: [InputCheckpoint] = [], now: Int64 = 0) throws(AgentError) -> Bool {
+        guard !readings.isEmpty || !checkpoints.isEmpty else { return true }
+        do {
+            return try state.withLock { (state: inout State) throws -> Bool in
+                do {
+                    try insert(readings[...], checkpoints: checkpoints, now: now, state: &state)
+                    return true
+                } catch let error as SQLiteError where error.code == .diskFull {
+                    return false
+                }
+            }
+        } catch {
+            throw AgentError(.buffer, "cannot write \(readings.count) readings to the buffer at \(path): \(error)")
+        }
+    }
+
+    /// Readings of these sensors (the inputs that can wait) are never dropped to make room: the
+    /// drop-oldest policy gives up only other sensors' readings. Set once, before inputs start.
+    public func protect(sensors: Set<String>) {
+        state.withLock { $0.protectedSensors = sensors }
     }
 
     /// The last committed read position of a resumable input, `nil` if it never committed one.

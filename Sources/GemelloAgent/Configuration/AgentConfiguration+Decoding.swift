@@ -17,7 +17,7 @@ extension AgentConfiguration {
     ///   `compression-level` [6], `keepalive` [10s], `live-window` [30s; 0s sends in acceptance order],
     ///   `backlog-rate` [256KiB/s; `unlimited`]
     /// - `health-interval` [10s]
-    /// - `inputs`: a list; each item has `type` (`simulated` | `csv-replay`) and that input's keys
+    /// - `inputs`: a list; each item has `type` (see `InputRegistry`) and that input's keys (its folder's README.md)
     public static func load(path: String) throws(CoreError) -> AgentConfiguration {
         let text = try ConfigSection.readText(path: path)
         var configuration = try decode(try ConfigSection.parse(text, file: path))
@@ -76,23 +76,15 @@ extension AgentConfiguration {
         var inputs: [InputConfiguration] = []
         let inputSections = try root.sections("inputs")
         guard !inputSections.isEmpty else {
-            throw root.error("inputs", "no inputs configured", fix: "add an 'inputs:' list with at least one '- type: simulated' or '- type: csv-replay'")
+            throw root.error("inputs", "no inputs configured", fix: "add an 'inputs:' list with at least one input; types: \(InputRegistry.names.joined(separator: ", "))")
         }
         var sensorIDs: Set<String> = []
         for section in inputSections {
-            let type = try section.string("type")
-            let input: InputConfiguration
-            switch type {
-            case "simulated": input = .simulated(try SimulatedInput.Configuration(section))
-            case "csv-replay": input = .csvReplay(try CSVReplayInput.Configuration(section))
-            default:
-                throw section.error("type", "unknown input type", value: type, fix: "use one of: simulated, csv-replay")
-            }
+            let input = try InputRegistry.decode(section)
             guard sensorIDs.insert(input.sensor.id).inserted else {
                 throw section.error("sensor", "two inputs use the same sensor id", value: input.sensor.id,
                                     fix: "give every input its own 'sensor' id")
             }
-            try section.rejectUnknownKeys()
             inputs.append(input)
         }
         try root.rejectUnknownKeys()
@@ -116,26 +108,5 @@ extension AgentConfiguration {
         }
         broker = try BrokerAccess.decode(root, defaultURL: broker.url)
         batchKeyFile = try root.optionalString("batch-key-file").map { _ throws(CoreError) in try root.path("batch-key-file") }
-    }
-}
-
-extension ConfigSection {
-    /// Validates a sensor id (it becomes part of series names and entity ids).
-    func sensorID(_ key: String = "sensor") throws(CoreError) -> String {
-        let id = try string(key)
-        guard Topics.isValidAgentID(id) else {
-            throw error(key, "not a valid sensor id", value: id, fix: "use lowercase letters, digits, '-', '_' or '.'")
-        }
-        return id
-    }
-
-    /// A UN/CEFACT unit code from the known table.
-    func unitCode(_ key: String = "unit") throws(CoreError) -> String {
-        let code = try string(key)
-        guard UnitCode.isKnown(code) else {
-            let known = UnitCode.known.keys.sorted().joined(separator: ", ")
-            throw error(key, "not a known UN/CEFACT unit code", value: code, fix: "use one of: \(known)")
-        }
-        return code
     }
 }

@@ -1,5 +1,6 @@
 import GemelloBrokerAccess
 import GemelloCore
+@_exported import GemelloInputs
 
 /// Everything an agent needs, validated once at start-up (see `AgentConfiguration+Decoding.swift`
 /// for every key and its default).
@@ -63,19 +64,5 @@ public struct AgentConfiguration: Sendable {
         self.healthInterval = healthInterval
         self.inputs = inputs
         self.sourceFile = sourceFile
-    }
-}
-
-/// One configured input: its kind and its own options.
-public enum InputConfiguration: Sendable {
-    case simulated(SimulatedInput.Configuration)
-    case csvReplay(CSVReplayInput.Configuration)
-
-    /// The sensor this input feeds.
-    public var sensor: SensorInfo {
-        switch self {
-        case .simulated(let c): return c.sensor
-        case .csvReplay(let c): return c.sensor
-        }
     }
 }

@@ -20,6 +20,8 @@ public final class Publisher: Service {
         public var credentials = MQTTCredentials()
         /// Signs every batch (docs/wire-format.md §2.1); nil sends them unsigned.
         public var signingKey: [UInt8]? = nil
+        /// The inputs' self-metrics and whether the buffer holds waiting inputs back, for health.
+        public var inputHealth: (@Sendable () -> (paused: Bool, inputs: [InputHealth]))? = nil
     }
 
     enum Event: Sendable {
@@ -322,6 +324,10 @@ public final class Publisher: Service {
             health.rssBytes = ProcessStats.residentBytes()
             health.cpuPercent = cpu
             health.reconnects = reconnects
+            if let report = settings.inputHealth?() {
+                health.inputs = report.inputs
+                health.bufferPaused = report.paused ? true : nil
+            }
             if !ackLatencies.isEmpty {
                 health.ackLatencyMeanMilliseconds = (ackLatencies.reduce(0, +) / Double(ackLatencies.count)).rounded()
                 health.ackLatencyMaxMilliseconds = ackLatencies.max()

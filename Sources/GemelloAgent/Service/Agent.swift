@@ -59,15 +59,23 @@ public final class Agent: Sendable {
 
         let writer = BufferWriter(buffer: buffer, counters: counters, flushInterval: c.buffer.flushInterval,
                                   flushReadings: c.buffer.flushReadings, clock: clock, logger: agentLogger)
+        let inputs = c.inputs.map { configuration in
+            InputService(input: configuration.makeInput(clock: clock), type: configuration.type, writer: writer, clock: clock, logger: agentLogger)
+        }
+        // The overflow policy never drops what an input that can wait handed over (back-pressure).
+        buffer.protect(sensors: Set(inputs.filter { $0.input.canWait }.map { $0.input.sensor.id }))
+        settings.inputHealth = { [writer] in
+            let paused = writer.isPaused
+            return (paused, inputs.map { $0.stats.health(paused: paused, canWait: $0.input.canWait) })
+        }
         let publisher = Publisher(
             settings: settings,
             buffer: buffer, counters: counters, clock: clock, logger: agentLogger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: publisher), .init(service: writer),
         ]
-        for input in c.inputs {
-            services.append(.init(service: InputService(input: InputFactory.make(input, clock: clock), sink: writer, logger: agentLogger),
-                                  successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore))
+        for input in inputs {
+            services.append(.init(service: input, successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore))
         }
         return ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: signals, logger: agentLogger))
     }

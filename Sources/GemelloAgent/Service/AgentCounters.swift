@@ -13,6 +13,10 @@ public final class AgentCounters: Sendable {
     public let batchesResent = Atomic<Int64>(0)
     /// Bytes of batch payloads published (first sends and resends): what the backhaul carried.
     public let bytesSent = Atomic<Int64>(0)
+    /// Whether the buffer is full and the inputs that can wait are paused (back-pressure).
+    public let bufferPaused = Atomic<Bool>(false)
+    /// How many times the buffer filled and paused them, in this run.
+    public let pauses = Atomic<Int64>(0)
 
     public init() {}
 }

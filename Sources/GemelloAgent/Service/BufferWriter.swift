@@ -6,7 +6,17 @@ import Synchronization
 /// Collects readings from all inputs and group-commits them to the buffer at least every
 /// `flushInterval`, or at once when `flushReadings` are waiting (which also throttles an input
 /// that produces faster than the disk takes).
-public final class BufferWriter: ReadingSink, Service {
+///
+/// **Back-pressure.** Readings of inputs that can wait (``Input/canWait``: a replay, a push
+/// input, a polled device that keeps its state) are never dropped: when the buffer is at its quota
+/// or the disk is full, their group is *held* (in memory, with their inputs' positions, which are
+/// therefore not committed either) and retried every flush, the writer is *paused*, and those
+/// inputs' next ``accept(_:checkpoint:canWait:)`` waits until a retry got through (the
+/// publisher's acknowledged batches made room). Inputs that cannot wait go on, and their readings
+/// meet the buffer's overflow policy, which spares the waiting inputs' readings (see
+/// ``ReadingBuffer/protect(sensors:)``). Nothing held is lost by a crash: a replay resumes from
+/// its last committed position, and a push input had not yet acknowledged its source.
+public final class BufferWriter: Service {
     private let buffer: ReadingBuffer
     private let counters: AgentCounters
     private let flushInterval: Duration
@@ -15,8 +25,55 @@ public final class BufferWriter: ReadingSink, Service {
     private let clock: any WallClock
     /// Drops not yet logged, and when the last warning went out (one warning a minute at most).
     private let dropReport = Mutex<(unreported: Int64, lastLog: Int64?)>((0, nil))
-    /// Readings waiting for the next group commit, and each resumable input's position after them.
-    private let pending = Mutex<(readings: [Reading], checkpoints: [String: Int64])>(([], [:]))
+
+    /// Readings waiting for the next group commit.
+    struct Group {
+        /// From inputs that cannot wait: the overflow policy may drop them.
+        var live: [Reading] = []
+        /// From inputs that can wait, one chunk per hand-over: stored whole or held back, never
+        /// dropped (but see ``BufferWriter/commit(_:held:)`` for a chunk larger than the quota).
+        var chunks: [Chunk] = []
+        private(set) var waitingCount = 0
+
+        struct Chunk {
+            var readings: [Reading]
+            /// The input's position just after these readings, committed with them.
+            var checkpoint: InputCheckpoint?
+            /// A push input waiting for them to be committed (``BufferWriter/commit(_:)``).
+            var notify: CheckedContinuation<Void, any Error>?
+        }
+
+        var count: Int { live.count + waitingCount }
+
+        mutating func add(_ chunk: Chunk) {
+            chunks.append(chunk)
+            waitingCount += chunk.readings.count
+        }
+
+        mutating func take() -> Group {
+            defer { self = Group() }
+            return self
+        }
+
+        /// `later` after this group.
+        mutating func append(_ later: Group) {
+            live += later.live
+            for chunk in later.chunks { add(chunk) }
+        }
+
+        /// Every waiting reading, and the last position of each input among them.
+        var waiting: (readings: [Reading], checkpoints: [InputCheckpoint]) {
+            var positions: [String: Int64] = [:]
+            for chunk in chunks { if let c = chunk.checkpoint { positions[c.key] = c.position } }
+            return (chunks.flatMap(\.readings), positions.map { InputCheckpoint(key: $0.key, position: $0.value) })
+        }
+    }
+
+    private let pending = Mutex(Group())
+    /// Serializes commits (a held group must be stored before anything its inputs sent after
+    /// it) and keeps the held group between them.
+    private let commitGate = Mutex(Group())
+    private let paused = Atomic<Bool>(false)
 
     public init(buffer: ReadingBuffer, counters: AgentCounters, flushInterval: Duration, flushReadings: Int,
                 clock: any WallClock = SystemWallClock(), logger: Logger) {
@@ -28,40 +85,114 @@ public final class BufferWriter: ReadingSink, Service {
         self.logger = logger
     }
 
-    public func accept(_ readings: [Reading], checkpoint: InputCheckpoint?) async throws {
-        let full: (readings: [Reading], checkpoints: [String: Int64])? = pending.withLock { waiting in
-            waiting.readings.append(contentsOf: readings)
-            if let checkpoint { waiting.checkpoints[checkpoint.key] = checkpoint.position }
-            guard waiting.readings.count >= flushReadings else { return nil }
-            defer { waiting = ([], [:]) }
-            return waiting
+    /// Whether readings of inputs that can wait are being held because the buffer is full.
+    public var isPaused: Bool { paused.load(ordering: .relaxed) }
+
+    /// Takes readings from an input. One that `canWait` is held here while the writer is paused.
+    public func accept(_ readings: [Reading], checkpoint: InputCheckpoint?, canWait: Bool) async throws {
+        if canWait {
+            while paused.load(ordering: .relaxed) {
+                try await Task.sleep(for: min(flushInterval, .milliseconds(100)))
+            }
         }
-        if let full { try commit(full.readings, full.checkpoints) }
+        let full = pending.withLock { group -> Bool in
+            if canWait {
+                group.add(.init(readings: readings, checkpoint: checkpoint))
+            } else {
+                group.live.append(contentsOf: readings)
+            }
+            return group.count >= flushReadings
+        }
+        if full { try flush() }
     }
 
-    /// Commits whatever is waiting now.
-    public func flush() throws {
-        let waiting = pending.withLock { waiting in
-            defer { waiting = ([], [:]) }
-            return waiting
+    /// The commit notification: returns once `readings` are stored in the buffer (the next group
+    /// commit, within `flushInterval`), throws if they could not be. They can wait: while the
+    /// buffer is full they are held, and this returns once a retry stored them.
+    public func commit(_ readings: [Reading]) async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            let full = pending.withLock { group -> Bool in
+                group.add(.init(readings: readings, notify: continuation))
+                return group.count >= flushReadings
+            }
+            if full { Task { try? self.flush() } }
         }
-        try commit(waiting.readings, waiting.checkpoints)
+    }
+
+    /// Commits whatever is waiting now, and retries a held group.
+    public func flush() throws {
+        try commitGate.withLock { held in
+            var group = held.take()
+            group.append(pending.withLock { $0.take() })
+            try commit(&group, held: &held)
+        }
     }
 
     /// The last committed position of a resumable input (see ``Input/checkpointKey``).
     public func checkpoint(for key: String) throws -> Int64? { try buffer.checkpoint(for: key) }
 
-    private func commit(_ readings: [Reading], _ checkpoints: [String: Int64]) throws {
-        guard !readings.isEmpty || !checkpoints.isEmpty else { return }
+    private func commit(_ group: inout Group, held: inout Group) throws {
+        guard group.count > 0 || !group.chunks.isEmpty else { return }
+        let now = clock.nowMilliseconds()
         do {
-            let now = clock.nowMilliseconds()
-            let dropped = try buffer.append(readings, checkpoints: checkpoints.map { InputCheckpoint(key: $0.key, position: $0.value) }, now: now)
-            counters.accepted.add(Int64(readings.count), ordering: .relaxed)
+            if !group.chunks.isEmpty {
+                // Usually everything fits: one transaction.
+                let waiting = group.waiting
+                if try buffer.appendIfRoom(group.live + waiting.readings, checkpoints: waiting.checkpoints, now: now) {
+                    counters.accepted.add(Int64(group.count), ordering: .relaxed)
+                    resumeAfterRoom(stored: group.waitingCount)
+                    for chunk in group.chunks { chunk.notify?.resume() }
+                    return
+                }
+                // Full: store the waiting chunks in order while they fit, each with its input's
+                // position; hold the rest; give the live readings to the overflow policy.
+                var remaining = group.chunks[...]
+                while let chunk = remaining.first,
+                      try buffer.appendIfRoom(chunk.readings, checkpoints: chunk.checkpoint.map { [$0] } ?? [], now: now) {
+                    counters.accepted.add(Int64(chunk.readings.count), ordering: .relaxed)
+                    chunk.notify?.resume()
+                    remaining = remaining.dropFirst()
+                }
+                if let chunk = remaining.first, remaining.count == group.chunks.count, buffer.bufferedReadings == 0 {
+                    // Not even the first chunk fits an empty buffer: no acknowledgement can make
+                    // room for it. Waiting would stall the agent for good; the policy decides.
+                    let dropped = try buffer.append(chunk.readings, checkpoints: chunk.checkpoint.map { [$0] } ?? [], now: now)
+                    counters.accepted.add(Int64(chunk.readings.count), ordering: .relaxed)
+                    if dropped > 0 { reportDrops(dropped, now: now) }
+                    logger.error("buffer quota smaller than one hand-over of an input: its readings met the overflow policy", metadata: [
+                        "readings": "\(chunk.readings.count)", "dropped": "\(dropped)", "maxBytes": "\(buffer.limits.maxBytes.map(String.init) ?? "none")",
+                        "fix": "raise buffer.max-bytes (or lower buffer.flush-readings)"])
+                    chunk.notify?.resume()
+                    remaining = remaining.dropFirst()
+                }
+                held = Group()
+                for chunk in remaining { held.add(chunk) }
+                if held.chunks.isEmpty {
+                    resumeAfterRoom(stored: group.waitingCount)
+                } else if !paused.exchange(true, ordering: .relaxed) {
+                    counters.bufferPaused.store(true, ordering: .relaxed)
+                    counters.pauses.add(1, ordering: .relaxed)
+                    logger.warning("buffer full: inputs that can wait are paused, nothing of theirs is dropped", metadata: [
+                        "held": "\(held.waitingCount)", "buffered": "\(buffer.bufferedReadings)",
+                        "fix": "raise buffer.max-bytes or free disk space, or restore the link so the backlog drains"])
+                }
+            }
+            guard !group.live.isEmpty else { return }
+            let dropped = try buffer.append(group.live, now: now)
+            counters.accepted.add(Int64(group.live.count), ordering: .relaxed)
             if dropped > 0 { reportDrops(dropped, now: now) }
         } catch {
-            logger.error("buffer write failed", metadata: ["readings": "\(readings.count)", "error": "\(error)"])
+            logger.error("buffer write failed", metadata: ["readings": "\(group.count)", "error": "\(error)"])
+            for chunk in group.chunks { chunk.notify?.resume(throwing: error) }
+            held = Group()
             throw error
         }
+    }
+
+    private func resumeAfterRoom(stored: Int) {
+        guard paused.exchange(false, ordering: .relaxed) else { return }
+        counters.bufferPaused.store(false, ordering: .relaxed)
+        logger.notice("buffer has room again: inputs that waited resume", metadata: ["stored": "\(stored)"])
     }
 
     private func reportDrops(_ dropped: Int64, now: Int64) {
@@ -87,6 +218,17 @@ public final class BufferWriter: ReadingSink, Service {
         }
         // Inputs stopped before us (services stop in reverse order): commit their last readings.
         try flush()
+        let unstored = commitGate.withLock { held -> Int in
+            defer { held = Group() }
+            for chunk in held.chunks {
+                chunk.notify?.resume(throwing: AgentError(.buffer, "the agent stopped while the buffer was full"))
+            }
+            return held.waitingCount
+        }
+        if unstored > 0 {
+            logger.warning("stopped with the buffer full: held readings not stored, not lost", metadata: [
+                "held": "\(unstored)", "why": "replays resume from their last stored position; push sources were not acknowledged and resend"])
+        }
         logger.debug("buffer writer stopped")
     }
 }

@@ -122,6 +122,10 @@ public struct AgentHealth: AgentAnnouncement, Equatable {
     /// message (mean and worst), in milliseconds; absent when none was.
     public var ackLatencyMeanMilliseconds: Double?
     public var ackLatencyMaxMilliseconds: Double?
+    /// True while the buffer is full and inputs that can wait are paused (back-pressure).
+    public var bufferPaused: Bool?
+    /// Each input's self-metrics (readings, errors, last success), in configuration order.
+    public var inputs: [InputHealth]?
 
     public init(agentID: String, bootEpoch: UInt64, time: Int64, uptimeSeconds: Int64,
                 readingsAccepted: Int64, readingsDelivered: Int64, readingsBuffered: Int64, readingsDropped: Int64? = nil) {
@@ -153,6 +157,49 @@ public struct AgentHealth: AgentAnnouncement, Equatable {
         if let reconnects { writer.field("reconnects", reconnects) }
         if let ackLatencyMeanMilliseconds { writer.field("ackLatencyMeanMilliseconds", ackLatencyMeanMilliseconds) }
         if let ackLatencyMaxMilliseconds { writer.field("ackLatencyMaxMilliseconds", ackLatencyMaxMilliseconds) }
+        if let bufferPaused { writer.field("bufferPaused", bufferPaused) }
+        if let inputs { writer.field("inputs", raw: "[" + inputs.map { $0.json() }.joined(separator: ",") + "]") }
+        return writer.finished()
+    }
+}
+
+/// One input's self-metrics in a health message: a device that stops answering shows here as
+/// growing `errors` and an old `lastSuccess`, with the reason in `lastError`.
+public struct InputHealth: Codable, Sendable, Equatable {
+    public var sensor: String
+    /// The input's `type` (`modbus`, `system`, ...).
+    public var type: String
+    /// Readings handed to the buffer since this boot.
+    public var readings: Int64
+    /// Failed reads of the source since this boot.
+    public var errors: Int64
+    /// Unix ms of the last successful read; absent before the first.
+    public var lastSuccess: Int64?
+    /// Why the last read failed, while it keeps failing; absent once a read succeeds.
+    public var lastError: String?
+    /// True while the input waits for room in the buffer.
+    public var paused: Bool?
+
+    public init(sensor: String, type: String, readings: Int64, errors: Int64, lastSuccess: Int64? = nil,
+                lastError: String? = nil, paused: Bool? = nil) {
+        self.sensor = sensor
+        self.type = type
+        self.readings = readings
+        self.errors = errors
+        self.lastSuccess = lastSuccess
+        self.lastError = lastError
+        self.paused = paused
+    }
+
+    public func json() -> String {
+        var writer = JSONWriter()
+        writer.field("sensor", sensor)
+        writer.field("type", type)
+        writer.field("readings", readings)
+        writer.field("errors", errors)
+        if let lastSuccess { writer.field("lastSuccess", lastSuccess) }
+        if let lastError { writer.field("lastError", lastError) }
+        if let paused { writer.field("paused", paused) }
         return writer.finished()
     }
 }

@@ -8,52 +8,52 @@ import Darwin
 /// Plausible readings for a site's equipment, at a fixed interval, stamped with the wall clock:
 /// a daily cycle, a slow random walk and sensor noise, rounded to the sensor's resolution.
 /// Deterministic for a given `seed`, so tests and demos are repeatable.
-public struct SimulatedInput: Input {
-    public struct Configuration: Sendable {
+public struct SimulatedInput: PolledInput {
+    public struct Configuration: InputOptions {
+        public static let type = "simulated"
         public var sensor: SensorInfo
         public var profile: Profile
-        public var interval: Duration
+        public var schedule: PollSchedule
         public var seed: UInt64
 
-        public init(sensorID: String, profile: Profile, interval: Duration, seed: UInt64) {
+        public var interval: Duration { schedule.interval }
+
+        public init(sensorID: String, profile: Profile, interval: Duration, seed: UInt64, jitter: Duration = .zero) {
             self.profile = profile
-            self.interval = interval
+            self.schedule = PollSchedule(interval: interval, jitter: jitter)
             self.seed = seed
             self.sensor = SensorInfo(id: sensorID, entityType: profile.entityType,
                                      attributes: profile.channels.map { .init(name: $0.attribute, unit: $0.unit) })
         }
 
         public init(_ section: ConfigSection) throws(CoreError) {
+            let schedule = try PollSchedule(section, defaultInterval: .seconds(10))
             self.init(sensorID: try section.sensorID(),
                       profile: try section.choice("profile"),
-                      interval: try section.duration("interval", default: .seconds(10), range: .milliseconds(10)...(.seconds(86_400))),
-                      seed: UInt64(try section.int("seed", default: 1, range: 0...Int.max)))
+                      interval: schedule.interval,
+                      seed: UInt64(try section.int("seed", default: 1, range: 0...Int.max)),
+                      jitter: schedule.jitter)
         }
+
+        public func makeInput(clock: any WallClock) -> any Input { SimulatedInput(configuration: self, clock: clock) }
     }
 
     public let configuration: Configuration
-    let clock: any WallClock
+    public let clock: any WallClock
     public var sensor: SensorInfo { configuration.sensor }
+    public var schedule: PollSchedule { configuration.schedule }
 
     public init(configuration: Configuration, clock: any WallClock) {
         self.configuration = configuration
         self.clock = clock
     }
 
-    public func run(into sink: some ReadingSink, resumingFrom checkpoint: Int64?) async throws -> InputSummary {
-        var generator = Generator(profile: configuration.profile, sensorID: configuration.sensor.id, seed: configuration.seed)
-        var produced = 0
-        while !Task.isCancelled {
-            let readings = generator.sample(at: clock.nowMilliseconds())
-            try await sink.accept(readings)
-            produced += readings.count
-            do { try await Task.sleep(for: configuration.interval) } catch { break }
-        }
-        return InputSummary([("readings", produced)])
+    public func makePoller() -> Generator {
+        Generator(profile: configuration.profile, sensorID: configuration.sensor.id, seed: configuration.seed)
     }
 
     /// The signal model, separated from timing so tests can sample it directly.
-    struct Generator {
+    public struct Generator: InputPoller {
         let channels: [Profile.Channel]
         let series: [SeriesInfo]
         var drift: [Double]
@@ -66,6 +66,8 @@ public struct SimulatedInput: Input {
             // FNV-1a of the sensor id: two sensors with the same seed still differ, run after run.
             random = SplitMix64(seed: sensorID.utf8.reduce(seed ^ 0xCBF2_9CE4_8422_2325) { ($0 ^ UInt64($1)) &* 0x100_0000_01B3 })
         }
+
+        public mutating func poll(now: Int64) async throws -> [Reading] { sample(at: now) }
 
         mutating func sample(at time: Int64) -> [Reading] {
             let hour = Double((time / 1000) % 86_400) / 3600 + 1  // ≈ Milan local solar time

@@ -26,12 +26,12 @@ public struct CSVReplayInput: Input {
         let c = configuration
         let key = checkpointKey!
         guard let file = fopen(c.file, "rb") else {
-            throw AgentError(.input, "csv-replay '\(c.sensor.id)': cannot open \(c.file): \(String(cString: strerror(errno)))")
+            throw InputError("csv-replay '\(c.sensor.id)': cannot open \(c.file): \(String(cString: strerror(errno)))")
         }
         defer { fclose(file) }
         var reader = LineReader(file: file)
         guard let headerLine = reader.next() else {
-            throw AgentError(.input, "csv-replay '\(c.sensor.id)': \(c.file) is empty")
+            throw InputError("csv-replay '\(c.sensor.id)': \(c.file) is empty")
         }
         let header = CSVFields.split(headerLine, separator: c.separator).map { String(decoding: $0, as: UTF8.self).trimmed() }
         var resumedAt: Int64 = 0, restarted = 0
@@ -49,7 +49,7 @@ public struct CSVReplayInput: Input {
         }
         func columnIndex(_ name: String) throws -> Int {
             guard let index = header.firstIndex(of: name) else {
-                throw AgentError(.input, "csv-replay '\(c.sensor.id)': column '\(name)' is not in the header of \(c.file); "
+                throw InputError("csv-replay '\(c.sensor.id)': column '\(name)' is not in the header of \(c.file); "
                                  + "columns are: \(header.filter { !$0.isEmpty }.joined(separator: ", "))")
             }
             return index

@@ -1,4 +1,4 @@
-import GemelloAgent
+@testable import GemelloInputs
 import GemelloCore
 import Testing
 

@@ -2,7 +2,8 @@ import GemelloCore
 
 extension CSVReplayInput {
     /// Options of a `csv-replay` input (see this folder's README.md for an example).
-    public struct Configuration: Sendable {
+    public struct Configuration: InputOptions {
+        public static let type = "csv-replay"
         public var sensor: SensorInfo
         /// The CSV file (relative paths resolve against the config file's folder).
         public var file: String
@@ -72,11 +73,7 @@ extension CSVReplayInput {
             }
             var columns: [Column] = []
             for (header, column) in try section.mappingEntries("columns") {
-                let attribute = try column.string("attribute")
-                guard NGSIName.isValid(attribute) else {
-                    throw column.error("attribute", "not a valid NGSI-LD attribute name", value: attribute,
-                                       fix: "use up to 64 letters and digits starting with a letter, e.g. pm25 or relativeHumidity")
-                }
+                let attribute = try column.attributeName()
                 columns.append(Column(header: header, attribute: attribute, unit: try column.unitCode()))
                 try column.rejectUnknownKeys()
             }
@@ -87,23 +84,7 @@ extension CSVReplayInput {
             sensor = SensorInfo(id: sensorID, entityType: entityType,
                                 attributes: columns.map { SensorInfo.Attribute(name: $0.attribute, unit: $0.unit) })
         }
-    }
-}
 
-extension ConfigSection {
-    /// A list of strings written as `[a, b]` or as `- a` lines, or a single value.
-    func stringList(_ key: String, default fallback: [String]? = nil) throws(CoreError) -> [String] {
-        if let items = try optionalStringList(key) { return items }
-        if let fallback { return fallback }
-        throw error(key, "required key is missing", fix: "add '\(key): [...]'")
-    }
-}
-
-/// NGSI-LD attribute names: a letter, then letters, digits or underscores; at most 64 of them
-/// (well within the wire format's 256-byte names).
-public enum NGSIName {
-    public static func isValid(_ name: String) -> Bool {
-        guard name.utf8.count <= 64, let first = name.unicodeScalars.first, first.properties.isAlphabetic, first.isASCII else { return false }
-        return name.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_") }
+        public func makeInput(clock: any WallClock) -> any Input { CSVReplayInput(configuration: self) }
     }
 }

@@ -1,5 +1,5 @@
 import Foundation
-@testable import GemelloAgent
+@testable import GemelloInputs
 import GemelloCore
 import GemelloTesting
 import Synchronization
@@ -116,8 +116,9 @@ final class CollectingSink: ReadingSink {
 /// in the same transaction as the readings before it).
 @Suite struct CSVReplayResumeTests {
     static func configuration(_ name: String) throws -> CSVReplayInput.Configuration {
-        let configuration = try AgentConfiguration.load(path: Repository.root.appendingPathComponent("agent-config/\(name)").path)
-        guard case .csvReplay(var replay) = configuration.inputs[0] else { throw AgentError(.input, "not a replay") }
+        guard var replay = try InputFixtures.inputs(ofAgentConfig: name).first?.options as? CSVReplayInput.Configuration else {
+            throw InputError("\(name): not a replay")
+        }
         replay.speed = nil
         return replay
     }

@@ -1,4 +1,4 @@
-@testable import GemelloAgent
+@testable import GemelloInputs
 import GemelloCore
 import Testing
 
