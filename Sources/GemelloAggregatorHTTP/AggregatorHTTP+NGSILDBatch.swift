@@ -1,3 +1,4 @@
+import GemelloCore
 import GemelloAggregator
 import GemelloNGSILD
 import HTTPTypes

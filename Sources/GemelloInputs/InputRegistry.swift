@@ -32,6 +32,8 @@ public enum InputRegistry {
     public static let types: [any InputOptions.Type] = [
         SimulatedInput.Configuration.self,
         CSVReplayInput.Configuration.self,
+        SystemInput.Configuration.self,
+        ExecInput.Configuration.self,
     ]
 
     /// The names accepted by `type:`.

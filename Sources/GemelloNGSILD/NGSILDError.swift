@@ -1,3 +1,4 @@
+import GemelloCore
 /// The one error type of the NGSI-LD module: an NGSI-LD ProblemDetails (ETSI GS CIM 009 clause
 /// 5.5.2 error types, RFC 7807 body) with the HTTP status of the spec's HTTP binding.
 public struct NGSILDError: Error, Sendable, CustomStringConvertible, Equatable {

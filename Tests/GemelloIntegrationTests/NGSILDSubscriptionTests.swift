@@ -1,3 +1,4 @@
+import GemelloCore
 import Foundation
 import GemelloAggregator
 import GemelloMosquitto

@@ -1,3 +1,4 @@
+import GemelloCore
 import GemelloNGSILD
 import Testing
 

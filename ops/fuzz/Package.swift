@@ -11,6 +11,6 @@ let package = Package(
     targets: [
         .target(name: "FuzzDriver"),
         .executableTarget(name: "WireFuzz", dependencies: ["FuzzDriver", .product(name: "GemelloCore", package: "Gemello")]),
-        .executableTarget(name: "QueryFuzz", dependencies: ["FuzzDriver", .product(name: "GemelloNGSILD", package: "Gemello")]),
+        .executableTarget(name: "QueryFuzz", dependencies: ["FuzzDriver", .product(name: "GemelloCore", package: "Gemello"), .product(name: "GemelloNGSILD", package: "Gemello")]),
     ]
 )

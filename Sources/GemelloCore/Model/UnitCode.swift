@@ -8,7 +8,7 @@ public enum UnitCode {
         "MTS": "m/s", "KMH": "km/h", "MMT": "mm", "CMT": "cm", "MTR": "m",
         "P1": "%", "A97": "hPa", "PAL": "Pa", "2N": "dB", "LUX": "lx",
         "VLT": "V", "AMP": "A", "WTT": "W", "KWT": "kW", "WHR": "Wh", "KWH": "kWh",
-        "C62": "1", "E50": "vehicles/h", "MQH": "m³/h", "DD": "°", "MBP": "Mbit/s", "MIN": "min", "SEC": "s", "C26": "ms",
+        "C62": "1", "AD": "B", "E50": "vehicles/h", "MQH": "m³/h", "DD": "°", "MBP": "Mbit/s", "MIN": "min", "SEC": "s", "C26": "ms",
     ]
 
     /// The readable symbol for `code`, or the code itself when unknown.

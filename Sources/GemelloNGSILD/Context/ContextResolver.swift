@@ -1,3 +1,4 @@
+import GemelloCore
 import Synchronization
 
 /// Fetches a remote JSON-LD context document (HTTP(S) GET). The aggregator gives the real one;

@@ -1,3 +1,4 @@
+import GemelloCore
 /// A processed JSON-LD `@context` as NGSI-LD uses it: term → IRI, compact IRIs (`prefix:suffix`),
 /// `@vocab`, and which terms take `@vocab`-typed values.
 ///

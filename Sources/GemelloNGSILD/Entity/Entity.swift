@@ -1,3 +1,4 @@
+import GemelloCore
 /// An NGSI-LD entity as the broker keeps it: every name expanded to its IRI, every attribute in
 /// normalized form, with system times.
 public struct Entity: Sendable, Equatable {

@@ -1,3 +1,4 @@
+import GemelloCore
 /// Turns request bodies (normalized or concise form, clause 4.5) into expanded ``Entity`` values,
 /// refusing what the spec does not allow with `BadRequestData` naming the attribute and the fix.
 public struct EntityParser {

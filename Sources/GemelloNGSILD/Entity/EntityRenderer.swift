@@ -1,3 +1,4 @@
+import GemelloCore
 /// Renders stored entities for a reply: compacted with the request's context, in normalized or
 /// simplified (keyValues) form, with or without system attributes, projected by `attrs`,
 /// `pick` and `omit` (clauses 4.5, 5.7.2).

@@ -1,3 +1,4 @@
+import GemelloCore
 /// A geo-query (clause 4.10): `georel`, `geometry`, `coordinates`, `geoproperty`.
 public struct GeoQuery: Sendable, Equatable {
     public enum Relation: Sendable, Equatable {

@@ -1,3 +1,4 @@
+import GemelloCore
 /// Spatial relations for NGSI-LD geo-queries (clause 4.10). Distances are great-circle metres
 /// (haversine, mean Earth radius); containment and intersection are computed in the plane of
 /// longitude/latitude, which is exact enough at the scale of a city (docs/ngsi-ld.md).

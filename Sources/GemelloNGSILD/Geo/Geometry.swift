@@ -1,3 +1,4 @@
+import GemelloCore
 /// A GeoJSON geometry (RFC 7946) in WGS84 `[longitude, latitude]`, as GeoProperties and
 /// geo-queries carry it.
 public enum Geometry: Sendable, Equatable {

@@ -1,3 +1,4 @@
+import GemelloCore
 extension Query {
     /// Whether `entity` satisfies the query.
     public func matches(_ entity: Entity) -> Bool {

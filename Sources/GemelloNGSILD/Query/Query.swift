@@ -1,3 +1,4 @@
+import GemelloCore
 /// The NGSI-LD query language (`q`, ETSI GS CIM 009 clause 4.9): terms on attribute values joined
 /// by `;` (and) and `|` (or) with parentheses. `;` binds tighter than `|`, as in Orion-LD (the
 /// grammar leaves precedence open; docs/ngsi-ld.md).

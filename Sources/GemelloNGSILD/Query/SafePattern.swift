@@ -1,3 +1,4 @@
+import GemelloCore
 /// Regular expressions from clients (`idPattern`, the `~=` and `!~=` operators of `q`) compiled
 /// only when they cannot make the backtracking matcher run for exponential time (ReDoS): at most
 /// 256 characters, no back-references, at most four unbounded repetitions, and no repeated group

@@ -1,3 +1,4 @@
+import GemelloCore
 /// An entity type selector (`type=` in queries, clause 4.17): names joined by `,` or `|` (or),
 /// `;` (and), with parentheses, e.g. `(Building;Home)|Vehicle`.
 public indirect enum TypeExpression: Sendable, Equatable {

@@ -1,3 +1,4 @@
+import GemelloCore
 /// Subscriptions in and out (clause 5.8.1 create, 5.8.2 update, 5.8.3 retrieve): validated with
 /// `BadRequestData` naming the member and the fix; rendered compacted with the caller's context.
 extension Subscription {

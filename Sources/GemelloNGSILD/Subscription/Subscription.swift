@@ -1,3 +1,4 @@
+import GemelloCore
 /// An NGSI-LD subscription (ETSI GS CIM 009 clause 5.2.12) as the broker keeps it: names
 /// expanded, the `@context` it was made with kept to compact its notifications.
 public struct Subscription: Sendable, Equatable {

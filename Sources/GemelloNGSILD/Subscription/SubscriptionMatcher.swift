@@ -1,3 +1,4 @@
+import GemelloCore
 /// Decides whether an entity change triggers a subscription (clause 5.8.6: new entity, or a
 /// change of a watched attribute; the `q` and `geoQ` filters on the new state) and renders the
 /// entity as the notification carries it. Built once per subscription and context.

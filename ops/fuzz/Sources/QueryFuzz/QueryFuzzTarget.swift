@@ -1,3 +1,4 @@
+import GemelloCore
 import GemelloNGSILD
 
 /// libFuzzer entry point for what the HTTP API parses out of a query string (ops/fuzz/query):

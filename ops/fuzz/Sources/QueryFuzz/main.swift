@@ -1,3 +1,4 @@
+import GemelloCore
 import FuzzDriver
 
 runFuzzer { data, size in queryFuzz(data, size) }

@@ -1,4 +1,3 @@
-import GemelloCore
 
 /// A JSON value, as NGSI-LD requests and replies carry it.
 ///

@@ -1,4 +1,3 @@
-import GemelloCore
 
 /// ISO 8601 date-times as NGSI-LD uses them (`observedAt`, `createdAt`, query values).
 public enum DateTime {
