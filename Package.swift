@@ -8,7 +8,7 @@ import PackageDescription
 
 let strict: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
 /// The agent's inputs, one folder each in Sources/GemelloInputs (see InputRegistry.swift).
-let inputFolders = ["CSVReplay", "Exec", "Simulated", "System"]
+let inputFolders = ["CSVReplay", "Exec", "InfluxListener", "Simulated", "System"]
 
 let package = Package(
     name: "Gemello",

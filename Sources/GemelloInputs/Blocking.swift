@@ -15,19 +15,66 @@ enum Blocking {
 
     static func run<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
         await withCheckedContinuation { (continuation: CheckedContinuation<T, Never>) in
-            let job = Unmanaged.passRetained(Job { continuation.resume(returning: work()) })
-            var thread = pthread_t()
-            let started = pthread_create(&thread, nil, { raw in
-                let job = Unmanaged<Job>.fromOpaque(raw!).takeRetainedValue()
-                job.work()
-                return nil
-            }, job.toOpaque())
-            if started == 0 {
-                pthread_detach(thread)
-            } else {
-                // No thread to be had (a process at its limit): do it here rather than never.
-                job.takeRetainedValue().work()
-            }
+            // No thread to be had (a process at its limit): do it here rather than never.
+            if !detach({ continuation.resume(returning: work()) }) { continuation.resume(returning: work()) }
+        }
+    }
+
+    /// Starts `work` on a detached thread of its own; false when no thread could be made.
+    @discardableResult
+    static func detach(_ work: @escaping @Sendable () -> Void) -> Bool {
+        let job = Unmanaged.passRetained(Job(work))
+        var thread = pthread_t()
+        let started = pthread_create(&thread, nil, { raw in
+            let job = Unmanaged<Job>.fromOpaque(raw!).takeRetainedValue()
+            job.work()
+            return nil
+        }, job.toOpaque())
+        guard started == 0 else {
+            job.release()
+            return false
+        }
+        pthread_detach(thread)
+        return true
+    }
+
+    /// From a thread of ours (never a cooperative one), waits for async work and returns its value.
+    static func wait<T: Sendable>(for work: @escaping @Sendable () async -> T) -> T {
+        let box = ResultBox<T>()
+        Task { box.put(await work()) }
+        return box.take()
+    }
+
+    /// A one-value hand-over between a task and a waiting thread (a mutex and a condition).
+    private final class ResultBox<T: Sendable>: @unchecked Sendable {
+        // @unchecked: `value` is only touched with `mutex` held.
+        private var mutex = pthread_mutex_t()
+        private var condition = pthread_cond_t()
+        private var value: T?
+
+        init() {
+            pthread_mutex_init(&mutex, nil)
+            pthread_cond_init(&condition, nil)
+        }
+
+        deinit {
+            pthread_cond_destroy(&condition)
+            pthread_mutex_destroy(&mutex)
+        }
+
+        func put(_ new: T) {
+            pthread_mutex_lock(&mutex)
+            value = new
+            pthread_cond_signal(&condition)
+            pthread_mutex_unlock(&mutex)
+        }
+
+        func take() -> T {
+            pthread_mutex_lock(&mutex)
+            while value == nil { pthread_cond_wait(&condition, &mutex) }
+            let result = value!
+            pthread_mutex_unlock(&mutex)
+            return result
         }
     }
 }

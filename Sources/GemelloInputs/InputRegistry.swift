@@ -34,6 +34,7 @@ public enum InputRegistry {
         CSVReplayInput.Configuration.self,
         SystemInput.Configuration.self,
         ExecInput.Configuration.self,
+        InfluxListenerInput.Configuration.self,
     ]
 
     /// The names accepted by `type:`.

@@ -137,4 +137,13 @@ extension ConfigSection {
         }
         return units
     }
+
+    /// `precision:` — of Influx timestamps (`ns` unless told).
+    func precision(_ key: String = "precision") throws(CoreError) -> InfluxLineProtocol.Precision {
+        let text = try string(key, default: "ns")
+        guard let precision = InfluxLineProtocol.Precision(influx: text) else {
+            throw error(key, "not a timestamp precision", value: text, fix: "use ns, us, ms or s")
+        }
+        return precision
+    }
 }

@@ -6,9 +6,10 @@ import CZlib
 /// complexity without saving memory.
 public enum Zlib {
     /// Compresses `input` into a zlib stream (RFC 1950) at `level` (0...9, 6 is zlib's default).
-    public static func compress(_ input: [UInt8], level: Int32 = 6) throws(ZlibError) -> [UInt8] {
+    /// With `gzip`, a gzip member (RFC 1952) instead.
+    public static func compress(_ input: [UInt8], level: Int32 = 6, gzip: Bool = false) throws(ZlibError) -> [UInt8] {
         var stream = z_stream()
-        try ZlibError.check(gemello_deflate_init(&stream, level), stream: stream)
+        try ZlibError.check(gzip ? gemello_deflate_init_gzip(&stream, level) : gemello_deflate_init(&stream, level), stream: stream)
         defer { deflateEnd(&stream) }
         let bound = Int(deflateBound(&stream, uLong(input.count)))
         var output = [UInt8](repeating: 0, count: bound)
@@ -33,13 +34,13 @@ public enum Zlib {
         return output
     }
 
-    /// Inflates a zlib stream, refusing to produce more than `limit` bytes.
+    /// Inflates a zlib stream (or, with `gzip`, a gzip member), refusing to produce more than `limit` bytes.
     ///
     /// The output grows in steps and the limit is checked before each step, so a small hostile
     /// input that would inflate to gigabytes fails after allocating at most `limit` bytes.
-    public static func decompress(_ input: [UInt8], limit: Int, sizeHint: Int = 0) throws(ZlibError) -> [UInt8] {
+    public static func decompress(_ input: [UInt8], limit: Int, sizeHint: Int = 0, gzip: Bool = false) throws(ZlibError) -> [UInt8] {
         var stream = z_stream()
-        try ZlibError.check(gemello_inflate_init(&stream), stream: stream)
+        try ZlibError.check(gzip ? gemello_inflate_init_gzip(&stream) : gemello_inflate_init(&stream), stream: stream)
         defer { inflateEnd(&stream) }
         var output = [UInt8]()
         var capacity = min(limit, max(sizeHint, input.count * 4, 1024))

@@ -100,22 +100,34 @@ import Testing
             """).makeInput(clock: SystemWallClock()) as? ExecInput)
         #expect(input.canWait)
         let sink = RecordingSink()
+        func runs() -> Int { ((try? String(contentsOfFile: counter, encoding: .utf8)) ?? "").split(separator: "\n").count }
         let task = Task { try await input.run(into: sink) }
-        try await Task.sleep(for: .milliseconds(400))
+        try await waitFor(.seconds(10)) { runs() >= 3 }
         sink.paused.store(true, ordering: .relaxed)
-        try await Task.sleep(for: .milliseconds(100))  // the poll in flight reaches accept and waits there
-        let runsWhenPaused = try String(contentsOfFile: counter, encoding: .utf8).split(separator: "\n").count
+        // The run in flight reaches accept and waits there; from then on no run starts.
+        var runsWhenPaused = runs()
+        try await waitFor(.seconds(10)) {
+            try await Task.sleep(for: .milliseconds(300))
+            defer { runsWhenPaused = runs() }
+            return runs() == runsWhenPaused
+        }
         try await Task.sleep(for: .milliseconds(400))
-        #expect(try String(contentsOfFile: counter, encoding: .utf8).split(separator: "\n").count == runsWhenPaused, "no runs while paused")
+        #expect(runs() == runsWhenPaused, "no runs while paused")
         sink.paused.store(false, ordering: .relaxed)
-        try await Task.sleep(for: .milliseconds(300))
+        try await waitFor(.seconds(10)) { runs() > runsWhenPaused }
         task.cancel()
         let summary = try await task.value
-        let runs = try String(contentsOfFile: counter, encoding: .utf8).split(separator: "\n").count
-        #expect(runs > runsWhenPaused && runsWhenPaused >= 3)
         #expect(sink.all.count == summary["readings"])
         #expect(sink.outcomes.withLock { $0 }.allSatisfy { $0 == nil })
         #expect((summary["skippedPolls"] ?? 0) > 0, "the ticks missed while paused are skipped, not caught up")
+    }
+
+    private func waitFor(_ timeout: Duration, _ condition: () async throws -> Bool) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while try await !condition() {
+            guard ContinuousClock.now < deadline else { Issue.record("not within \(timeout)"); return }
+            try await Task.sleep(for: .milliseconds(20))
+        }
     }
 }
 

@@ -41,12 +41,14 @@ ensure_apt_packages() {
 # The NGSI-LD validator in ../shared/standards needs jsonschema with the referencing registry.
 ensure_python_modules() {
   # jsonschema/referencing: the NGSI-LD and Smart Data Models validators; prometheus_client: the
-  # reference parser the /metrics test checks our exposition with.
-  python3 -c 'import jsonschema, referencing, prometheus_client, xmlschema' 2>/dev/null && return 0
-  say "installing Python modules: jsonschema referencing prometheus_client xmlschema"
-  python3 -m pip install --quiet jsonschema referencing prometheus_client xmlschema 2>/dev/null \
-    || python3 -m pip install --quiet --break-system-packages jsonschema referencing prometheus_client xmlschema \
-    || die "cannot install the Python modules (pip install jsonschema referencing prometheus_client xmlschema)"
+  # reference parser the /metrics test checks our exposition with; xmlschema: CAP 1.2;
+  # influxdb-client: the real Influx client the influx-listener input is tested with.
+  python3 -c 'import jsonschema, referencing, prometheus_client, xmlschema, influxdb_client' 2>/dev/null && return 0
+  local modules=(jsonschema referencing prometheus_client xmlschema influxdb-client)
+  say "installing Python modules: ${modules[*]}"
+  python3 -m pip install --quiet "${modules[@]}" 2>/dev/null \
+    || python3 -m pip install --quiet --break-system-packages "${modules[@]}" \
+    || die "cannot install the Python modules (pip install ${modules[*]})"
 }
 
 # Debian's chromium, headless, for the dashboard check (installed on first use: ~100 MB).

@@ -37,11 +37,7 @@ extension ExecInput {
                 throw section.error("timeout", "longer than the interval", value: "\(timeout)", fix: "keep timeout at or below interval (\(schedule.interval))")
             }
             format = try section.choice("format", default: ReadingFormat.lines)
-            let precisionText = try section.string("precision", default: "ns")
-            guard let precision = InfluxLineProtocol.Precision(influx: precisionText) else {
-                throw section.error("precision", "not a timestamp precision", value: precisionText, fix: "use ns, us, ms or s")
-            }
-            self.precision = precision
+            precision = try section.precision()
             units = try section.unitMap()
             nameTags = try section.stringList("name-tags", default: [])
             maxOutput = Int(try section.byteSize("max-output", default: 1 << 20, range: 1024...(64 << 20)))
