@@ -8,7 +8,7 @@ import PackageDescription
 
 let strict: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
 /// The agent's inputs, one folder each in Sources/GemelloInputs (see InputRegistry.swift).
-let inputFolders = ["CSVReplay", "Exec", "InfluxListener", "Simulated", "System"]
+let inputFolders = ["CSVReplay", "Exec", "InfluxListener", "Modbus", "Simulated", "System"]
 
 let package = Package(
     name: "Gemello",
@@ -48,11 +48,14 @@ let package = Package(
                        providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib",
                        providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CModbus", pkgConfig: "libmodbus",
+                       providers: [.apt(["libmodbus-dev"])]),
 
         // MARK: One thin Swift wrapper per C library: the only importer of its shim
         .target(name: "GemelloMosquitto", dependencies: ["CMosquitto"], swiftSettings: strict),
         .target(name: "GemelloSQLite", dependencies: ["CSQLite"], swiftSettings: strict),
         .target(name: "GemelloZlib", dependencies: ["CZlib"], swiftSettings: strict),
+        .target(name: "GemelloModbus", dependencies: ["CModbus"], swiftSettings: strict),
 
         // MARK: Pure core: readings, batches, wire format, topics, protocol messages, config
         .target(name: "GemelloCore", dependencies: ["GemelloZlib"], swiftSettings: strict),
@@ -78,7 +81,7 @@ let package = Package(
 
         // MARK: Daemons as libraries (they never import each other)
         .target(name: "GemelloAgent", dependencies: [
-            "GemelloCore", "GemelloInputs", "GemelloSQLite", "GemelloMosquitto", "GemelloBrokerAccess",
+            "GemelloCore", "GemelloInputs", "GemelloSQLite", "GemelloMosquitto", "GemelloModbus", "GemelloBrokerAccess",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),

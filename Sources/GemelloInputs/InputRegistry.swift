@@ -10,7 +10,21 @@ public protocol InputOptions: Sendable {
     /// Decodes and validates the entry (every problem names the key and the fix).
     init(_ section: ConfigSection) throws(CoreError)
     /// The input, ready to run.
-    func makeInput(clock: any WallClock) -> any Input
+    func makeInput(_ context: InputContext) -> any Input
+}
+
+/// What the agent lends its inputs: the clock, and the I/O that lives below the core (libmodbus,
+/// wrapped in `GemelloModbus`, reached through ``ModbusConnector`` so that this module imports
+/// only the core).
+public struct InputContext: Sendable {
+    public var clock: any WallClock
+    /// Opens Modbus links; nil: the `modbus` input reports that it cannot run.
+    public var modbus: (any ModbusConnector)?
+
+    public init(clock: any WallClock, modbus: (any ModbusConnector)? = nil) {
+        self.clock = clock
+        self.modbus = modbus
+    }
 }
 
 /// One configured input: its type's options, whatever the type.
@@ -24,7 +38,8 @@ public struct InputConfiguration: Sendable {
     /// The sensor this input feeds.
     public var sensor: SensorInfo { options.sensor }
 
-    public func makeInput(clock: any WallClock) -> any Input { options.makeInput(clock: clock) }
+    public func makeInput(_ context: InputContext) -> any Input { options.makeInput(context) }
+    public func makeInput(clock: any WallClock) -> any Input { options.makeInput(InputContext(clock: clock)) }
 }
 
 /// Every input type the agent knows. A new input is a folder in this module and one line here.
@@ -35,6 +50,7 @@ public enum InputRegistry {
         SystemInput.Configuration.self,
         ExecInput.Configuration.self,
         InfluxListenerInput.Configuration.self,
+        ModbusInput.Configuration.self,
     ]
 
     /// The names accepted by `type:`.

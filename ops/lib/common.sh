@@ -1,7 +1,7 @@
 # Shared by ops/demo and ops/test: install what is missing, find Swift, pick free ports.
 # Sourced, not executed.
 
-GEMELLO_APT_PACKAGES=(mosquitto mosquitto-clients openssl libmosquitto-dev libsqlite3-dev zlib1g-dev pkg-config libcurl4 python3 python3-pip curl postgresql)
+GEMELLO_APT_PACKAGES=(mosquitto mosquitto-clients openssl libmosquitto-dev libsqlite3-dev zlib1g-dev libmodbus-dev pkg-config libcurl4 python3 python3-pip curl postgresql)
 
 # Release builds get their own scratch folder: sharing .build with the debug builds of ops/test
 # makes SwiftPM rebuild every dependency in release each time (3 min here instead of seconds).
@@ -42,9 +42,10 @@ ensure_apt_packages() {
 ensure_python_modules() {
   # jsonschema/referencing: the NGSI-LD and Smart Data Models validators; prometheus_client: the
   # reference parser the /metrics test checks our exposition with; xmlschema: CAP 1.2;
-  # influxdb-client: the real Influx client the influx-listener input is tested with.
-  python3 -c 'import jsonschema, referencing, prometheus_client, xmlschema, influxdb_client' 2>/dev/null && return 0
-  local modules=(jsonschema referencing prometheus_client xmlschema influxdb-client)
+  # influxdb-client: the real Influx client the influx-listener input is tested with;
+  # pymodbus: the Modbus server the modbus input is tested against.
+  python3 -c 'import jsonschema, referencing, prometheus_client, xmlschema, influxdb_client, pymodbus' 2>/dev/null && return 0
+  local modules=(jsonschema referencing prometheus_client xmlschema influxdb-client 'pymodbus>=3.10,<4')
   say "installing Python modules: ${modules[*]}"
   python3 -m pip install --quiet "${modules[@]}" 2>/dev/null \
     || python3 -m pip install --quiet --break-system-packages "${modules[@]}" \

@@ -2,6 +2,7 @@ import GemelloCore
 import GemelloMosquitto
 import Logging
 import ServiceLifecycle
+import Synchronization
 import UnixSignals
 
 /// A configured agent: buffer, inputs, writer and publisher, run as one `ServiceGroup`.
@@ -15,6 +16,11 @@ public final class Agent: Sendable {
     public let counters = AgentCounters()
     private let logger: Logger
     private let clock: any WallClock
+    /// The running inputs' health report (set when the service group is made).
+    private let inputReport = Mutex<(@Sendable () -> (paused: Bool, inputs: [InputHealth]))?>(nil)
+
+    /// Each input's self-metrics as the next health message will carry them.
+    public var inputHealth: [InputHealth] { inputReport.withLock { $0 }?().inputs ?? [] }
 
     public init(configuration: AgentConfiguration, logger: Logger, clock: any WallClock = SystemWallClock()) throws(AgentError) {
         self.configuration = configuration
@@ -60,14 +66,17 @@ public final class Agent: Sendable {
         let writer = BufferWriter(buffer: buffer, counters: counters, flushInterval: c.buffer.flushInterval,
                                   flushReadings: c.buffer.flushReadings, clock: clock, logger: agentLogger)
         let inputs = c.inputs.map { configuration in
-            InputService(input: configuration.makeInput(clock: clock), type: configuration.type, writer: writer, clock: clock, logger: agentLogger)
+            InputService(input: configuration.makeInput(InputContext(clock: clock, modbus: LibModbusConnector())),
+                         type: configuration.type, writer: writer, clock: clock, logger: agentLogger)
         }
         // The overflow policy never drops what an input that can wait handed over (back-pressure).
         buffer.protect(sensors: Set(inputs.filter { $0.input.canWait }.map { $0.input.sensor.id }))
-        settings.inputHealth = { [writer] in
+        let report: @Sendable () -> (paused: Bool, inputs: [InputHealth]) = { [writer] in
             let paused = writer.isPaused
             return (paused, inputs.map { $0.stats.health(paused: paused, canWait: $0.input.canWait) })
         }
+        settings.inputHealth = report
+        inputReport.withLock { $0 = report }
         let publisher = Publisher(
             settings: settings,
             buffer: buffer, counters: counters, clock: clock, logger: agentLogger)

@@ -85,6 +85,6 @@ extension CSVReplayInput {
                                 attributes: columns.map { SensorInfo.Attribute(name: $0.attribute, unit: $0.unit) })
         }
 
-        public func makeInput(clock: any WallClock) -> any Input { CSVReplayInput(configuration: self) }
+        public func makeInput(_ context: InputContext) -> any Input { CSVReplayInput(configuration: self) }
     }
 }

@@ -45,6 +45,6 @@ extension ExecInput {
                                 attributes: units.sorted { $0.key < $1.key }.map { .init(name: $0.key, unit: $0.value) })
         }
 
-        public func makeInput(clock: any WallClock) -> any Input { ExecInput(configuration: self, clock: clock) }
+        public func makeInput(_ context: InputContext) -> any Input { ExecInput(configuration: self, clock: context.clock) }
     }
 }

@@ -63,6 +63,6 @@ extension InfluxListenerInput {
                                 attributes: units.sorted { $0.key < $1.key }.map { .init(name: $0.key, unit: $0.value) })
         }
 
-        public func makeInput(clock: any WallClock) -> any Input { InfluxListenerInput(configuration: self, clock: clock) }
+        public func makeInput(_ context: InputContext) -> any Input { InfluxListenerInput(configuration: self, clock: context.clock) }
     }
 }

@@ -35,7 +35,7 @@ public struct SimulatedInput: PolledInput {
                       jitter: schedule.jitter)
         }
 
-        public func makeInput(clock: any WallClock) -> any Input { SimulatedInput(configuration: self, clock: clock) }
+        public func makeInput(_ context: InputContext) -> any Input { SimulatedInput(configuration: self, clock: context.clock) }
     }
 
     public let configuration: Configuration

@@ -56,6 +56,6 @@ extension SystemInput {
             sensor = SensorInfo(id: sensorID, entityType: entityType, attributes: attributes)
         }
 
-        public func makeInput(clock: any WallClock) -> any Input { SystemInput(configuration: self, clock: clock) }
+        public func makeInput(_ context: InputContext) -> any Input { SystemInput(configuration: self, clock: context.clock) }
     }
 }
