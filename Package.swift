@@ -8,7 +8,7 @@ import PackageDescription
 
 let strict: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
 /// The agent's inputs, one folder each in Sources/GemelloInputs (see InputRegistry.swift).
-let inputFolders = ["CSVReplay", "Exec", "InfluxListener", "Modbus", "Simulated", "System"]
+let inputFolders = ["CSVReplay", "Exec", "InfluxListener", "Modbus", "MQTTSubscribe", "Simulated", "System"]
 
 let package = Package(
     name: "Gemello",

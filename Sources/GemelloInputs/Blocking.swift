@@ -1,3 +1,4 @@
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -75,6 +76,58 @@ enum Blocking {
             let result = value!
             pthread_mutex_unlock(&mutex)
             return result
+        }
+    }
+}
+
+/// The threads of one input (a listener's, a subscriber's): started, told to stop, and awaited
+/// without holding a cooperative thread.
+final class ThreadGroup: Sendable {
+    /// Set when the input stops; every thread checks it at least every 200 ms.
+    let stopping = Atomic<Bool>(false)
+    private let state = Mutex<(count: Int, waiters: [CheckedContinuation<Void, Never>])>((0, []))
+
+    var count: Int { state.withLock { $0.count } }
+
+    /// Starts `work` on a thread of the group; false when no thread could be made.
+    @discardableResult
+    func spawn(_ work: @escaping @Sendable () -> Void) -> Bool {
+        state.withLock { $0.count += 1 }
+        let started = Blocking.detach { [self] in
+            work()
+            finished()
+        }
+        if !started { finished() }
+        return started
+    }
+
+    private func finished() {
+        let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
+            s.count -= 1
+            guard s.count == 0 else { return [] }
+            defer { s.waiters = [] }
+            return s.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Tells every thread to stop and waits until they did, or `timeout` passed (a thread may
+    /// be waiting for a commit that only the agent's shutdown answers).
+    func stopAndWait(timeout: Duration) async {
+        stopping.store(true, ordering: .relaxed)
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let done = state.withLock { s -> Bool in
+                if s.count == 0 { return true }
+                s.waiters.append(continuation)
+                return false
+            }
+            if done { continuation.resume(); return }
+            Blocking.detach { [self] in
+                let (seconds, attoseconds) = timeout.components
+                usleep(UInt32(seconds) * 1_000_000 + UInt32(attoseconds / 1_000_000_000_000))
+                let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in defer { s.waiters = [] }; return s.waiters }
+                for waiter in waiters { waiter.resume() }
+            }
         }
     }
 }

@@ -37,11 +37,14 @@ struct Command: Sendable {
             throw InputError("'\(argv[0])' not found or not executable (PATH \(getenv("PATH").map { String(cString: $0) } ?? "unset"))")
         }
         var out: [Int32] = [-1, -1], err: [Int32] = [-1, -1]
+        // Close-on-exec: a child another thread spawns meanwhile must not inherit the write ends
+        // (it would hold them open, and this command's output would never reach its end).
         guard pipe(&out) == 0 else { throw InputError("cannot make a pipe: \(String(cString: strerror(errno)))") }
         guard pipe(&err) == 0 else {
             close(out[0]); close(out[1])
             throw InputError("cannot make a pipe: \(String(cString: strerror(errno)))")
         }
+        for fd in out + err { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }

@@ -51,6 +51,7 @@ public enum InputRegistry {
         ExecInput.Configuration.self,
         InfluxListenerInput.Configuration.self,
         ModbusInput.Configuration.self,
+        MQTTSubscribeInput.Configuration.self,
     ]
 
     /// The names accepted by `type:`.

@@ -91,7 +91,7 @@ import Testing
         #expect(broker?.key == "broker")
         let id = error(Self.valid.replacingOccurrences(of: "tower-1", with: "Tower/1"))
         #expect(id?.key == "agent-id")
-        let type = error(Self.valid.replacingOccurrences(of: "type: simulated", with: "type: modbus"))
+        let type = error(Self.valid.replacingOccurrences(of: "type: simulated", with: "type: simulate"))
         #expect(type?.key == "inputs[0].type")
         let profile = error(Self.valid.replacingOccurrences(of: "air-quality", with: "air"))
         #expect(profile?.key == "inputs[0].profile")

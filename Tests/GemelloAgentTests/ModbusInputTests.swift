@@ -15,20 +15,28 @@ import Testing
         let port: Int
         let process: ChildProcess
 
-        init(silent: Bool = false, port fixed: Int? = nil) throws {
+        private init(port: Int, process: ChildProcess) {
+            self.port = port
+            self.process = process
+        }
+
+        /// Starts it and waits (off the cooperative pool) until it says it is ready.
+        static func start(silent: Bool = false, port fixed: Int? = nil) async throws -> ModbusServer {
             let folder = try Repository.temporaryFolder("modbus-server")
             let log = folder.appendingPathComponent("server.log")
             let script = Repository.root.appendingPathComponent("Tests/GemelloInputsTests/Golden/modbus/server.py").path
-            port = try fixed ?? FreePort.find()
-            process = try ChildProcess("/usr/bin/env", ["python3", script, String(port)] + (silent ? ["--silent"] : []), log: log)
-            let deadline = Date().addingTimeInterval(20)
+            let port = try fixed ?? FreePort.find()
+            let process = try ChildProcess("/usr/bin/env", ["python3", script, String(port)] + (silent ? ["--silent"] : []), log: log)
+            let deadline = ContinuousClock.now + .seconds(30)
             while !((try? String(contentsOf: log, encoding: .utf8))?.contains("ready") ?? false) {
-                guard Date() < deadline, process.isRunning else {
+                guard ContinuousClock.now < deadline, process.isRunning else {
+                    process.stop()
                     throw InputError("the pymodbus server did not start (run ops/test, which installs pymodbus): "
                                      + ((try? String(contentsOf: log, encoding: .utf8)) ?? ""))
                 }
-                usleep(50_000)
+                try await Task.sleep(for: .milliseconds(50))
             }
+            return ModbusServer(port: port, process: process)
         }
 
         func stop() { process.stop() }
@@ -92,7 +100,7 @@ import Testing
 
     @Test(.timeLimit(.minutes(1)))
     func readsEveryTypeFromARealDeviceAndReconnectsAfterItComesBack() async throws {
-        var server = try ModbusServer()
+        var server = try await ModbusServer.start()
         let port = server.port
         var poller = try Self.input(try Self.configuration(port: port)).makePoller()
         let readings = try await poller.poll(now: 42)
@@ -102,22 +110,24 @@ import Testing
         #expect(readings.allSatisfy { $0.timestamp == 42 && $0.series.name.hasPrefix("rectifier/") })
 
         // The device goes away: the poll fails with libmodbus's reason, after its retries.
-        server.stop()
+        let gone = server
+        try await offPool { gone.stop() }
         await #expect { _ = try await poller.poll(now: 43) } throws: {
             let text = "\($0)"
             return text.contains("tcp://127.0.0.1:\(port)") && text.contains("after 2 attempts")
         }
         // It comes back on the same port: the next poll reconnects.
-        server = try ModbusServer(port: port)
+        server = try await ModbusServer.start(port: port)
         #expect(try await poller.poll(now: 44).count == 9)
-        server.stop()
+        let last = server
+        try await offPool { last.stop() }
     }
 
     /// A device that accepts the connection and never answers: each poll ends at its timeout
     /// with the reason in health, and the agent's other input keeps its pace meanwhile.
     @Test(.timeLimit(.minutes(1)))
     func aHungDeviceIsReportedAndNeverBlocksTheOtherInputs() async throws {
-        let hung = try ModbusServer(silent: true)
+        let hung = try await ModbusServer.start(silent: true)
         defer { hung.stop() }
         let folder = try Repository.temporaryFolder("modbus-agent")
         let reservation = try FreePort.reserve()  // no broker: the agent buffers

@@ -98,17 +98,10 @@ import Testing
 /// A running listener fed by real clients: Python's influxdb-client (v2 API, with a token),
 /// a v1 write, plain TCP and UDP; then a full buffer answered 503 to the real client.
 @Suite(.serialized) struct InfluxListenerTests {
-    static func python(_ script: String) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", script]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    /// A Python client, run off the cooperative pool: it talks to the listener under test, whose
+    /// answers need a cooperative thread.
+    static func python(_ script: String) async throws -> (status: Int32, output: String) {
+        try await runProgram("/usr/bin/env", ["python3", "-c", script])
     }
 
     @Test(.timeLimit(.minutes(1)))
@@ -138,7 +131,7 @@ import Testing
         for _ in 0..<100 where bound.0 == nil { try await Task.sleep(for: .milliseconds(20)); bound = ports.withLock { $0 } }
         let (http, tcp, udp) = (try #require(bound.0), try #require(bound.1), try #require(bound.2))
 
-        let client = try Self.python("""
+        let client = try await Self.python("""
             import socket, urllib.request
             from influxdb_client import InfluxDBClient, Point, WritePrecision
             from influxdb_client.client.write_api import SYNCHRONOUS
@@ -163,7 +156,7 @@ import Testing
 
         // A full buffer: the real client gets 503 with Retry-After, and nothing is taken.
         sink.paused.store(true, ordering: .relaxed)
-        let refused = try Self.python("""
+        let refused = try await Self.python("""
             from influxdb_client import InfluxDBClient
             from influxdb_client.client.write_api import SYNCHRONOUS
             from influxdb_client.rest import ApiException

@@ -36,8 +36,8 @@ public struct InfluxListenerInput: Input {
 
     /// Shared by the listener's threads.
     final class Shared: Sendable {
-        let stopping = Atomic<Bool>(false)
-        let threads = Atomic<Int>(0)
+        let threads = ThreadGroup()
+        var isStopping: Bool { threads.stopping.load(ordering: .relaxed) }
         let connections = Atomic<Int>(0)
         let requests = Atomic<Int>(0)
         let readings = Atomic<Int>(0)
@@ -76,9 +76,7 @@ public struct InfluxListenerInput: Input {
         while !Task.isCancelled {
             do { try await Task.sleep(for: .milliseconds(200)) } catch { break }
         }
-        shared.stopping.store(true, ordering: .relaxed)
-        let deadline = ContinuousClock.now + .seconds(3)
-        while shared.threads.load(ordering: .relaxed) > 0 && ContinuousClock.now < deadline { usleep(20_000) }
+        await shared.threads.stopAndWait(timeout: .seconds(3))
         return InputSummary([("requests", shared.requests.load(ordering: .relaxed)), ("readings", shared.readings.load(ordering: .relaxed))])
     }
 
@@ -100,36 +98,31 @@ public struct InfluxListenerInput: Input {
     }
 
     private func startThread(_ shared: Shared, _ work: @escaping @Sendable () -> Void) {
-        shared.threads.add(1, ordering: .relaxed)
-        if !Blocking.detach({ work(); shared.threads.subtract(1, ordering: .relaxed) }) {
-            shared.threads.subtract(1, ordering: .relaxed)
-        }
+        shared.threads.spawn(work)
     }
 
     private func startAcceptor(_ listener: Int32, shared: Shared, serve: @escaping @Sendable (Int32) -> Void) {
         let maxConnections = configuration.maxConnections
         startThread(shared) {
-            while !shared.stopping.load(ordering: .relaxed) {
+            while !shared.isStopping {
                 guard ListenSocket.readable(listener, milliseconds: 200) else { continue }
                 let fd = accept(listener, nil, nil)
                 guard fd >= 0 else { continue }
+                _ = fcntl(fd, F_SETFD, FD_CLOEXEC)  // not inherited by a program the agent runs
                 guard shared.connections.load(ordering: .relaxed) < maxConnections else {
                     _ = ListenSocket.writeAll(fd, HTTPResponse.error(503, "unavailable", "too many connections").serialized(keepAlive: false))
                     close(fd)
                     continue
                 }
                 shared.connections.add(1, ordering: .relaxed)
-                shared.threads.add(1, ordering: .relaxed)
-                let started = Blocking.detach {
+                let started = shared.threads.spawn {
                     serve(fd)
                     close(fd)
                     shared.connections.subtract(1, ordering: .relaxed)
-                    shared.threads.subtract(1, ordering: .relaxed)
                 }
                 if !started {
                     close(fd)
                     shared.connections.subtract(1, ordering: .relaxed)
-                    shared.threads.subtract(1, ordering: .relaxed)
                 }
             }
         }
@@ -143,7 +136,7 @@ public struct InfluxListenerInput: Input {
         var buffer = [UInt8](repeating: 0, count: 65_536)
         var lastProgress = ContinuousClock.now
         var pending: [UInt8] = []
-        while !shared.stopping.load(ordering: .relaxed) {
+        while !shared.isStopping {
             var outcome = parser.feed(pending)
             pending = []
             while true {
@@ -185,7 +178,7 @@ public struct InfluxListenerInput: Input {
         var buffer = [UInt8](repeating: 0, count: 65_536)
         var partial: [UInt8] = []
         var lastProgress = ContinuousClock.now
-        while !shared.stopping.load(ordering: .relaxed) {
+        while !shared.isStopping {
             guard ListenSocket.readable(fd, milliseconds: 200) else {
                 if ContinuousClock.now - lastProgress > c.idleTimeout { return }
                 continue
@@ -207,7 +200,7 @@ public struct InfluxListenerInput: Input {
 
     static func serveUDP(_ fd: Int32, handler: InfluxWriteHandler, sink: SinkBox, shared: Shared, c: Configuration) {
         var buffer = [UInt8](repeating: 0, count: 65_536)
-        while !shared.stopping.load(ordering: .relaxed) {
+        while !shared.isStopping {
             guard ListenSocket.readable(fd, milliseconds: 200) else { continue }
             let count = recv(fd, &buffer, buffer.count, 0)
             guard count > 0 else { continue }

@@ -26,7 +26,8 @@ struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
 /// Sockets for the listener: bound, listening (TCP) or receiving (UDP), with clear errors.
 enum ListenSocket {
     static func open(_ address: ListenAddress, udp: Bool) throws(InputError) -> Int32 {
-        let fd = socket(AF_INET, Int32(udp ? SOCK_DGRAM.rawValue : SOCK_STREAM.rawValue), 0)
+        // Close-on-exec: a program the agent runs (the exec input) must not keep the port open.
+        let fd = socket(AF_INET, Int32(udp ? SOCK_DGRAM.rawValue : SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw InputError("cannot make a socket: \(String(cString: strerror(errno)))") }
         var on: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))

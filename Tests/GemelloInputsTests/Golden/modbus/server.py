@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A Modbus TCP device for the modbus input's tests: pymodbus playing a telecom rectifier.
 
-    server.py PORT [--silent]
+    server.py PORT [--silent] [--level]
 
 Registers (PDU addresses, 0-based), what a -48 V DC plant's controller shows:
   holding 0      uint16  output voltage, 0.01 V      5350 -> 53.50 V
@@ -14,6 +14,10 @@ Registers (PDU addresses, 0-based), what a -48 V DC plant's controller shows:
   coil 0         bool    mains present               1
   discrete 1     bool    alarm                       0 (discrete 0 is 1)
 --silent accepts connections and never answers (a device that hangs).
+--level plays a sewer level sensor instead (a fibre node's): input registers
+  input 0        uint16  water level, mm             1250
+  input 1-2      float32 flow, m3/h                  42.5
+  discrete 0     bool    overflow alarm              0
 """
 import socket
 import struct
@@ -38,6 +42,16 @@ def main():
     from pymodbus.datastore import ModbusDeviceContext, ModbusSequentialDataBlock, ModbusServerContext
     from pymodbus.server import StartTcpServer
 
+    if "--level" in sys.argv:
+        device = ModbusDeviceContext(
+            hr=ModbusSequentialDataBlock(1, [0] * 10),
+            ir=ModbusSequentialDataBlock(1, [1250] + words_float32(42.5) + [0] * 7),
+            co=ModbusSequentialDataBlock(1, [0] * 10),
+            di=ModbusSequentialDataBlock(1, [0] * 10),
+        )
+        threading.Timer(0.5, lambda: print("ready", flush=True)).start()
+        StartTcpServer(context=ModbusServerContext(devices=device, single=True), address=("127.0.0.1", port))
+        return
     holding = [0] * 20
     holding[0] = 5350
     holding[1] = struct.unpack(">H", struct.pack(">h", -125))[0]
