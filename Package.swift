@@ -108,11 +108,11 @@ let package = Package(
         .target(name: "GemelloTesting", dependencies: ["GemelloCore"], swiftSettings: strict),
 
         // MARK: Thin executables
+        // The field daemon parses its few flags by hand: swift-argument-parser would bring
+        // FoundationEssentials into the process (docs/BENCHMARKS.md, "Agent footprint").
         .executableTarget(name: "gemello-agent", dependencies: [
             "GemelloAgent", "GemelloInputs", "GemelloCore",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], swiftSettings: strict),
         .executableTarget(name: "gemello-aggregator", dependencies: [
             "GemelloAggregator", "GemelloAggregatorHTTP", "GemelloCore", "GemelloRules",

@@ -6,6 +6,15 @@ GEMELLO_APT_PACKAGES=(mosquitto mosquitto-clients openssl libmosquitto-dev libsq
 # Release builds get their own scratch folder: sharing .build with the debug builds of ops/test
 # makes SwiftPM rebuild every dependency in release each time (3 min here instead of seconds).
 GEMELLO_RELEASE_BUILD="${GEMELLO_RELEASE_BUILD:-.build-release}"
+# The agent as it ships to a site: release, the Swift runtime linked in statically, no Foundation
+# (docs/BENCHMARKS.md, "Agent footprint"); a build folder of its own, since the flags differ.
+GEMELLO_AGENT_BUILD="${GEMELLO_AGENT_BUILD:-.build-agent}"
+
+# Builds that agent; prints the folder holding the binary.
+build_field_agent() {
+  swift build -c release --static-swift-stdlib --scratch-path "$GEMELLO_AGENT_BUILD" --product gemello-agent >&2
+  swift build -c release --static-swift-stdlib --scratch-path "$GEMELLO_AGENT_BUILD" --show-bin-path
+}
 
 say() { printf '%s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }

@@ -106,17 +106,22 @@ public final class BufferWriter: Service {
         if full { try flush() }
     }
 
-    /// The commit notification: returns once `readings` are stored in the buffer (the next group
-    /// commit, within `flushInterval`), throws if they could not be. They can wait: while the
-    /// buffer is full they are held, and this returns once a retry stored them.
+    /// The commit notification: returns once `readings` are stored in the buffer, throws if they
+    /// could not be. A commit is started at once (a pushing client waits for its answer: an HTTP
+    /// write, an MQTT acknowledgement); writes arriving meanwhile join it, so concurrent clients
+    /// still share transactions. They can wait: while the buffer is full they are held, and this
+    /// returns once a retry stored them.
     public func commit(_ readings: [Reading]) async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            let full = pending.withLock { group -> Bool in
-                group.add(.init(readings: readings, notify: continuation))
-                return group.count >= flushReadings
-            }
-            if full { Task { try? self.flush() } }
+            pending.withLock { $0.add(.init(readings: readings, notify: continuation)) }
+            Task { try? self.flushUnlessPaused() }
         }
+    }
+
+    /// A flush for a commit notification; while paused, held writes wait for the timed retries.
+    private func flushUnlessPaused() throws {
+        guard !paused.load(ordering: .relaxed) else { return }
+        try flush()
     }
 
     /// Commits whatever is waiting now, and retries a held group.
