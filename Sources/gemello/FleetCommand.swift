@@ -77,6 +77,16 @@ struct FleetShowCommand: AsyncParsableCommand {
               + "keepalive \(a.keepAliveSeconds.map { "\($0) s" } ?? "-"), last seen \(a.secondsSinceLastSeen.map { Table.ago($0) } ?? "never")")
         print("ingest    \(a.batchesReceived) batches, \(a.readingsReceived) readings, \(a.duplicateBatches) duplicates, \(a.rejectedBatches) rejected")
         if let h = a.health { print("health    " + Self.describe(h)) }
+        if let inputs = a.health?.inputs, !inputs.isEmpty {
+            print("\nINPUTS (latest health)")
+            var table = Table(["SENSOR", "TYPE", "READINGS", "ERRORS", "LAST SUCCESS", "STATE"])
+            for input in inputs {
+                let state = input.paused == true ? "paused: buffer full" : input.lastError.map { "failing: \($0)" } ?? "ok"
+                table.add([input.sensor, input.type, "\(input.readings)", "\(input.errors)",
+                           input.lastSuccess.map { Timestamp.iso8601(milliseconds: $0) } ?? "never", state])
+            }
+            print(table.render(), terminator: "")
+        }
         print("\nTRANSITIONS (newest first)")
         if detail.transitions.isEmpty { print("  none recorded") } else {
             var table = Table(["TIME", "FROM", "TO", "EPOCH", "REASON"])
@@ -108,6 +118,10 @@ struct FleetShowCommand: AsyncParsableCommand {
         if let cpu = h.cpuPercent { parts.append("CPU \(cpu) %") }
         if let reconnects = h.reconnects { parts.append("reconnects \(reconnects)") }
         if let ack = h.ackLatencyMeanMilliseconds { parts.append("ack \(Int(ack)) ms (max \(Int(h.ackLatencyMaxMilliseconds ?? ack)))") }
+        if h.bufferPaused == true { parts.append("BUFFER FULL: inputs that can wait are paused") }
+        if let failing = h.inputs?.filter({ $0.lastError != nil }), !failing.isEmpty {
+            parts.append("inputs failing: \(failing.map(\.sensor).joined(separator: ", "))")
+        }
         return parts.joined(separator: ", ")
     }
 
