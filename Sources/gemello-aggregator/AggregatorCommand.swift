@@ -79,6 +79,8 @@ struct AggregatorCommand: AsyncParsableCommand {
         var factory = PrometheusMetricsFactory(registry: registry)
         factory.durationHistogramBuckets[AggregatorMetrics.batchLatencyLabel] =
             [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600].map { Duration.milliseconds(Int64($0 * 1000)) }
+        factory.durationHistogramBuckets[AggregatorMetrics.readingDelayLabel] =
+            AggregatorMetrics.readingDelayBuckets.map { Duration.milliseconds(Int64($0 * 1000)) }
         let metrics = AggregatorMetrics(factory: factory, agentLabelLimit: configuration.metricsAgentLabels)
         let ngsi: Twin
         do { ngsi = try await Twin.open(store: twin, configuration: configuration, counters: counters, metrics: metrics, logger: logger) } catch {

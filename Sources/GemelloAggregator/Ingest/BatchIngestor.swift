@@ -141,6 +141,7 @@ final class BatchIngestor: Sendable {
                 metrics?.batches.increment()
                 metrics?.readings.increment(by: readings)
                 metrics?.batchLatency.recordMilliseconds(max(0, now - batch.createdAt))
+                metrics?.recordReadingDelays(batch, now: now)
             case .duplicate:
                 counters.duplicates.add(1, ordering: .relaxed)
                 metrics?.duplicates.increment()

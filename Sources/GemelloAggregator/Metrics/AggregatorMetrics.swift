@@ -12,6 +12,9 @@ import Synchronization
 /// - `gemello_ingest_store_seconds` (histogram: decode + store + ack of one batch)
 /// - `gemello_batch_latency_seconds` (histogram: from the agent cutting a batch to its commit
 ///   here; grows with backlogs and outages)
+/// - `gemello_reading_delay_seconds` (histogram: from a reading's own time to its commit here,
+///   one observation per reading of batches whose readings are all under an hour old; replays of
+///   history and long outages' backlogs stay out of it)
 /// - `gemello_agents{status}`: agents per status
 /// - `gemello_fleet_buffered_readings`, `gemello_fleet_dropped_readings`: sums over the fleet
 /// - `gemello_agent_buffered_readings{agent}`, `gemello_agent_oldest_unsent_seconds{agent}`: only
@@ -25,6 +28,7 @@ public final class AggregatorMetrics: Sendable {
     let refused: Counter
     let storeDuration: Timer
     let batchLatency: Timer
+    let readingDelay: Timer
     /// NGSI-LD notifications: delivered, failed attempts, dropped past the outbox limit.
     let notificationsQueued: Counter
     let notificationsSent: Counter
@@ -46,6 +50,9 @@ public final class AggregatorMetrics: Sendable {
 
     public static let storeDurationLabel = "gemello_ingest_store_seconds"
     public static let batchLatencyLabel = "gemello_batch_latency_seconds"
+    public static let readingDelayLabel = "gemello_reading_delay_seconds"
+    /// Its buckets (seconds): fine where a live site's delays are (a few seconds), to put a p99 on them.
+    public static let readingDelayBuckets: [Double] = [0.25, 0.5, 1, 1.5, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 15, 20, 30, 60, 120, 300, 900, 3600]
 
     public init(factory: any MetricsFactory, agentLabelLimit: Int = 50) {
         self.factory = factory
@@ -57,6 +64,7 @@ public final class AggregatorMetrics: Sendable {
         refused = Counter(label: "gemello_ingest_refused_batches_total", factory: factory)
         storeDuration = Timer(label: Self.storeDurationLabel, factory: factory)
         batchLatency = Timer(label: Self.batchLatencyLabel, factory: factory)
+        readingDelay = Timer(label: Self.readingDelayLabel, factory: factory)
         notificationsQueued = Counter(label: "gemello_notifications_queued_total", factory: factory)
         notificationsSent = Counter(label: "gemello_notifications_sent_total", factory: factory)
         notificationsFailed = Counter(label: "gemello_notifications_failed_total", factory: factory)
@@ -113,5 +121,16 @@ public final class AggregatorMetrics: Sendable {
     /// The agents that get their own series: the largest backlogs first (ties by id), at most `limit`.
     static func labelledAgents(_ fleet: [FleetAgentSummary], limit: Int) -> [FleetAgentSummary] {
         Array(fleet.sorted { ($0.readingsBuffered ?? 0, $1.id) > ($1.readingsBuffered ?? 0, $0.id) }.prefix(max(0, limit)))
+    }
+}
+
+extension AggregatorMetrics {
+    /// One observation per reading of a live batch (every reading under an hour old).
+    func recordReadingDelays(_ batch: Batch, now: Int64) {
+        guard batch.count > 0 else { return }
+        var oldest = Int64.max
+        for i in 0..<batch.count { oldest = Swift.min(oldest, batch.millisecondTimestamp(i)) }
+        guard now - oldest <= 3_600_000 else { return }
+        for i in 0..<batch.count { readingDelay.recordMilliseconds(Swift.max(0, now - batch.millisecondTimestamp(i))) }
     }
 }
