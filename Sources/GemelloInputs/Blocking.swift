@@ -111,6 +111,15 @@ final class ThreadGroup: Sendable {
         for waiter in waiters { waiter.resume() }
     }
 
+    /// Lets the threads work until the calling task is cancelled (the agent stops the input),
+    /// then stops them and waits for them (``stopAndWait(timeout:)``).
+    func runUntilCancelled(stopTimeout: Duration = .seconds(3)) async {
+        while !Task.isCancelled {
+            do { try await Task.sleep(for: .milliseconds(200)) } catch { break }
+        }
+        await stopAndWait(timeout: stopTimeout)
+    }
+
     /// Tells every thread to stop and waits until they did, or `timeout` passed (a thread may
     /// be waiting for a commit that only the agent's shutdown answers).
     func stopAndWait(timeout: Duration) async {

@@ -71,7 +71,7 @@ import Testing
                   format: "yyyy-MM-dd HH:mm:ss"
                   timezone: UTC
                 missing: [""]
-                speed: 20000000
+                speed: 4000000
                 columns:
                   pm25:
                     attribute: pm25
@@ -88,9 +88,16 @@ import Testing
             """.write(to: config, atomically: true, encoding: .utf8)
         let log = folder.appendingPathComponent("agent.log")
 
-        // 1. Replay at 20M data s/s (the whole file would take ~8 s), killed with SIGKILL after 3 s.
+        // 1. Replay at 4M data s/s (the whole file would take ~40 s), killed with SIGKILL once
+        //    10,000 readings are buffered: mid-replay even when a loaded machine delays this task.
         let first = try Self.launch(config: config, extra: [], log: log)
-        try await Task.sleep(for: .seconds(3))
+        let started = ContinuousClock.now
+        while ContinuousClock.now - started < .seconds(60) {
+            try await Task.sleep(for: .milliseconds(100))
+            guard FileManager.default.fileExists(atPath: buffer),
+                  let buffered = try? Self.count("SELECT count(*) FROM readings", in: buffer), buffered >= 10_000 else { continue }
+            break
+        }
         kill(first.processIdentifier, SIGKILL)
         first.waitUntilExit()
         #expect(first.terminationReason == .uncaughtSignal)

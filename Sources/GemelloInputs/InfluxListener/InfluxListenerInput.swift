@@ -73,10 +73,7 @@ public struct InfluxListenerInput: Input {
         if let udpFD { startThread(shared) { Self.serveUDP(udpFD, handler: handler, sink: sinkBox, shared: shared, c: c) } }
 
         // Until cancelled (the agent stops); then every thread is told and waited for.
-        while !Task.isCancelled {
-            do { try await Task.sleep(for: .milliseconds(200)) } catch { break }
-        }
-        await shared.threads.stopAndWait(timeout: .seconds(3))
+        await shared.threads.runUntilCancelled()
         return InputSummary([("requests", shared.requests.load(ordering: .relaxed)), ("readings", shared.readings.load(ordering: .relaxed))])
     }
 

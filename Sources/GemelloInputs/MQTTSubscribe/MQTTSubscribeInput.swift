@@ -53,10 +53,7 @@ public struct MQTTSubscribeInput: Input {
         guard shared.threads.spawn({ Self.session(c, password: credentials, sink: box, clock: clock, shared: shared) }) else {
             throw InputError("mqtt-subscribe '\(c.sensor.id)': no thread for the connection")
         }
-        while !Task.isCancelled {
-            do { try await Task.sleep(for: .milliseconds(200)) } catch { break }
-        }
-        await shared.threads.stopAndWait(timeout: .seconds(3))
+        await shared.threads.runUntilCancelled()
         return InputSummary([("connections", shared.connections.load(ordering: .relaxed)),
                              ("messages", shared.messages.load(ordering: .relaxed)),
                              ("readings", shared.readings.load(ordering: .relaxed))])
