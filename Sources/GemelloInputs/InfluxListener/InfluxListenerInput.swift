@@ -70,7 +70,7 @@ public struct InfluxListenerInput: Input {
         let sinkBox = SinkBox(sink)
         if let httpFD { startAcceptor(httpFD, shared: shared) { fd in Self.serveHTTP(fd, handler: handler, sink: sinkBox, shared: shared, c: c) } }
         if let tcpFD { startAcceptor(tcpFD, shared: shared) { fd in Self.serveLines(fd, handler: handler, sink: sinkBox, shared: shared, c: c) } }
-        if let udpFD { startThread(shared) { Self.serveUDP(udpFD, handler: handler, sink: sinkBox, shared: shared, c: c) } }
+        if let udpFD { shared.threads.spawn { Self.serveUDP(udpFD, handler: handler, sink: sinkBox, shared: shared, c: c) } }
 
         // Until cancelled (the agent stops); then every thread is told and waited for.
         await shared.threads.runUntilCancelled()
@@ -79,7 +79,6 @@ public struct InfluxListenerInput: Input {
 
     /// A sink of any type, passed to threads.
     struct SinkBox: Sendable {
-        let accept: @Sendable ([Reading]) async throws -> Void
         let commit: @Sendable ([Reading]) async throws -> Void
         let isPaused: @Sendable () -> Bool
         let report: @Sendable ((any Error)?) -> Void
@@ -87,20 +86,15 @@ public struct InfluxListenerInput: Input {
 
         init(_ sink: some ReadingSink) {
             self.sink = sink
-            accept = { try await sink.accept($0, checkpoint: nil) }
             commit = { try await sink.commit($0) }
             isPaused = { sink.isPaused }
             report = { sink.report(error: $0) }
         }
     }
 
-    private func startThread(_ shared: Shared, _ work: @escaping @Sendable () -> Void) {
-        shared.threads.spawn(work)
-    }
-
     private func startAcceptor(_ listener: Int32, shared: Shared, serve: @escaping @Sendable (Int32) -> Void) {
         let maxConnections = configuration.maxConnections
-        startThread(shared) {
+        shared.threads.spawn {
             while !shared.isStopping {
                 guard ListenSocket.readable(listener, milliseconds: 200) else { continue }
                 let fd = accept(listener, nil, nil)
