@@ -19,6 +19,9 @@ public struct CoreError: Error, CustomStringConvertible, Sendable, Equatable {
         case malformed
         /// The compressed body would not inflate.
         case decompressionFailed
+        /// A v2 batch refers to a session series its decoder does not hold (the aggregator asks
+        /// the agent to define its series again: a resync).
+        case unknownSeries
         // Configuration
         /// A configuration file is unreadable, not valid YAML, or has a bad key or value.
         case invalidConfiguration
@@ -34,6 +37,8 @@ public struct CoreError: Error, CustomStringConvertible, Sendable, Equatable {
     public var value: String?
     /// How to fix it, when we know.
     public var fix: String?
+    /// Wire format: the boot epoch of the batch, where the error concerns it (`unknownSeries`).
+    public var bootEpoch: UInt64?
 
     public init(_ code: Code, _ message: String, file: String? = nil, line: Int? = nil,
                 key: String? = nil, value: String? = nil, fix: String? = nil) {

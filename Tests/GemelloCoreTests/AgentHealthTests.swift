@@ -25,3 +25,54 @@ import Testing
         #expect(legacy.inputs == nil && legacy.bufferPaused == nil && legacy.readingsBuffered == 6)
     }
 }
+
+/// Health deltas: only significant changes travel; the aggregator's merge rebuilds the report.
+@Suite struct AgentHealthDeltaTests {
+    static func report(buffered: Int64 = 3, rss: Int64 = 6_000_000, cpu: Double = 1.0, errors: Int64 = 0) -> AgentHealth {
+        var health = AgentHealth(agentID: "tower-1", bootEpoch: 4, time: 1_000_000, uptimeSeconds: 100, readingsAccepted: 500,
+                                 readingsDelivered: 497, readingsBuffered: buffered, readingsDropped: 0)
+        health.rssBytes = rss
+        health.cpuPercent = cpu
+        health.diskFreeBytes = 10_000_000_000
+        health.reconnects = 0
+        health.inputs = [InputHealth(sensor: "power", type: "modbus", readings: 40, errors: errors, lastSuccess: 999_000),
+                         InputHealth(sensor: "box", type: "system", readings: 20, errors: 0, lastSuccess: 998_000)]
+        return health
+    }
+
+    @Test func steadyCountersAndSmallWobblesSendNothing() {
+        var later = Self.report(buffered: 9, rss: 6_100_000, cpu: 2.5)
+        later.readingsAccepted = 900
+        later.readingsDelivered = 891
+        later.inputs?[0].readings = 80
+        later.inputs?[0].lastSuccess = 1_009_000
+        let delta = AgentHealthDelta.between(Self.report(), later)
+        #expect(delta.isEmpty)
+        #expect(delta.json() == "{\"delta\":true,\"bootEpoch\":4}")
+        #expect(AgentHealthDelta.isDelta(Array(delta.json().utf8)))
+        #expect(!AgentHealthDelta.isDelta(Array(Self.report().json().utf8)))
+    }
+
+    @Test func significantChangesTravelAndMerge() throws {
+        var later = Self.report(buffered: 5_000, rss: 8_000_000, cpu: 30, errors: 2)
+        later.inputs?[0].lastError = "Connection timed out"
+        later.readingsDropped = 12
+        later.bufferPaused = true
+        later.oldestUnsentSeconds = 120
+        let delta = AgentHealthDelta.between(Self.report(), later)
+        #expect(delta.readingsBuffered == 5_000 && delta.rssBytes == 8_000_000 && delta.cpuPercent == 30)
+        #expect(delta.readingsDropped == 12 && delta.bufferPaused == true && delta.oldestUnsentSeconds == 120)
+        #expect(delta.inputs?.map(\.sensor) == ["power"], "only the input whose errors changed")
+        let decoded = try JSONDecoder().decode(AgentHealthDelta.self, from: Data(delta.json().utf8))
+        #expect(decoded == delta)
+        let merged = decoded.applied(to: Self.report(), now: 1_030_000)
+        #expect(merged.time == 1_030_000 && merged.uptimeSeconds == 130)
+        #expect(merged.readingsBuffered == 5_000 && merged.readingsDropped == 12 && merged.bufferPaused == true)
+        #expect(merged.inputs?.first?.lastError == "Connection timed out" && merged.inputs?.count == 2)
+        #expect(merged.readingsAccepted == 500, "growing counters wait for the next full report")
+        // The pause ends: said explicitly.
+        var resumed = later
+        resumed.bufferPaused = nil
+        #expect(AgentHealthDelta.between(merged, resumed).bufferPaused == false)
+    }
+}

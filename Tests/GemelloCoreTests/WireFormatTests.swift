@@ -68,7 +68,7 @@ import Testing
         let bytes = try WireFormat.encode(Self.batch([Reading(series: Self.pm25, timestamp: 1, value: 2)]))
         var badMagic = bytes; badMagic[0] = 0x58
         #expect(throws: CoreError.self) { try WireFormat.decode(badMagic) }
-        var future = bytes; future[2] = 2
+        var future = bytes; future[2] = 3
         let versionError = #expect(throws: CoreError.self) { try WireFormat.decode(future) }
         #expect(versionError?.code == .unsupportedVersion)
         var flipped = bytes; flipped[bytes.count - 1] ^= 0x01

@@ -53,7 +53,7 @@ import Testing
             let error = #expect(throws: CoreError.self, "\(vector.name)") { try WireFormat.decode(vector.frame) }
             #expect(error.map { "\($0.code)" } == code, "\(vector.name): \(error?.description ?? "no error")")
         case .batch(let expected):
-            let decoded = try WireFormat.decode(vector.frame)
+            let decoded = try WireFormat.decode(vector.frame, agentID: expected.agentID)  // v2 frames carry none
             #expect(decoded.agentID == expected.agentID && decoded.bootEpoch == expected.bootEpoch, "\(vector.name)")
             #expect(decoded.sequence == expected.sequence && decoded.createdAt == expected.createdAt, "\(vector.name)")
             #expect(decoded.timeResolution == expected.timeResolution, "\(vector.name)")

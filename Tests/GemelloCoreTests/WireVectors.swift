@@ -12,6 +12,8 @@ enum WireVectors {
         let description: String
         let batch: Batch
         let compressionLevel: Int32
+        /// Wire v2: the session entries (one per series); nil for v1.
+        var entries: [SeriesEntry]? = nil
     }
 
     struct Invalid {
@@ -81,7 +83,19 @@ enum WireVectors {
               }), compressionLevel: 6),
         Valid(name: "empty", description: "A batch with no readings (no coded section).",
               batch: batch(agent: "a", epoch: 2, sequence: 3, createdAt: 0, []), compressionLevel: 0),
+        Valid(name: "v2-definitions",
+              description: "Version 2: no agent id (the topic's, tower-duomo, is used); session series 1 and 2 defined in the batch, a third (5) with a unit outside the table.",
+              batch: v2Batch, compressionLevel: 0,
+              entries: [SeriesEntry(index: 1, defines: true), SeriesEntry(index: 2, defines: true), SeriesEntry(index: 5, defines: true)]),
     ]
+
+    /// Two rows of three series, as a tower sends every ten seconds.
+    static let v2Batch = batch(epoch: 1_764_460_800, sequence: 17, createdAt: 1_764_460_815_000, [
+        (temperature, 1_764_460_800_000, 7.4), (SeriesInfo(name: "air/pm25", unit: "GQ"), 1_764_460_800_000, 21),
+        (SeriesInfo(name: "box/loadAverage1", unit: "load"), 1_764_460_800_000, 0.42),
+        (temperature, 1_764_460_810_000, 7.5), (SeriesInfo(name: "air/pm25", unit: "GQ"), 1_764_460_810_000, 22),
+        (SeriesInfo(name: "box/loadAverage1", unit: "load"), 1_764_460_810_000, 0.4),
+    ])
 
     static var invalid: [Invalid] {
         let minimal = frame(valid[0])
@@ -104,8 +118,13 @@ enum WireVectors {
         return [
             Invalid(name: "bad-magic", description: "Starts with 'XM' instead of 'GM'.",
                     bytes: mutated { $0[0] = 0x58 }, error: .badMagic),
-            Invalid(name: "version-2", description: "A version 2 frame: a v1 decoder refuses it and leaves it unacknowledged.",
-                    bytes: mutated { $0[2] = 2 }, error: .unsupportedVersion),
+            Invalid(name: "version-3", description: "A version 3 frame: a v1/v2 decoder refuses it and leaves it unacknowledged.",
+                    bytes: mutated { $0[2] = 3 }, error: .unsupportedVersion),
+            Invalid(name: "v2-unknown-reference",
+                    description: "Version 2 referring to session series 1 and 2 without defining them: a decoder that does not hold them answers with a resync.",
+                    bytes: (try? WireFormat.encode(v2Batch, compressionLevel: 0, entries: [
+                        SeriesEntry(index: 1, defines: false), SeriesEntry(index: 2, defines: false), SeriesEntry(index: 5, defines: true)])) ?? [],
+                    error: .unknownSeries),
             Invalid(name: "reserved-flag", description: "Flag bit 2 is reserved in v1 (bit 1 marks a signed frame).",
                     bytes: WireFormat.frame(body: body, bodyLength: body.count, flags: 0x04), error: .malformed),
             Invalid(name: "bad-checksum", description: "One body bit flipped; the CRC-32 no longer matches.",
@@ -127,7 +146,7 @@ enum WireVectors {
     }
 
     static func frame(_ vector: Valid) -> [UInt8] {
-        (try? WireFormat.encode(vector.batch, compressionLevel: vector.compressionLevel)) ?? []
+        (try? WireFormat.encode(vector.batch, compressionLevel: vector.compressionLevel, entries: vector.entries)) ?? []
     }
 
     static func body(_ batch: Batch) -> [UInt8] { (try? WireFormat.encodeBody(batch)) ?? [] }

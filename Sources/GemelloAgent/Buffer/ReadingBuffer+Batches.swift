@@ -30,8 +30,12 @@ extension ReadingBuffer {
     /// Takes the next batch live first (see above). `now` is the wall clock in Unix ms (the clock
     /// readings were accepted by); `backlogAllowed` says whether the rate budget has room for
     /// stale readings. `nil` when nothing may be sent now.
+    ///
+    /// `maxDelay` (latency-cut batches): fewer than `maxReadings` live readings wait until the
+    /// oldest of them was accepted `maxDelay` ago, unless a backlog drains; `nil` or zero takes
+    /// them at once.
     public func takeBatch(agentID: String, maxReadings: Int, now: Int64, liveWindow: Duration?,
-                          backlogAllowed: Bool) throws(AgentError) -> (batch: Batch, source: BatchSource)? {
+                          backlogAllowed: Bool, maxDelay: Duration? = nil) throws(AgentError) -> (batch: Batch, source: BatchSource)? {
         do {
             return try state.withLock { (state: inout State) throws -> (batch: Batch, source: BatchSource)? in
                 defer { state.db.resetStatements() }
@@ -48,7 +52,15 @@ extension ReadingBuffer {
                     if state.backlogThrough != nil, let cutoff, let accepted = try Self.acceptedAt(first, in: state.db), accepted < cutoff {
                         source = .backlog
                     }
-                    if source == .live || backlogAllowed {
+                    var held = false
+                    // (Not while a backlog drains: batches flow anyway, and the twin waits for live readings.)
+                    if source == .live, state.backlogThrough == nil, let maxDelay, maxDelay > .zero,
+                       let accepted = try Self.acceptedAt(first, in: state.db),
+                       accepted > now - maxDelay.wholeMilliseconds {
+                        // Young and not a full batch yet: wait for company.
+                        held = try Self.nthID(after: liveAfter, through: nil, n: maxReadings, state) == nil
+                    }
+                    if !held && (source == .live || backlogAllowed) {
                         let last = try Self.lastID(after: liveAfter, through: nil, maxReadings: maxReadings, state)
                         let batch = try take(agentID: agentID, first: first, last: last, now: now, state: &state) { state in
                             if state.backlogThrough == nil { state.assignedThrough = last } else { state.liveThrough = last }
@@ -158,12 +170,16 @@ extension ReadingBuffer {
         return try state.db.scalarInt("SELECT min(id) FROM readings WHERE id > ? AND id <= ?", [.integer(after), .integer(through)])
     }
 
+    /// The id of the `n`-th reading after `after`, `nil` when fewer wait.
+    private static func nthID(after: Int64, through: Int64?, n: Int, _ state: State) throws -> Int64? {
+        try state.db.scalarInt("SELECT id FROM readings WHERE id > ? AND id <= ? ORDER BY id LIMIT 1 OFFSET ?",
+                               [.integer(after), .integer(through ?? Int64.max), .integer(Int64(n - 1))])
+    }
+
     /// The id of the `maxReadings`-th reading after `after` (or the last one there is).
     private static func lastID(after: Int64, through: Int64?, maxReadings: Int, _ state: State) throws -> Int64 {
         let upper = through ?? Int64.max
-        let nth = try state.db.scalarInt("SELECT id FROM readings WHERE id > ? AND id <= ? ORDER BY id LIMIT 1 OFFSET ?",
-                                         [.integer(after), .integer(upper), .integer(Int64(maxReadings - 1))])
-        if let nth { return nth }
+        if let nth = try nthID(after: after, through: through, n: maxReadings, state) { return nth }
         return try state.db.scalarInt("SELECT max(id) FROM readings WHERE id > ? AND id <= ?", [.integer(after), .integer(upper)]) ?? after
     }
 

@@ -68,10 +68,16 @@ extension AgentConfiguration {
             compressionLevel: try pub.int("compression-level", default: 6, range: 0...9),
             keepAlive: try pub.duration("keepalive", default: .seconds(10), range: .seconds(5)...(.seconds(3600))),
             liveWindow: liveWindow == .zero ? nil : liveWindow,
-            backlogRate: try pub.byteRate("backlog-rate", default: 256 << 10, range: 1024...(1 << 40)))
+            backlogRate: try pub.byteRate("backlog-rate", default: 256 << 10, range: 1024...(1 << 40)),
+            maxDelay: try pub.duration("max-delay", default: .seconds(5), range: .zero...(.seconds(3600))))
         try pub.rejectUnknownKeys()
 
         let healthInterval = try root.duration("health-interval", default: .seconds(10), range: .seconds(1)...(.seconds(3600)))
+        let healthFullInterval = try root.duration("health-full-interval", default: .seconds(600), range: .seconds(1)...(.seconds(86_400)))
+        guard healthFullInterval >= healthInterval else {
+            throw root.error("health-full-interval", "is shorter than health-interval", value: "\(healthFullInterval)",
+                             fix: "set it to at least health-interval (\(healthInterval)); it says how often a full report replaces the deltas")
+        }
 
         var inputs: [InputConfiguration] = []
         let inputSections = try root.sections("inputs")
@@ -91,6 +97,7 @@ extension AgentConfiguration {
         var configuration = AgentConfiguration(agentID: agentID, site: site, broker: broker, buffer: buffer, publisher: publisher,
                                                healthInterval: healthInterval, inputs: inputs, sourceFile: file)
         configuration.batchKeyFile = batchKeyFile
+        configuration.healthFullInterval = healthFullInterval
         return configuration
     }
 }

@@ -16,6 +16,8 @@ public struct AgentConfiguration: Sendable {
     public var publisher: Publisher
     /// How often the agent publishes its health heartbeat.
     public var healthInterval: Duration
+    /// How often a full health report goes out between the deltas (to an aggregator that reads them).
+    public var healthFullInterval: Duration = .seconds(600)
     public var inputs: [InputConfiguration]
     /// The file this was loaded from (relative input paths resolve against its folder).
     public var sourceFile: String
@@ -52,6 +54,10 @@ public struct AgentConfiguration: Sendable {
         /// Cap on the bytes per second published while a backlog drains (live readings are
         /// never held back by it). `nil`: no cap.
         public var backlogRate: Int64? = 256 << 10
+        /// Latency budget of a batch: readings wait for company until the oldest of them was
+        /// accepted this long ago (or a full batch is waiting, a backlog drains, the agent stops).
+        /// `.zero`: a batch as soon as anything is committed.
+        public var maxDelay: Duration = .seconds(5)
     }
 
     public init(agentID: String, site: Site, broker: BrokerAccess, buffer: Buffer, publisher: Publisher,

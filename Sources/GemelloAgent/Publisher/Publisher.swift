@@ -14,6 +14,8 @@ public final class Publisher: Service {
         public var sensors: [SensorInfo]
         public var publisher: AgentConfiguration.Publisher
         public var healthInterval: Duration
+        /// A full health report at least this often; deltas in between (docs/protocol.md).
+        public var healthFullInterval: Duration = .seconds(600)
         /// Fingerprint of the configuration file, announced in the birth.
         public var configHash: String? = nil
         /// TLS files and MQTT credentials for the broker.
@@ -115,9 +117,21 @@ public final class Publisher: Service {
         var budget: SendBudget
         /// A backlog is draining (logged when it starts and when it ends).
         var drainingBacklog = false
-        /// Encoded bytes of every batch in flight, so a resend does not re-read the buffer.
-        var payloads: [UInt64: (bytes: [UInt8], readings: Int)] = [:]
+        /// Encoded bytes of every batch in flight, so a resend does not re-read the buffer; `refers`
+        /// when it is a v2 frame relying on series the aggregator confirmed earlier.
+        var payloads: [UInt64: (bytes: [UInt8], readings: Int, v2: Bool, refers: Bool)] = [:]
+        /// Wire v2: this boot epoch's series numbering and what the aggregator confirmed of it.
+        var session: WireSession
+        /// What the aggregator said it understands in its latest acknowledgement (nothing until
+        /// then: the first batches of a run are v1, and so is everything for an older aggregator).
+        var features: BatchAck.Features = []
         var lastHealth = ContinuousClock.now - .seconds(3600)
+        /// Health deltas: the view the aggregator holds (the last full report with the deltas
+        /// sent since applied), when that full report went out, and when anything was last
+        /// published (batches show the agent alive: no heartbeat is needed then).
+        var healthSent: AgentHealth?
+        var lastFullHealth = ContinuousClock.now - .seconds(86_400 * 2)
+        var lastPublish = ContinuousClock.now - .seconds(3600)
         var drainDeadline: ContinuousClock.Instant?
         var wasConnected = false
         var outageReported = false
@@ -140,6 +154,7 @@ public final class Publisher: Service {
             machine = DeliveryStateMachine(maxInFlight: publisher.settings.publisher.maxInFlight,
                                            ackTimeout: publisher.settings.publisher.ackTimeout)
             budget = SendBudget(bytesPerSecond: publisher.settings.publisher.backlogRate, now: .now)
+            session = WireSession(bootEpoch: publisher.buffer.bootEpoch)
         }
 
         var settings: Settings { publisher.settings }
@@ -147,14 +162,32 @@ public final class Publisher: Service {
 
         mutating func restore() throws {
             for batch in try publisher.buffer.unacknowledgedBatches(agentID: settings.agentID) {
-                payloads[batch.sequence] = (try encode(batch), batch.count)
+                try encode(batch)  // of an earlier epoch: v1
                 machine.restore([batch.sequence], now: .now)
             }
             if !payloads.isEmpty { logger.info("restored unacknowledged batches", metadata: ["batches": "\(payloads.count)"]) }
         }
 
-        func encode(_ batch: Batch) throws -> [UInt8] {
-            try WireFormat.encode(batch, compressionLevel: Int32(settings.publisher.compressionLevel), signingKey: settings.signingKey)
+        /// Encodes `batch` into ``payloads``: v2 once the aggregator said it reads it, v1 otherwise.
+        mutating func encode(_ batch: Batch) throws {
+            let entries = features.contains(.wireV2) ? session.entries(for: batch) : nil
+            let bytes = try WireFormat.encode(batch, compressionLevel: Int32(settings.publisher.compressionLevel),
+                                              signingKey: settings.signingKey, entries: entries)
+            payloads[batch.sequence] = (bytes, batch.count, entries != nil, entries?.contains { !$0.defines } ?? false)
+        }
+
+        /// Encodes the batches in flight that `reencode` selects again (after a resync, or for an
+        /// aggregator that no longer reads v2) and publishes them at once.
+        mutating func reencodeInFlight(_ reencode: ((bytes: [UInt8], readings: Int, v2: Bool, refers: Bool)) -> Bool) throws {
+            let selected = Set(payloads.filter { reencode($0.value) }.keys)
+            guard !selected.isEmpty else { return }
+            var sequences: [UInt64] = []
+            for batch in try publisher.buffer.unacknowledgedBatches(agentID: settings.agentID) where selected.contains(batch.sequence) {
+                try encode(batch)
+                sequences.append(batch.sequence)
+            }
+            logger.info("sending batches in flight again with their series defined", metadata: ["batches": "\(sequences.count)"])
+            resend(sequences)
         }
 
         mutating func handle(_ event: Event) throws -> Outcome {
@@ -163,6 +196,7 @@ public final class Publisher: Service {
             case .mqtt(.connected):
                 wasConnected = true
                 outageReported = false
+                healthSent = nil  // deltas may have been lost with the connection: a full report next
                 logger.info("connected to broker", metadata: ["broker": "\(settings.broker)"])
                 stateSubscription = nil
                 presence = AggregatorPresence()  // the retained states come again after the subscription
@@ -205,7 +239,23 @@ public final class Publisher: Service {
             case .mqtt(.message(let message)):
                 guard message.topic == Topics.ack(agent: settings.agentID) else { break }
                 do {
+                    if let resync = try WireResync.decode(message.payload) {
+                        guard resync.bootEpoch == session.bootEpoch else { break }
+                        // The aggregator does not hold our series (it restarted, or a share group's
+                        // other member got the batch): define them again in what is in flight.
+                        session.forgetConfirmations()
+                        try reencodeInFlight { $0.refers }
+                        break
+                    }
                     let ack = try BatchAck.decode(message.payload)
+                    if ack.bootEpoch == session.bootEpoch { session.acknowledged(ack.sequences) }
+                    let lostV2 = features.contains(.wireV2) && !ack.features.contains(.wireV2)
+                    features = ack.features
+                    if lostV2 {
+                        logger.warning("the aggregator no longer reads wire format v2; sending v1", metadata: [:])
+                        session.forgetConfirmations()
+                        try reencodeInFlight { $0.v2 }
+                    }
                     if case .release(let sequences)? = machine.acknowledged(ack.sequences) {
                         let released = try publisher.buffer.acknowledge(sequences)
                         for sequence in sequences {
@@ -255,15 +305,15 @@ public final class Publisher: Service {
                 budget.refill(now: now)
                 guard let (batch, source) = try publisher.buffer.takeBatch(
                     agentID: settings.agentID, maxReadings: options.batchSize, now: publisher.clock.nowMilliseconds(),
-                    liveWindow: options.liveWindow, backlogAllowed: budget.allowsBacklog) else { break }
+                    liveWindow: options.liveWindow, backlogAllowed: budget.allowsBacklog,
+                    maxDelay: drainDeadline == nil ? options.maxDelay : nil) else { break }
                 if source == .backlog && !drainingBacklog {
                     drainingBacklog = true
                     logger.info("sending fresh readings first; draining the backlog behind them", metadata: [
                         "backlog": "\(publisher.buffer.backlogReadings)",
                         "rateLimit": "\(options.backlogRate.map { "\($0) B/s" } ?? "unlimited")"])
                 }
-                let bytes = try encode(batch)
-                payloads[batch.sequence] = (bytes, batch.count)
+                try encode(batch)
                 machine.sent(batch.sequence, now: now)
                 publisher.counters.batchesSent.add(1, ordering: .relaxed)
                 guard send(batch.sequence) else { break }
@@ -289,6 +339,7 @@ public final class Publisher: Service {
                 let now = ContinuousClock.now
                 budget.spend(payload.bytes.count, now: now)
                 publishedAt[sequence] = now
+                lastPublish = now
                 publisher.counters.bytesSent.add(Int64(payload.bytes.count), ordering: .relaxed)
                 return true
             } catch {
@@ -328,12 +379,25 @@ public final class Publisher: Service {
                 health.inputs = report.inputs
                 health.bufferPaused = report.paused ? true : nil
             }
+            if features.contains(.healthDeltas), let sent = healthSent, sent.bootEpoch == health.bootEpoch,
+               now - lastFullHealth < settings.healthFullInterval {
+                let delta = AgentHealthDelta.between(sent, health)
+                // Nothing significant, and batches went out since the last report: they show we are alive.
+                if delta.isEmpty && lastPublish > now - settings.healthInterval { return }
+                guard (try? client.publish(topic: Topics.health(agent: settings.agentID), payload: Array(delta.json().utf8))) != nil else { return }
+                lastPublish = now
+                healthSent = delta.applied(to: sent, now: wallNow)
+                return
+            }
             if !ackLatencies.isEmpty {
                 health.ackLatencyMeanMilliseconds = (ackLatencies.reduce(0, +) / Double(ackLatencies.count)).rounded()
                 health.ackLatencyMaxMilliseconds = ackLatencies.max()
                 ackLatencies.removeAll(keepingCapacity: true)
             }
-            _ = try? client.publish(topic: Topics.health(agent: settings.agentID), payload: Array(health.json().utf8))
+            guard (try? client.publish(topic: Topics.health(agent: settings.agentID), payload: Array(health.json().utf8))) != nil else { return }
+            lastPublish = now
+            lastFullHealth = now
+            healthSent = health
         }
     }
 }

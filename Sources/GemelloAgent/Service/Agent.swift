@@ -45,6 +45,7 @@ public final class Agent: Sendable {
             broker = try c.broker.address()
             settings = .init(agentID: c.agentID, broker: broker, site: c.site, sensors: c.inputs.map(\.sensor),
                              publisher: c.publisher, healthInterval: c.healthInterval, configHash: c.configHash)
+            settings.healthFullInterval = c.healthFullInterval
             settings.credentials = try c.broker.credentials()
             settings.signingKey = try c.batchKeyFile.map { path throws(CoreError) in try BatchKey.load(path, file: c.sourceFile) }
         } catch {

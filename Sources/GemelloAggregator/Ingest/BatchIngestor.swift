@@ -2,6 +2,7 @@ import GemelloCore
 import GemelloMosquitto
 import GemelloStorage
 import Logging
+import Synchronization
 
 /// Decodes batches, stores them (the batches that arrived together in one transaction: group
 /// commit), then acknowledges them, duplicates included (the agent resent because it missed our
@@ -20,6 +21,9 @@ final class BatchIngestor: Sendable {
     private let enrolment: EnrolmentGate?
     private let clock: any WallClock
     private let logger: Logger
+    /// Wire v2: the series each agent defined in its current boot epochs (in memory: after a
+    /// restart the first reference gets a resync and the agent defines its series again).
+    private let seriesTables = Mutex(SeriesTables())
 
     init(store: TwinStore, counters: IngestCounters, metrics: AggregatorMetrics?, projection: TwinProjection?,
          alerts: AlertEngine? = nil, enrolment: EnrolmentGate? = nil, clock: any WallClock, logger: Logger) {
@@ -52,11 +56,14 @@ final class BatchIngestor: Sendable {
                 continue
             }
             do {
-                let batch = try WireFormat.decode(payload)
+                let batch = try decode(payload, agent: agent)
                 guard batch.agentID == agent else {
                     throw CoreError(.malformed, "batch names agent '\(batch.agentID)' but arrived on the topic of '\(agent)'")
                 }
                 batches.append(batch)
+            } catch let resync as Resync {
+                // Not acknowledged: the agent defines its series again and resends (docs/protocol.md).
+                ask(agent: agent, toResync: resync, client: client)
             } catch {
                 counters.rejected.add(1, ordering: .relaxed)
                 metrics?.rejected.increment()
@@ -82,6 +89,47 @@ final class BatchIngestor: Sendable {
             return
         }
         finish(batches, outcomes, prepared: prepared, now: now, started: started, client: client)
+    }
+
+    /// Decodes a v1 or v2 frame; a v2 frame's references resolve against the agent's session
+    /// series, and its definitions are remembered (the enrolment gate already trusted it).
+    private func decode(_ payload: [UInt8], agent: String) throws -> Batch {
+        let tables = seriesTables.withLock { $0 }  // a copy: decoding does not hold the lock
+        let result = Result { () throws(CoreError) -> WireFormat.Decoded in
+            try WireFormat.decodeFrame(payload, agentID: agent) { bootEpoch, index in
+                tables.lookup(agent: agent, epoch: bootEpoch, index: index)
+            }
+        }
+        let decoded: WireFormat.Decoded
+        switch result {
+        case .success(let value): decoded = value
+        case .failure(let error):
+            if error.code == .unknownSeries { throw Resync(epoch: error.bootEpoch ?? 0, error: error) }
+            throw error
+        }
+        if !decoded.definitions.isEmpty {
+            try seriesTables.withLock { (tables: inout SeriesTables) throws(CoreError) in
+                try tables.define(agent: agent, epoch: decoded.batch.bootEpoch, decoded.definitions)
+            }
+        }
+        return decoded.batch
+    }
+
+    /// A v2 batch referred to series of `epoch` this aggregator does not hold.
+    private struct Resync: Error {
+        var epoch: UInt64
+        var error: CoreError
+    }
+
+    /// Asks `agent` to define its series of the batch's epoch again.
+    private func ask(agent: String, toResync resync: Resync, client: MQTTClient) {
+        let (epoch, error) = (resync.epoch, resync.error)
+        counters.resyncs.add(1, ordering: .relaxed)
+        logger.info("a batch refers to series this aggregator does not hold; asking the agent to define them again",
+                    metadata: ["agent": "\(agent)", "epoch": "\(epoch)", "error": "\(error)"])
+        do { try client.publish(topic: Topics.ack(agent: agent), payload: WireResync(bootEpoch: epoch).encode()) } catch {
+            logger.warning("could not send a resync; the agent resends after its ack timeout", metadata: ["agent": "\(agent)", "error": "\(error)"])
+        }
     }
 
     /// The same for batches already decoded (the one-by-one retry).
@@ -154,7 +202,7 @@ final class BatchIngestor: Sendable {
             }
         }
         for ack in acks {
-            let message = BatchAck(bootEpoch: ack.epoch, sequences: ack.sequences)
+            let message = BatchAck(bootEpoch: ack.epoch, sequences: ack.sequences, features: .current)
             do { try client.publish(topic: Topics.ack(agent: ack.agent), payload: message.encode()) } catch {
                 logger.warning("could not send an ack; the agent will resend", metadata: ["agent": "\(ack.agent)", "error": "\(error)"])
             }

@@ -10,6 +10,8 @@ public final class IngestCounters: Sendable {
     public let rejected = Atomic<Int64>(0)
     /// Of the rejected: refused by the enrolment registry (not enrolled, revoked, bad signature).
     public let refused = Atomic<Int64>(0)
+    /// Wire v2 batches answered with a resync (they referred to series we did not hold).
+    public let resyncs = Atomic<Int64>(0)
     public let brokerConnected = Atomic<Bool>(false)
     /// Connected and every subscription confirmed: batches published from now on reach us.
     public let subscribed = Atomic<Bool>(false)

@@ -124,6 +124,23 @@ extension TwinStore {
         return made
     }
 
+    /// The JSON of `agent`'s latest health report (the base of its health deltas).
+    public func lastHealthJSON(agent: String) throws(AggregatorError) -> String? {
+        try read { db -> String? in
+            let rows = try db.query("SELECT last_health FROM agents WHERE id = ?", [.text(agent)])
+            guard try rows.step(), !rows.isNull(0) else { return nil }
+            return rows.text(0)
+        }
+    }
+
+    /// `agent` was heard from (a health heartbeat without a report to apply it to).
+    public func recordSignOfLife(agent: String, now: Int64) throws(AggregatorError) {
+        try write { db in
+            try db.run("UPDATE agents SET last_seen = \(db.dialect.greatest("coalesce(last_seen, 0)", "?")) WHERE id = ?",
+                       [.integer(now), .text(agent)])
+        }
+    }
+
     /// A batch from `agent` could not be decoded: count it.
     public func recordRejected(agent: String, now: Int64) throws(AggregatorError) {
         try write { db in

@@ -1,14 +1,30 @@
 /// The aggregator's end-to-end acknowledgement: these batch sequences are committed to the twin.
 ///
-/// Layout: magic "GA" | version u8 = 1 | boot epoch varint | count varint | sequences (varint each).
-/// Sent on ``Topics/ack(agent:)``; a batch leaves the agent's buffer only when acknowledged here.
+/// Layout: magic "GA" | version u8 = 1 | boot epoch varint | count varint | sequences (varint each)
+/// | [features u8]. Sent on ``Topics/ack(agent:)``; a batch leaves the agent's buffer only when
+/// acknowledged here. The optional trailing features byte says what the acknowledging aggregator
+/// understands (decoders from before it stop after the sequences and never see it).
 public struct BatchAck: Sendable, Equatable {
     public var bootEpoch: UInt64
     public var sequences: [UInt64]
+    /// What the aggregator understands; `[]` from an aggregator that sends no features byte.
+    public var features: Features
 
-    public init(bootEpoch: UInt64, sequences: [UInt64]) {
+    /// Bit 0: wire format v2 frames (session series, docs/wire-format.md §3.5); bit 1: health
+    /// deltas (docs/protocol.md). Other bits are reserved (ignored).
+    public struct Features: OptionSet, Sendable, Equatable {
+        public let rawValue: UInt8
+        public init(rawValue: UInt8) { self.rawValue = rawValue }
+        public static let wireV2 = Features(rawValue: 1)
+        public static let healthDeltas = Features(rawValue: 2)
+        /// What this build's aggregator understands.
+        public static let current: Features = [.wireV2, .healthDeltas]
+    }
+
+    public init(bootEpoch: UInt64, sequences: [UInt64], features: Features = []) {
         self.bootEpoch = bootEpoch
         self.sequences = sequences
+        self.features = features
     }
 
     public func encode() -> [UInt8] {
@@ -17,6 +33,7 @@ public struct BatchAck: Sendable, Equatable {
         writer.writeVarint(bootEpoch)
         writer.writeVarint(UInt64(sequences.count))
         for sequence in sequences { writer.writeVarint(sequence) }
+        if !features.isEmpty { writer.write(features.rawValue) }
         return writer.bytes
     }
 
@@ -32,6 +49,7 @@ public struct BatchAck: Sendable, Equatable {
         var sequences: [UInt64] = []
         sequences.reserveCapacity(count)
         for _ in 0..<count { sequences.append(try reader.readVarint()) }
-        return BatchAck(bootEpoch: epoch, sequences: sequences)
+        let features = reader.remaining > 0 ? Features(rawValue: try reader.readByte()) : []
+        return BatchAck(bootEpoch: epoch, sequences: sequences, features: features)
     }
 }

@@ -1,6 +1,6 @@
 import GemelloZlib
 
-/// Gemello wire format v1: the bytes an agent publishes for one ``Batch``.
+/// Gemello wire format v1 and v2: the bytes an agent publishes for one ``Batch``.
 ///
 /// The full, byte-level spec with worked examples is docs/wire-format.md; in short:
 /// ```
@@ -13,7 +13,9 @@ import GemelloZlib
 /// patterns) whose deltas an adaptive binary range coder packs below a byte per reading.
 public enum WireFormat {
     public static let magic: [UInt8] = [0x47, 0x4D]  // "GM"
-    public static let version: UInt8 = 1
+    /// The versions this code reads and writes: 1 (self-contained batches) and 2 (the live-rate
+    /// form: no agent id, series as session entries defined once per boot epoch).
+    public static let versions: ClosedRange<UInt8> = 1...2
     /// Flag bit 0: the body is a zlib stream (RFC 1950).
     public static let flagCompressed: UInt8 = 0x01
     /// Flag bit 1: the frame ends with a ``tagLength``-byte authentication tag (§2.1 of the spec):
@@ -35,8 +37,13 @@ public enum WireFormat {
     /// Encodes `batch`. With `compressionLevel` > 0 the body is also zlib-compressed at that level
     /// when that makes the frame smaller (the coded section rarely shrinks further; names do).
     /// With `signingKey` the frame is signed (flag bit 1 and a trailing tag).
-    public static func encode(_ batch: Batch, compressionLevel: Int32 = 6, signingKey: [UInt8]? = nil) throws(CoreError) -> [UInt8] {
-        let body = try encodeBody(batch)
+    ///
+    /// With `entries` (one per series of the batch, from a ``WireSession``) the frame is v2: no agent
+    /// id, and each series a session index with its definition only where the entry says so.
+    public static func encode(_ batch: Batch, compressionLevel: Int32 = 6, signingKey: [UInt8]? = nil,
+                              entries: [SeriesEntry]? = nil) throws(CoreError) -> [UInt8] {
+        let body = try encodeBody(batch, entries: entries)
+        let version: UInt8 = entries == nil ? 1 : 2
         var stored = body
         var flags: UInt8 = 0
         if compressionLevel > 0 {
@@ -50,8 +57,8 @@ public enum WireFormat {
                 throw CoreError(.decompressionFailed, "zlib could not compress the batch: \(error)")
             }
         }
-        guard let signingKey else { return frame(body: stored, bodyLength: body.count, flags: flags) }
-        var signed = frame(body: stored, bodyLength: body.count, flags: flags | flagSigned)
+        guard let signingKey else { return frame(body: stored, bodyLength: body.count, flags: flags, version: version) }
+        var signed = frame(body: stored, bodyLength: body.count, flags: flags | flagSigned, version: version)
         signed += HMACSHA256.mac(key: signingKey, message: signed).prefix(tagLength)
         return signed
     }
@@ -70,7 +77,7 @@ public enum WireFormat {
     }
 
     /// Wraps an (optionally compressed) body in a frame: magic, version, flags, CRC-32, length.
-    static func frame(body stored: [UInt8], bodyLength: Int, flags: UInt8) -> [UInt8] {
+    static func frame(body stored: [UInt8], bodyLength: Int, flags: UInt8, version: UInt8 = 1) -> [UInt8] {
         var rest = ByteWriter(capacity: stored.count + 4)
         rest.writeVarint(UInt64(bodyLength))
         rest.write(stored)
@@ -83,16 +90,35 @@ public enum WireFormat {
         return frame.bytes
     }
 
-    /// Decodes a frame, enforcing `limits` before any allocation sized by the input.
-    public static func decode(_ bytes: [UInt8], limits: Limits = Limits()) throws(CoreError) -> Batch {
+    /// Decodes a frame, enforcing `limits` before any allocation sized by the input. A v2 frame
+    /// carries no agent id: the batch gets `agentID` (the topic's); one that refers to session
+    /// series fails with `unknownSeries` here (``decodeFrame(_:agentID:limits:lookup:)`` resolves them).
+    public static func decode(_ bytes: [UInt8], agentID: String = "", limits: Limits = Limits()) throws(CoreError) -> Batch {
+        try decodeFrame(bytes, agentID: agentID, limits: limits, lookup: { _, _ in nil }).batch
+    }
+
+    /// A decoded frame: the batch, its version, and (v2) the session series it defined.
+    public struct Decoded: Sendable {
+        public var batch: Batch
+        public var version: UInt8
+        /// v2: the definitions the batch carried, to be remembered for the agent's session once
+        /// the batch is trusted (signature checked).
+        public var definitions: [(index: UInt64, series: SeriesInfo)]
+    }
+
+    /// Decodes a v1 or v2 frame; a v2 reference to a session series not defined in the batch
+    /// itself is resolved by `lookup(boot epoch, index)` (the aggregator's ``SeriesTables``),
+    /// else `unknownSeries`.
+    public static func decodeFrame(_ bytes: [UInt8], agentID: String, limits: Limits = Limits(),
+                                   lookup: (UInt64, UInt64) -> SeriesInfo?) throws(CoreError) -> Decoded {
         var frame = ByteReader(bytes)
         guard bytes.count >= 2, Array(try frame.readBytes(2)) == magic else {
             throw CoreError(.badMagic, "not a Gemello batch (expected magic 'GM')")
         }
         let frameVersion = try frame.readByte()
-        guard frameVersion == version else {
+        guard versions.contains(frameVersion) else {
             throw CoreError(.unsupportedVersion,
-                            "wire format version \(frameVersion) is not supported by this v\(version) decoder; upgrade the aggregator before the agents")
+                            "wire format version \(frameVersion) is not supported by this decoder (v\(versions.lowerBound)–v\(versions.upperBound)); upgrade the aggregator before the agents")
         }
         let flags = try frame.readByte()
         guard flags & ~(flagCompressed | flagSigned) == 0 else { throw CoreError(.malformed, "reserved flag bits set (flags 0x\(String(flags, radix: 16)))") }
@@ -116,10 +142,14 @@ public enum WireFormat {
         guard body.count == bodyLength else {
             throw CoreError(.malformed, "body is \(body.count) bytes, the frame declares \(bodyLength)")
         }
-        return try decodeBody(body, limits: limits)
+        var reader = ByteReader(body)
+        var layout = try BodyLayout.read(from: &reader, limits: limits, version: frameVersion, agentID: agentID, lookup: lookup)
+        let coded = Array(try reader.readBytes(reader.remaining))
+        let batch = try layout.decodeColumns(coded, limits: limits)
+        return Decoded(batch: batch, version: frameVersion, definitions: layout.definitions)
     }
 
-    /// Decodes a body without its frame (no checksum): for fuzzing and for the spec's examples.
+    /// Decodes a v1 body without its frame (no checksum): for fuzzing and for the spec's examples.
     public static func decodeBody(_ body: [UInt8], limits: Limits = Limits()) throws(CoreError) -> Batch {
         var reader = ByteReader(body)
         var layout = try BodyLayout.read(from: &reader, limits: limits)
@@ -127,9 +157,17 @@ public enum WireFormat {
         return try layout.decodeColumns(coded, limits: limits)
     }
 
-    /// Encodes the body (header, dictionary, column headers, coded section) of `batch`.
-    public static func encodeBody(_ batch: Batch) throws(CoreError) -> [UInt8] {
-        let layout = try BodyLayout(batch)
+    /// Encodes the body (header, dictionary, column headers, coded section) of `batch`: v1, or
+    /// v2 with `entries`.
+    public static func encodeBody(_ batch: Batch, entries: [SeriesEntry]? = nil) throws(CoreError) -> [UInt8] {
+        var layout = try BodyLayout(batch)
+        if let entries {
+            guard entries.count == batch.series.count, entries.allSatisfy({ $0.index >= 1 && $0.index <= SeriesEntry.maxIndex }) else {
+                throw CoreError(.malformed, "a v2 batch needs one session entry (index 1…\(SeriesEntry.maxIndex)) per series")
+            }
+            layout.version = 2
+            layout.entries = entries
+        }
         var writer = ByteWriter(capacity: 256 + batch.count)
         layout.write(to: &writer)
         if batch.count > 0 { writer.write(layout.encodeColumns(batch)) }
