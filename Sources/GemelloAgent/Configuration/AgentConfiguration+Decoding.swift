@@ -69,7 +69,8 @@ extension AgentConfiguration {
             keepAlive: try pub.duration("keepalive", default: .seconds(10), range: .seconds(5)...(.seconds(3600))),
             liveWindow: liveWindow == .zero ? nil : liveWindow,
             backlogRate: try pub.byteRate("backlog-rate", default: 256 << 10, range: 1024...(1 << 40)),
-            maxDelay: try pub.duration("max-delay", default: .seconds(5), range: .zero...(.seconds(3600))))
+            maxDelay: try pub.duration("max-delay", default: .seconds(5), range: .zero...(.seconds(3600))),
+            wireVersion: UInt8(try pub.int("wire-version", default: 2, range: 1...2)))
         try pub.rejectUnknownKeys()
 
         let healthInterval = try root.duration("health-interval", default: .seconds(10), range: .seconds(1)...(.seconds(3600)))

@@ -58,6 +58,9 @@ public struct AgentConfiguration: Sendable {
         /// accepted this long ago (or a full batch is waiting, a backlog drains, the agent stops).
         /// `.zero`: a batch as soon as anything is committed.
         public var maxDelay: Duration = .seconds(5)
+        /// The newest wire format (and health form) to use: 2 (v2 frames and health deltas once
+        /// the aggregator says it reads them) or 1 (always v1 and full health reports).
+        public var wireVersion: UInt8 = 2
     }
 
     public init(agentID: String, site: Site, broker: BrokerAccess, buffer: Buffer, publisher: Publisher,

@@ -250,7 +250,8 @@ public final class Publisher: Service {
                     let ack = try BatchAck.decode(message.payload)
                     if ack.bootEpoch == session.bootEpoch { session.acknowledged(ack.sequences) }
                     let lostV2 = features.contains(.wireV2) && !ack.features.contains(.wireV2)
-                    features = ack.features
+                    // Pinned to v1 (`publisher.wire-version: 1`): v1 frames and full health reports.
+                    features = settings.publisher.wireVersion >= 2 ? ack.features : []
                     if lostV2 {
                         logger.warning("the aggregator no longer reads wire format v2; sending v1", metadata: [:])
                         session.forgetConfirmations()

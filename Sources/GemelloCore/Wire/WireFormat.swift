@@ -149,10 +149,13 @@ public enum WireFormat {
         return Decoded(batch: batch, version: frameVersion, definitions: layout.definitions)
     }
 
-    /// Decodes a v1 body without its frame (no checksum): for fuzzing and for the spec's examples.
-    public static func decodeBody(_ body: [UInt8], limits: Limits = Limits()) throws(CoreError) -> Batch {
+    /// Decodes a body without its frame (no checksum): for fuzzing and for the spec's examples.
+    /// A v2 body (`version` 2) gets `agentID` and resolves references with `lookup`.
+    public static func decodeBody(_ body: [UInt8], limits: Limits = Limits(), version: UInt8 = 1, agentID: String = "",
+                                  lookup: (UInt64, UInt64) -> SeriesInfo? = { _, _ in nil }) throws(CoreError) -> Batch {
+        guard versions.contains(version) else { throw CoreError(.unsupportedVersion, "wire format version \(version) is not supported") }
         var reader = ByteReader(body)
-        var layout = try BodyLayout.read(from: &reader, limits: limits)
+        var layout = try BodyLayout.read(from: &reader, limits: limits, version: version, agentID: agentID, lookup: lookup)
         let coded = Array(try reader.readBytes(reader.remaining))
         return try layout.decodeColumns(coded, limits: limits)
     }

@@ -1,6 +1,6 @@
 import GemelloCore
 
-/// libFuzzer entry point for the wire format v1 decoder (ops/fuzz/wire), and for the history's
+/// libFuzzer entry point for the wire format v1 and v2 decoders (ops/fuzz/wire), and for the history's
 /// chunk decoder (docs/history-format.md), which shares its range coder and column coding.
 ///
 /// Each input is tried as a whole frame (magic, version, CRC, zlib paths) and as a bare body (so
@@ -23,6 +23,18 @@ func wireFuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         }
     }
     _ = try? WireFormat.decode(bytes)
+    // Version 2: references to session series 1…3 resolve, others are unknown.
+    _ = try? WireFormat.decodeFrame(bytes, agentID: "fuzz", lookup: sessionSeries)
+    if let batch = try? WireFormat.decodeBody(bytes, version: 2, agentID: "fuzz", lookup: sessionSeries) {
+        // Re-encoded with every series defined, it must decode the same without any table.
+        let entries = (0..<batch.series.count).map { SeriesEntry(index: UInt64($0 + 1), defines: true) }
+        do {
+            let again = try WireFormat.decode(try WireFormat.encode(batch, entries: entries), agentID: "fuzz")
+            guard again.isBitIdentical(to: batch) else { fatalError("an accepted v2 batch changes when re-encoded") }
+        } catch {
+            fatalError("an accepted v2 batch does not re-encode: \(error)")
+        }
+    }
     guard let batch = try? WireFormat.decodeBody(bytes) else { return 0 }
     let again: Batch
     do {
@@ -32,4 +44,14 @@ func wireFuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     }
     guard again.isBitIdentical(to: batch) else { fatalError("an accepted batch changes when re-encoded") }
     return 0
+}
+
+/// What a fuzzed v2 frame's references resolve to: three series, the rest unknown.
+private func sessionSeries(_ epoch: UInt64, _ index: UInt64) -> SeriesInfo? {
+    switch index {
+    case 1: SeriesInfo(name: "weather/temperature", unit: "CEL")
+    case 2: SeriesInfo(name: "air/pm25", unit: "GQ")
+    case 3: SeriesInfo(name: "custom", unit: "x")
+    default: nil
+    }
 }
