@@ -81,6 +81,19 @@ import Testing
         #expect(session.confirmedCount == 0)
     }
 
+    @Test func v2FramesAreSignedLikeV1() throws {
+        let key = [UInt8](repeating: 7, count: 32)
+        var session = WireSession(bootEpoch: 9)
+        let batch = Self.batch([Self.temperature, Self.pm25], sequence: 1)
+        let maybe = session.entries(for: batch)
+        let entries = try #require(maybe)
+        let frame = try WireFormat.encode(batch, signingKey: key, entries: entries)
+        #expect(frame[2] == 2 && frame[3] & WireFormat.flagSigned != 0)
+        #expect(WireFormat.verify(frame, key: key))
+        #expect(!WireFormat.verify(frame, key: [UInt8](repeating: 8, count: 32)))
+        #expect(try WireFormat.decode(frame, agentID: "tower-duomo-01") == batch)
+    }
+
     @Test func batchesOfAnotherEpochAreSentAsV1() {
         var session = WireSession(bootEpoch: 9)
         let entries = session.entries(for: Self.batch([Self.temperature], sequence: 1, epoch: 8))
