@@ -126,11 +126,9 @@ public final class Publisher: Service {
         /// then: the first batches of a run are v1, and so is everything for an older aggregator).
         var features: BatchAck.Features = []
         var lastHealth = ContinuousClock.now - .seconds(3600)
-        /// Health deltas: the view the aggregator holds (the last full report with the deltas
-        /// sent since applied), when that full report went out, and when anything was last
-        /// published (batches show the agent alive: no heartbeat is needed then).
-        var healthSent: AgentHealth?
-        var lastFullHealth = ContinuousClock.now - .seconds(86_400 * 2)
+        /// Full health reports and deltas, and when anything was last published (batches show
+        /// the agent alive: no heartbeat is needed then).
+        var health: HealthReporter
         var lastPublish = ContinuousClock.now - .seconds(3600)
         var drainDeadline: ContinuousClock.Instant?
         var wasConnected = false
@@ -141,11 +139,9 @@ public final class Publisher: Service {
         var stateDeadline: ContinuousClock.Instant?
         /// The aggregators' states (one, or a share group's members).
         var presence = AggregatorPresence()
-        /// For health: connections lost, when each in-flight batch was last published, and the
-        /// publish-to-ack latencies (ms) seen since the previous health message.
+        /// For health: connections lost, and when each in-flight batch was last published.
         var reconnects: Int64 = 0
         var publishedAt: [UInt64: ContinuousClock.Instant] = [:]
-        var ackLatencies: [Double] = []
         var processStats = ProcessStats()
 
         init(publisher: Publisher, client: MQTTClient) {
@@ -155,6 +151,7 @@ public final class Publisher: Service {
                                            ackTimeout: publisher.settings.publisher.ackTimeout)
             budget = SendBudget(bytesPerSecond: publisher.settings.publisher.backlogRate, now: .now)
             session = WireSession(bootEpoch: publisher.buffer.bootEpoch)
+            health = HealthReporter(interval: publisher.settings.healthInterval, fullInterval: publisher.settings.healthFullInterval)
         }
 
         var settings: Settings { publisher.settings }
@@ -196,7 +193,7 @@ public final class Publisher: Service {
             case .mqtt(.connected):
                 wasConnected = true
                 outageReported = false
-                healthSent = nil  // deltas may have been lost with the connection: a full report next
+                health.connectionRestarted()
                 logger.info("connected to broker", metadata: ["broker": "\(settings.broker)"])
                 stateSubscription = nil
                 presence = AggregatorPresence()  // the retained states come again after the subscription
@@ -262,7 +259,7 @@ public final class Publisher: Service {
                         for sequence in sequences {
                             payloads[sequence] = nil
                             if let sent = publishedAt.removeValue(forKey: sequence) {
-                                ackLatencies.append(Double((now - sent).wholeMilliseconds))
+                                health.ackLatency(milliseconds: Double((now - sent).wholeMilliseconds))
                             }
                         }
                         publisher.counters.delivered.add(released, ordering: .relaxed)
@@ -363,42 +360,27 @@ public final class Publisher: Service {
             guard machine.isConnected else { return }
             let buffer = publisher.buffer
             let wallNow = publisher.clock.nowMilliseconds()
-            var health = AgentHealth(
+            var report = AgentHealth(
                 agentID: settings.agentID, bootEpoch: buffer.bootEpoch, time: wallNow,
                 uptimeSeconds: (now - publisher.startedAt).components.seconds,
                 readingsAccepted: publisher.counters.accepted.load(ordering: .relaxed),
                 readingsDelivered: publisher.counters.delivered.load(ordering: .relaxed),
                 readingsBuffered: buffer.bufferedReadings, readingsDropped: buffer.droppedReadings)
             let usage = buffer.usage()
-            health.bufferedBytes = usage.bytes
-            health.oldestUnsentSeconds = usage.oldestAcceptedAt.map { Double(max(0, wallNow - $0)) / 1000 } ?? 0
-            health.diskFreeBytes = ProcessStats.diskFreeBytes(at: FileText.folder(of: buffer.path))
-            health.rssBytes = ProcessStats.residentBytes()
-            health.cpuPercent = cpu
-            health.reconnects = reconnects
-            if let report = settings.inputHealth?() {
-                health.inputs = report.inputs
-                health.bufferPaused = report.paused ? true : nil
+            report.bufferedBytes = usage.bytes
+            report.oldestUnsentSeconds = usage.oldestAcceptedAt.map { Double(max(0, wallNow - $0)) / 1000 } ?? 0
+            report.diskFreeBytes = ProcessStats.diskFreeBytes(at: FileText.folder(of: buffer.path))
+            report.rssBytes = ProcessStats.residentBytes()
+            report.cpuPercent = cpu
+            report.reconnects = reconnects
+            if let inputs = settings.inputHealth?() {
+                report.inputs = inputs.inputs
+                report.bufferPaused = inputs.paused ? true : nil
             }
-            if features.contains(.healthDeltas), let sent = healthSent, sent.bootEpoch == health.bootEpoch,
-               now - lastFullHealth < settings.healthFullInterval {
-                let delta = AgentHealthDelta.between(sent, health)
-                // Nothing significant, and batches went out since the last report: they show we are alive.
-                if delta.isEmpty && lastPublish > now - settings.healthInterval { return }
-                guard (try? client.publish(topic: Topics.health(agent: settings.agentID), payload: Array(delta.json().utf8))) != nil else { return }
-                lastPublish = now
-                healthSent = delta.applied(to: sent, now: wallNow)
-                return
-            }
-            if !ackLatencies.isEmpty {
-                health.ackLatencyMeanMilliseconds = (ackLatencies.reduce(0, +) / Double(ackLatencies.count)).rounded()
-                health.ackLatencyMaxMilliseconds = ackLatencies.max()
-                ackLatencies.removeAll(keepingCapacity: true)
-            }
-            guard (try? client.publish(topic: Topics.health(agent: settings.agentID), payload: Array(health.json().utf8))) != nil else { return }
+            guard let message = health.report(report, now: now, deltas: features.contains(.healthDeltas), lastPublish: lastPublish),
+                  (try? client.publish(topic: Topics.health(agent: settings.agentID), payload: Array(message.json.utf8))) != nil else { return }
             lastPublish = now
-            lastFullHealth = now
-            healthSent = health
+            health.published(message, now: now, wallNow: wallNow)
         }
     }
 }
