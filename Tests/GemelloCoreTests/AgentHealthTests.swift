@@ -51,6 +51,7 @@ import Testing
         #expect(delta.json() == "{\"delta\":true,\"bootEpoch\":4}")
         #expect(AgentHealthDelta.isDelta(Array(delta.json().utf8)))
         #expect(!AgentHealthDelta.isDelta(Array(Self.report().json().utf8)))
+        #expect(AgentHealthDelta.isDelta(Array("{\"bootEpoch\":4, \"delta\": true}".utf8)), "wherever the key stands")
     }
 
     @Test func significantChangesTravelAndMerge() throws {

@@ -94,11 +94,11 @@ final class BatchIngestor: Sendable {
     /// Decodes a v1 or v2 frame; a v2 frame's references resolve against the agent's session
     /// series, and its definitions are remembered (the enrolment gate already trusted it).
     private func decode(_ payload: [UInt8], agent: String) throws -> Batch {
-        let tables = seriesTables.withLock { $0 }  // a copy: decoding does not hold the lock
+        // This agent's sessions only (a copy of the whole table would be copied again, all
+        // agents of it, by the first definition stored while it lives).
+        let sessions = seriesTables.withLock { $0.sessions(of: agent) }
         let result = Result { () throws(CoreError) -> WireFormat.Decoded in
-            try WireFormat.decodeFrame(payload, agentID: agent) { bootEpoch, index in
-                tables.lookup(agent: agent, epoch: bootEpoch, index: index)
-            }
+            try WireFormat.decodeFrame(payload, agentID: agent) { bootEpoch, index in sessions[bootEpoch]?[index] }
         }
         let decoded: WireFormat.Decoded
         switch result {

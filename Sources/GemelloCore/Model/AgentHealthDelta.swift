@@ -1,4 +1,4 @@
-/// A health delta (docs/protocol.md, "Health deltas"): between two full reports an agent sends
+/// A health delta (docs/protocol.md, "Live rate"): between two full reports an agent sends
 /// only what changed *significantly* since the view the aggregator holds (the last full report
 /// with the deltas after it applied), or nothing when nothing did and its batches already show it
 /// is alive. Counters that only grow (`readingsAccepted`, `readingsDelivered`, inputs' `readings`)
@@ -116,6 +116,10 @@ public struct AgentHealthDelta: Codable, Sendable, Equatable {
         return writer.finished()
     }
 
-    /// True when a health payload is a delta (it starts as ``json()`` writes it).
-    public static func isDelta(_ payload: [UInt8]) -> Bool { payload.starts(with: Array("{\"delta\":true".utf8)) }
+    /// True when a health payload is a delta: an object whose `delta` is `true`, wherever the
+    /// key stands (``json()`` writes it first; another implementation need not).
+    public static func isDelta(_ payload: [UInt8]) -> Bool {
+        if payload.starts(with: Array("{\"delta\":true".utf8)) { return true }
+        return (try? JSON.parse(payload))?["delta"] == .bool(true)
+    }
 }

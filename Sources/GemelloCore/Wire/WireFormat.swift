@@ -97,10 +97,9 @@ public enum WireFormat {
         try decodeFrame(bytes, agentID: agentID, limits: limits, lookup: { _, _ in nil }).batch
     }
 
-    /// A decoded frame: the batch, its version, and (v2) the session series it defined.
+    /// A decoded frame: the batch and (v2) the session series it defined.
     public struct Decoded: Sendable {
         public var batch: Batch
-        public var version: UInt8
         /// v2: the definitions the batch carried, to be remembered for the agent's session once
         /// the batch is trusted (signature checked).
         public var definitions: [(index: UInt64, series: SeriesInfo)]
@@ -146,7 +145,7 @@ public enum WireFormat {
         var layout = try BodyLayout.read(from: &reader, limits: limits, version: frameVersion, agentID: agentID, lookup: lookup)
         let coded = Array(try reader.readBytes(reader.remaining))
         let batch = try layout.decodeColumns(coded, limits: limits)
-        return Decoded(batch: batch, version: frameVersion, definitions: layout.definitions)
+        return Decoded(batch: batch, definitions: layout.definitions)
     }
 
     /// Decodes a body without its frame (no checksum): for fuzzing and for the spec's examples.

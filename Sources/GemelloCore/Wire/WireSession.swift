@@ -78,8 +78,7 @@ public struct WireSession: Sendable {
         defineAllFor = Self.batchesDefiningAfterResync
     }
 
-    /// Series numbered so far, and how many of them the aggregator confirmed.
-    public var numbered: Int { indexes.count }
+    /// How many series the aggregator confirmed.
     public var confirmedCount: Int { confirmed.count }
 }
 
@@ -97,6 +96,9 @@ public struct SeriesTables: Sendable {
         tables[agent]?[epoch]?[index]
     }
 
+    /// One agent's sessions (epoch → index → series): a cheap copy to decode with outside a lock.
+    public func sessions(of agent: String) -> [UInt64: [UInt64: SeriesInfo]] { tables[agent] ?? [:] }
+
     /// Remembers `definitions` of a trusted batch (a definition replaces an earlier one: the
     /// agent's own numbering never changes within an epoch, so only a reinstalled agent reusing
     /// an epoch could differ, and its latest word wins).
@@ -113,11 +115,7 @@ public struct SeriesTables: Sendable {
         tables[agent] = epochs
     }
 
-    /// Forgets an agent (e.g. revoked).
-    public mutating func forget(agent: String) { tables[agent] = nil }
-
-    /// Agents and definitions held (for metrics and tests).
-    public var agentCount: Int { tables.count }
+    /// Definitions held for one session (for tests).
     public func seriesCount(agent: String, epoch: UInt64) -> Int { tables[agent]?[epoch]?.count ?? 0 }
 }
 
