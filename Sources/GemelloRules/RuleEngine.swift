@@ -185,6 +185,16 @@ public struct RuleEngine: Sendable {
         fleet.tick(now: now, rules: rules, into: &events)
     }
 
+    /// The agents with a backlog episode that ``tick(now:heardSince:into:)`` would close now (its
+    /// backlog quiet for ``backfillSettle``).
+    public func backfillsDue(now: Int64) -> Set<String> {
+        var agents: Set<String> = []
+        for slot in series where slot.conditions.contains(where: { $0.backfill != nil && now - $0.backfillHeardAt >= backfillSettle }) {
+            agents.insert(slot.ref.agent)
+        }
+        return agents
+    }
+
     /// An agent's status changed at `now` (wall time): offline (`planned` for its own goodbye) or back.
     public mutating func agent(_ agent: String, offline: Bool, planned: Bool = false, at now: Int64,
                                location: AlertRule.Point?, into events: inout [RuleEvent]) {

@@ -156,4 +156,47 @@ import Testing
             }
         }
     }
+
+    /// A member restarted while another judges an agent's backlog: its restore leaves that late
+    /// episode alone (no Cancel behind the other's back, with a revision the store has passed);
+    /// the episode is closed once, by the member holding the agent, after its backlog went quiet.
+    @Test func aRestartedMemberLeavesAnotherMembersBacklogEpisodeAlone() throws {
+        let test = AlertStoreTests()
+        let location = try StoreBackendKind.postgres.newLocation("shared-backfill")
+        let storeA = try StoreBackendKind.postgres.open(location)
+        let storeB = try StoreBackendKind.postgres.open(location)
+        defer { storeA.close(); storeB.close() }
+        try test.born(storeA)
+        let configuration = try test.configuration()
+        func member(_ store: TwinStore) throws -> AlertEngine {
+            try AlertEngine(store: store, configuration: configuration, projection: nil, counters: nil, metrics: nil, shared: true,
+                            logger: AlertStoreTests.logger)
+        }
+        let t0 = Int64(Date().timeIntervalSince1970 * 1000)
+        var a = try member(storeA)
+        let b = try member(storeB)
+        // A judges a live reading, then a backlog behind it: a late episode.
+        try test.ingest(AlertStoreTests.batch(1, [(600_000, 1)]), storeA, a, now: t0)
+        try test.ingest(AlertStoreTests.batch(2, [(60_000, 3)]), storeA, a, now: t0 + 1000)
+        let episode = try #require(try storeA.openAlerts().first { $0.subject.hasPrefix("backfill:") })
+        // A restarts; B takes the agent (and its backlog) over; then A judges a live raise.
+        a = try member(storeA)
+        try test.ingest(AlertStoreTests.batch(3, [(120_000, 3.2)]), storeB, b, now: t0 + 2000)
+        try test.ingest(AlertStoreTests.batch(4, [(700_000, 3)]), storeA, a, now: t0 + 3000)
+        let open = try storeA.openAlerts()
+        #expect(open.count == 2 && open.contains { $0.id == episode.id }, "\(open.map(\.subject))")
+        let live = try #require(open.first { $0.subject.hasPrefix("series:") })
+        // Quiet for the settle time: B takes the agent back (nothing due after that), then closes it once.
+        b.tick(now: t0 + 62_000)
+        #expect(try storeB.alert(id: episode.id)?.status == .open)
+        b.tick(now: t0 + 123_000)
+        let closed = try #require(try storeB.alert(id: episode.id))
+        // (At the episode's last point in the store: what B had judged since went with the takeover.)
+        #expect(closed.status == .cleared && closed.revision == 2 && closed.late && closed.clearedAt == 60_000, "\(closed)")
+        // A's own copy of the episode is taken over from the store before anything is judged: nothing more.
+        a.tick(now: t0 + 200_000)
+        a.tick(now: t0 + 300_000)
+        #expect(try storeA.alert(id: episode.id)?.revision == 2)
+        #expect(try test.outbox(storeA) == ["\(episode.id).0", "\(live.id).0", "\(episode.id).1"])
+    }
 }

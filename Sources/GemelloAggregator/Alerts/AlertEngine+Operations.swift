@@ -42,13 +42,30 @@ extension AlertEngine {
         }
     }
 
-    /// `silent` and the fleet's grouping windows, at `now`.
+    /// `silent`, the fleet's grouping windows and backlog episodes gone quiet, at `now`.
     func tick(now: Int64) {
         let heardSince = max(startedAt, counters?.hearing(now: now).since ?? startedAt)
-        let needed = state.withLock { s in s.set.rules.contains { if case .silent = $0.condition { true } else { $0.condition.isFleet } } }
+        let needed = state.withLock { s in
+            s.set.rules.contains { if case .silent = $0.condition { true } else { $0.condition.isFleet } }
+                || !s.engine.backfillsDue(now: now).isEmpty
+        }
         guard needed else { return }
         do {
             try ingesting { pass in
+                let due = pass.state.engine.backfillsDue(now: now).sorted()
+                if shared && !due.isEmpty {
+                    // Share group: another member may have judged these agents since this one did.
+                    // Take their state over first (lock, read back, bump, as an ingest does): what is
+                    // due then is the group's backlog, not a stale copy of it.
+                    try store.writing { db in
+                        try TwinStore.lockAgents(due, db)
+                        for agent in due { try pass.claim(agent, excluding: [], now: now, db: db) }
+                        var events: [RuleEvent] = []
+                        pass.state.engine.tick(now: now, heardSince: heardSince, into: &events)
+                        try pass.apply(events, now: now, db: db)
+                    }
+                    return
+                }
                 var events: [RuleEvent] = []
                 pass.state.engine.tick(now: now, heardSince: heardSince, into: &events)
                 guard !events.isEmpty else { return }

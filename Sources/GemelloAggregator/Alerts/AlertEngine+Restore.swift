@@ -50,11 +50,17 @@ extension AlertEngine {
             guard let rule = index[alert.rule] else { continue }  // a rule that is gone: cleared by reload()
             s.book.restore(alert)
             if alert.subject.hasPrefix("backfill:") {
-                // A backlog's episode: what judged it is gone with the process, so it ends where it was
-                // last seen (its Cancel goes out with the first pass after the start).
                 let parts = alert.subject.dropFirst("backfill:".count).split(separator: "/", maxSplits: 2).map(String.init)
                 guard parts.count == 3 else { continue }
                 let ref = SeriesRef(agent: parts[0], sensor: parts[1], attribute: parts[2], entityType: alert.entityType, unit: alert.unit ?? "")
+                if shared {
+                    // Share group: another member may still be judging that backlog; the episode
+                    // goes on, closed by whoever holds the agent once it is quiet (tick(now:)).
+                    s.engine.restoreBackfill(rule: rule, series: ref, at: alert.updatedAt, now: now)
+                    continue
+                }
+                // A backlog's episode: what judged it is gone with the process, so it ends where it was
+                // last seen (its Cancel goes out with the first pass after the start).
                 s.book.apply(RuleEvent(rule: rule, subject: .series(ref), edge: .clear(at: alert.updatedAt, value: alert.value), backfill: true),
                              rule: s.set.rules[rule], now: now, location: alert.location, site: alert.site)
             } else if alert.subject.hasPrefix("series:") {
