@@ -6,7 +6,10 @@
 // libraries -> aggregator HTTP -> thin executables. Dependencies only point down.
 import PackageDescription
 
-let strict: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
+/// Our own targets' settings. With GEMELLO_WERROR=1 in the environment (ops/test under CI=true)
+/// a warning in our code is an error; the dependencies' warnings are theirs and stay warnings.
+let ownWarnings: [SwiftSetting] = Context.environment["GEMELLO_WERROR"] == "1" ? [.unsafeFlags(["-warnings-as-errors"])] : []
+let strict: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")] + ownWarnings
 /// The agent's inputs, one folder each in Sources/GemelloInputs (see InputRegistry.swift).
 let inputFolders = ["CSVReplay", "Exec", "InfluxListener", "Modbus", "MQTTSubscribe", "Simulated", "System"]
 
@@ -136,20 +139,20 @@ let package = Package(
         ], swiftSettings: strict),
 
         // MARK: Tests
-        .testTarget(name: "GemelloCoreTests", dependencies: ["GemelloCore", "GemelloTesting"]),
-        .testTarget(name: "GemelloNGSILDTests", dependencies: ["GemelloNGSILD", "GemelloCore"]),
-        .testTarget(name: "GemelloRulesTests", dependencies: ["GemelloRules", "GemelloCore", "GemelloTesting"]),
-        .testTarget(name: "GemelloInputsTests", dependencies: ["GemelloInputs", "GemelloCore", "GemelloTesting"], exclude: ["Golden"]),
-        .testTarget(name: "GemelloAgentTests", dependencies: ["GemelloAgent", "GemelloInputs", "GemelloBrokerAccess", "GemelloCore", "GemelloTesting"]),
+        .testTarget(name: "GemelloCoreTests", dependencies: ["GemelloCore", "GemelloTesting"], swiftSettings: ownWarnings),
+        .testTarget(name: "GemelloNGSILDTests", dependencies: ["GemelloNGSILD", "GemelloCore"], swiftSettings: ownWarnings),
+        .testTarget(name: "GemelloRulesTests", dependencies: ["GemelloRules", "GemelloCore", "GemelloTesting"], swiftSettings: ownWarnings),
+        .testTarget(name: "GemelloInputsTests", dependencies: ["GemelloInputs", "GemelloCore", "GemelloTesting"], exclude: ["Golden"], swiftSettings: ownWarnings),
+        .testTarget(name: "GemelloAgentTests", dependencies: ["GemelloAgent", "GemelloInputs", "GemelloBrokerAccess", "GemelloCore", "GemelloTesting"], swiftSettings: ownWarnings),
         .testTarget(name: "GemelloAggregatorTests", dependencies: [
             "GemelloAggregator", "GemelloCore", "GemelloSQLite", "GemelloStorage", "GemelloStorageSQLite", "GemelloStoragePostgres", "GemelloTesting",
             .product(name: "Logging", package: "swift-log"),
-        ]),
+        ], swiftSettings: ownWarnings),
         .testTarget(name: "GemelloIntegrationTests", dependencies: [
             "GemelloAgent", "GemelloInputs", "GemelloAggregator", "GemelloAggregatorHTTP", "GemelloCore", "GemelloMosquitto", "GemelloNGSILD", "GemelloRules", "GemelloSQLite", "GemelloStorage", "GemelloStoragePostgres", "GemelloTesting",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-        ]),
+        ], swiftSettings: ownWarnings),
     ]
 )

@@ -18,11 +18,14 @@ enum DashboardPage {
       :root { --online: #1a9850; --stale: #e6a100; --offline: #d73027; --ink: #1d2430; --muted: #6b7280; }
       * { box-sizing: border-box; }
       body { margin: 0; font: 14px/1.4 system-ui, sans-serif; color: var(--ink); background: #f4f5f7; }
-      header { display: flex; gap: 1.5rem; align-items: baseline; padding: .8rem 1.2rem; background: #1d2430; color: #fff; }
+      header { display: flex; flex-wrap: wrap; gap: .3rem 1.5rem; align-items: baseline; padding: .8rem 1.2rem; background: #1d2430; color: #fff; }
       header h1 { font-size: 1.2rem; margin: 0; }
       header .counts span { margin-right: 1rem; font-weight: 600; }
       header .updated { margin-left: auto; font-size: .85rem; color: #c9ced6; }
-      main { display: grid; grid-template-columns: minmax(320px, 560px) 1fr; gap: 1rem; padding: 1rem; }
+      /* Two columns from 1000 px (map, agents), one below; no track wider than the window: a
+         table wider than its card scrolls inside it (.tablewrap). */
+      main { display: grid; grid-template-columns: minmax(280px, 460px) minmax(0, 1fr); gap: 1rem; padding: 1rem; }
+      @media (max-width: 1000px) { main { grid-template-columns: minmax(0, 1fr); padding: .5rem; gap: .5rem; } }
       section { background: #fff; border-radius: 6px; box-shadow: 0 1px 2px rgba(0,0,0,.08); padding: .8rem; min-width: 0; }
       h2 { font-size: 1rem; margin: 0 0 .5rem; }
       svg { width: 100%; height: auto; background: #eef2f6; border-radius: 4px; }
@@ -30,12 +33,12 @@ enum DashboardPage {
       .legend span { margin-right: .8rem; font-size: .85rem; }
       .legend i { display: inline-block; width: .7rem; height: .7rem; border-radius: 50%; margin-right: .25rem; vertical-align: -1px; }
       table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
-      th, td { text-align: left; padding: .25rem .5rem; border-bottom: 1px solid #e5e7eb; white-space: nowrap; }
+      th, td { text-align: left; padding: .25rem .45rem; border-bottom: 1px solid #e5e7eb; white-space: nowrap; }
       th { position: sticky; top: 0; background: #fff; font-size: .8rem; color: var(--muted); text-transform: uppercase; }
       td.num { text-align: right; }
       .status { font-weight: 600; } .status-online { color: var(--online); } .status-stale { color: var(--stale); }
       .status-offline { color: var(--offline); }
-      .tablewrap { max-height: 75vh; overflow: auto; }
+      .tablewrap { max-height: 75vh; max-width: 100%; overflow: auto; }
       #error { display: none; padding: .6rem 1.2rem; background: var(--offline); color: #fff; }
       tbody tr { cursor: pointer; } tbody tr.selected { background: #e8f0fe; }
       #twin { grid-column: 1 / -1; } #twin table td svg { width: 180px; height: 28px; background: none; vertical-align: middle; }
@@ -248,6 +251,8 @@ enum DashboardPage {
         document.getElementById("error").style.display = "none";
         drawMap(fleet);
         drawTable();
+        // Whether the page fits its window (no sideways scrolling of the page itself), for ops/check-dashboard.
+        document.documentElement.dataset.fits = String(document.documentElement.scrollWidth <= window.innerWidth);
       } catch (e) {
         const banner = document.getElementById("error");
         banner.textContent = "Cannot reach the aggregator (" + e.message + "); showing the last known state. Retrying every 2 s.";

@@ -46,7 +46,7 @@ public final class BrokerHarness: @unchecked Sendable {
             let configURL = folder.appendingPathComponent("mosquitto.conf")
             try config.write(to: configURL, atomically: true, encoding: .utf8)
             let logURL = folder.appendingPathComponent("mosquitto.log")
-            FileManager.default.createFile(atPath: logURL.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
             let process = try ChildProcess(binary, ["-c", configURL.path], log: logURL)
             // Listening *and still running*: a mosquitto that could not bind exits, and whatever
             // answered on the port is then someone else's server.
@@ -83,7 +83,7 @@ public final class BrokerHarness: @unchecked Sendable {
         let configURL = folder.appendingPathComponent("mosquitto.conf")
         try config.write(to: configURL, atomically: true, encoding: .utf8)
         let logURL = folder.appendingPathComponent("mosquitto.log")
-        FileManager.default.createFile(atPath: logURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
         let process = try ChildProcess(binary, ["-c", configURL.path], log: logURL)
         guard let first = ports.first, ports.allSatisfy({ FreePort.waitUntilListening(port: $0, timeout: 5) }) else {
             process.stop()

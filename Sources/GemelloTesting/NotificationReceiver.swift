@@ -29,7 +29,7 @@ public final class NotificationReceiver: @unchecked Sendable {
     public init() throws {
         port = try FreePort.find()
         log = try Repository.temporaryFolder("receiver").appendingPathComponent("received.jsonl")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         try start()
     }
 

@@ -15,7 +15,7 @@ struct SharedDataset {
     /// Every numeric reading of the file, in the order the agent accepts them.
     let readings: [Reading]
 
-    static let configNames = ["replay-milano-arpa", "replay-air-quality-uci", "replay-traffic-i94", "replay-solar-node"]
+    static let configNames = ["replay-milano-arpa", "replay-air-quality", "replay-traffic-i94", "replay-solar-node"]
 
     static var repositoryRoot: URL {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

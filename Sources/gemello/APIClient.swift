@@ -16,8 +16,8 @@ struct APIClient {
     /// The body and the response headers (temporal replies page with `Content-Range`).
     func getResponse(_ path: String, method: String = "GET", body: Data? = nil) async throws -> (data: Data, headers: [String: String]) {
         let trimmed = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
-        guard let url = URL(string: trimmed + path), url.scheme == "http" || url.scheme == "https" else {
-            throw ValidationError("'\(baseURL)' is not an http:// URL. Fix: pass --aggregator http://host:port")
+        guard let url = URL(string: trimmed + path), Self.isHTTPURL(baseURL) else {
+            throw CLIError.usage("'\(baseURL)' is not an http:// URL. Fix: pass --aggregator http://host:port or set GEMELLO_AGGREGATOR to one")
         }
         var request = URLRequest(url: url, timeoutInterval: 10)
         request.setValue("application/json", forHTTPHeaderField: "Accept")
@@ -69,6 +69,12 @@ struct APIClient {
         }
     }
 
+    /// `http://host[:port][/path]` or `https://…`.
+    static func isHTTPURL(_ text: String) -> Bool {
+        guard let url = URL(string: text), let scheme = url.scheme, scheme == "http" || scheme == "https" else { return false }
+        return !(url.host ?? "").isEmpty
+    }
+
     static let smartDataModelsContext = "https://raw.githubusercontent.com/smart-data-models/data-models/master/context.jsonld"
 
     static func escape(_ text: String) -> String {
@@ -76,16 +82,35 @@ struct APIClient {
     }
 }
 
-/// A failure shown to the operator as one line, exit status 1.
+/// A failure shown to the operator as `gemello: <what, and the fix>` on standard error, with the
+/// exit status of its kind (docs/OPERATIONS.md, "The CLI's exit status"): 1 for a failure (the
+/// aggregator unreachable, or answering an error) and for what is not found, 64 for a command line
+/// that is wrong, 78 for a configuration file that is. Never a usage line: only ArgumentParser's
+/// own parsing errors print one (64).
 struct CLIError: Error, CustomStringConvertible {
+    enum Kind: Sendable {
+        case failure, notFound, usage, configuration
+    }
     let description: String
-    /// What the aggregator answered 404 for.
-    var isNotFound = false
+    var kind = Kind.failure
     init(_ description: String) { self.description = description }
-    static func notFound(_ description: String) -> CLIError {
-        var e = CLIError(description)
-        e.isNotFound = true
-        return e
+    var isNotFound: Bool { kind == .notFound }
+
+    static func notFound(_ description: String) -> CLIError { CLIError(description, .notFound) }
+    static func usage(_ description: String) -> CLIError { CLIError(description, .usage) }
+    static func configuration(_ description: String) -> CLIError { CLIError(description, .configuration) }
+    private init(_ description: String, _ kind: Kind) {
+        self.description = description
+        self.kind = kind
+    }
+
+    /// The process's exit status (sysexits.h: EX_USAGE 64, EX_CONFIG 78).
+    var exitCode: Int32 {
+        switch kind {
+        case .failure, .notFound: 1
+        case .usage: 64
+        case .configuration: 78
+        }
     }
 }
 

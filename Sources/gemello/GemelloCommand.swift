@@ -11,6 +11,28 @@ struct GemelloCommand: AsyncParsableCommand {
         version: GemelloVersion.current,
         subcommands: [FleetCommand.self, TwinCommand.self, AlertsCommand.self, RulesCommand.self, HealthCommand.self, SimulateCommand.self,
                       PKICommand.self, AgentAdminCommand.self, TokenCommand.self])
+
+    /// ArgumentParser's `main`, except for what a command's `run()` throws: a ``CLIError`` is one
+    /// line with its fix and its kind's exit status; a `ValidationError` thrown while running is a
+    /// usage error (64) without the root command's generic usage line.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch let error as CLIError {
+            Console.error("gemello: \(error)")
+            Foundation.exit(error.exitCode)
+        } catch let error as ValidationError {
+            Console.error("gemello: \(error.message)")
+            Foundation.exit(64)
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
 
 /// Options every subcommand shares.
@@ -23,6 +45,12 @@ struct AggregatorOptions: ParsableArguments {
 
     @Option(name: .long, help: "A file holding the API token (default: $GEMELLO_TOKEN, or the file $GEMELLO_TOKEN_FILE names).")
     var tokenFile: String?
+
+    func validate() throws {
+        if let aggregator, !APIClient.isHTTPURL(aggregator) {
+            throw ValidationError("--aggregator '\(aggregator)' is not an http:// URL. Fix: pass --aggregator http://host:port")
+        }
+    }
 
     var client: APIClient {
         get throws {

@@ -28,11 +28,13 @@ struct HistoryCommand: AsyncParsableCommand {
     var last: Int?
 
     func run() async throws {
-        let id = try await NGSIEntityView.resolve(entity, options.client)
+        // The command line first (64 before any request), then the aggregator.
         var query = try TimeWindow(from: from, to: to).parameters + ["attrs=\(APIClient.escape(attribute))"]
+        let period = try every.map(Self.isoDuration)
         if let last { query.append("lastN=\(last)") }
-        if let every {
-            query += ["format=aggregatedValues", "aggrMethods=totalCount,min,avg,max", "aggrPeriodDuration=\(try Self.isoDuration(every))"]
+        let id = try await NGSIEntityView.resolve(entity, options.client)
+        if let period {
+            query += ["format=aggregatedValues", "aggrMethods=totalCount,min,avg,max", "aggrPeriodDuration=\(period)"]
             try await printAggregates(id: id, query: query)
         } else {
             query.append("format=temporalValues")

@@ -68,14 +68,14 @@ struct RulesTestCommand: AsyncParsableCommand {
         }
         guard !replays.isEmpty else {
             Console.error("gemello: \(replay) has no csv-replay input. Fix: name an agent configuration that replays a dataset (agent-config/replay-*.yaml)")
-            throw ExitCode(64)
+            throw ExitCode(78)
         }
         let judge = Judge(set: set, agent: agent.agentID, site: agent.site, updates: updates, json: json)
         for c in replays {
             judge.entityType.withLock { $0 = c.sensor.entityType }
             do { _ = try await CSVReplayInput(configuration: c).run(into: judge, resumingFrom: nil) } catch {
                 Console.error("gemello: cannot replay \(c.file): \(error)")
-                throw ExitCode(66)
+                throw ExitCode(1)
             }
         }
         judge.finish()

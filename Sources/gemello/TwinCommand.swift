@@ -62,14 +62,14 @@ struct NGSIEntityView {
 
     init(_ data: Data) throws {
         guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw ValidationError("the aggregator returned something that is not an entity")
+            throw CLIError("the aggregator returned something that is not an entity. Is it a Gemello aggregator of the same version?")
         }
         try self.init(object: object)
     }
 
     init(object: [String: Any]) throws {
         guard let id = object["id"] as? String, let type = object["type"] as? String else {
-            throw ValidationError("the aggregator returned an entity without id or type")
+            throw CLIError("the aggregator returned an entity without id or type. Is it a Gemello aggregator of the same version?")
         }
         self.id = id
         self.type = type
@@ -92,9 +92,12 @@ struct NGSIEntityView {
         let matches = all.filter { $0.id.hasSuffix(":" + id) || $0.id == id }
         guard matches.count == 1 else {
             let known = all.map(\.id).joined(separator: "\n  ")
-            throw ValidationError(matches.isEmpty
-                ? "no entity id ends with '\(id)'. Known entities:\n  \(known)"
-                : "'\(id)' matches \(matches.count) entities; give the full id")
+            if matches.isEmpty {
+                throw CLIError.notFound(all.isEmpty
+                    ? "no entity id ends with '\(id)'; the twin has no entities yet. Fix: start an agent (README, 'A tour')"
+                    : "no entity id ends with '\(id)'. Fix: use one of the known entities (gemello twin list):\n  \(known)")
+            }
+            throw CLIError.usage("'\(id)' matches \(matches.count) entities. Fix: give the full id, one of:\n  \(matches.map(\.id).joined(separator: "\n  "))")
         }
         return matches[0].id
     }
@@ -115,7 +118,7 @@ struct NGSIEntityView {
 
     static func list(_ data: Data) throws -> [NGSIEntityView] {
         guard let array = try JSONSerialization.jsonObject(with: data) as? [[String: Any]] else {
-            throw ValidationError("the aggregator returned something that is not a list of entities")
+            throw CLIError("the aggregator returned something that is not a list of entities. Is it a Gemello aggregator of the same version?")
         }
         return try array.map { try NGSIEntityView(object: $0) }
     }

@@ -19,13 +19,15 @@ import Testing
             profile: air-quality
         """
 
-    @Test func everyShippedExampleIsValid() throws {
+    /// Valid, and named after the agent it runs (`tower-duomo-01.yaml` runs agent `tower-duomo-01`).
+    @Test func everyShippedExampleIsValidAndNamedAfterItsAgent() throws {
         let folder = Repository.root.appendingPathComponent("agent-config")
         let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".yaml") }
         #expect(files.count >= 6)
         for file in files {
             let configuration = try AgentConfiguration.load(path: folder.appendingPathComponent(file).path)
             #expect(!configuration.inputs.isEmpty)
+            #expect(configuration.agentID + ".yaml" == file)
         }
     }
 

@@ -61,7 +61,7 @@ final class CollectingSink: ReadingSink {
     }
 
     @Test func airQualityHandlesSemicolonsDecimalCommasAndMinus200() async throws {
-        let (summary, readings) = try await Self.replay("replay-air-quality-uci.yaml")
+        let (summary, readings) = try await Self.replay("replay-air-quality.yaml")
         let columns = ["CO(GT)", "PT08.S1(CO)", "NMHC(GT)", "C6H6(GT)", "PT08.S2(NMHC)", "NOx(GT)", "PT08.S3(NOx)", "NO2(GT)",
                        "PT08.S4(NO2)", "PT08.S5(O3)", "T", "RH", "AH"]
         let expected = try Self.independentCount("AirQualityUCI.csv", separator: ";", columns: columns, missing: ["", "-200"], decimalComma: true)
@@ -123,7 +123,7 @@ final class CollectingSink: ReadingSink {
         return replay
     }
 
-    @Test(arguments: ["replay-solar-node.yaml", "replay-air-quality-uci.yaml"])
+    @Test(arguments: ["replay-solar-node.yaml", "replay-air-quality.yaml"])
     func resumesExactlyAfterEveryCheckpoint(config: String) async throws {
         let input = CSVReplayInput(configuration: try Self.configuration(config))
         let full = CollectingSink()

@@ -7,7 +7,7 @@ import Testing
 @Suite struct WireOnDatasetsTests {
     @Test func everyDatasetRoundTripsBitExactlyBelowTheSizeGoal() async throws {
         var readings = 0, bytes = 0
-        for config in ["replay-milano-arpa.yaml", "replay-air-quality-uci.yaml", "replay-traffic-i94.yaml", "replay-solar-node.yaml"] {
+        for config in ["replay-milano-arpa.yaml", "replay-air-quality.yaml", "replay-traffic-i94.yaml", "replay-solar-node.yaml"] {
             let (_, all) = try await CSVReplayTests.replay(config)
             var sequence: UInt64 = 0
             for start in stride(from: 0, to: all.count, by: 1000) {

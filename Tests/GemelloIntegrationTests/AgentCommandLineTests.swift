@@ -17,13 +17,13 @@ import Testing
         #expect(missing.status == 64 && missing.output.contains("--config"))
         let noValue = try await runProgram(Self.agent, ["--config"])
         #expect(noValue.status == 64 && noValue.output.contains("missing value"))
-        let speed = try await runProgram(Self.agent, ["--config=agent-config/tower-duomo.yaml", "--replay-speed", "fast"])
+        let speed = try await runProgram(Self.agent, ["--config=agent-config/tower-duomo-01.yaml", "--replay-speed", "fast"])
         #expect(speed.status == 64 && speed.output.contains("--replay-speed"))
         let level = try await runProgram(Self.agent, ["--config", "x", "--log-level=loud"])
         #expect(level.status == 64 && level.output.contains("--log-level"))
         let badConfig = try await runProgram(Self.agent, ["--config", "/nonexistent/agent.yaml"])
         #expect(badConfig.status == 78 && badConfig.output.contains("invalid configuration"))
-        let tower = Repository.root.appendingPathComponent("agent-config/tower-duomo.yaml").path
+        let tower = Repository.root.appendingPathComponent("agent-config/tower-duomo-01.yaml").path
         let check = try await runProgram(Self.agent, ["--config=\(tower)", "--check", "--log-level", "debug"])
         #expect(check.status == 0 && check.output.contains("is valid (agent tower-duomo-01, 5 inputs)"), "\(check.output)")
     }

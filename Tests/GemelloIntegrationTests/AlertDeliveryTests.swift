@@ -70,7 +70,7 @@ import Testing
         agent.executableURL = Repository.root.appendingPathComponent(".build/debug/gemello-agent")
         agent.arguments = ["--config", config.path, "--log-level", "warning"]
         let log = folder.appendingPathComponent("\(id).log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         agent.standardOutput = FileHandle.nullDevice
         agent.standardError = try FileHandle(forWritingTo: log)
         try agent.run()

@@ -117,7 +117,7 @@ import Testing
         let listening = Task {
             for await event in listener.events {
                 switch event {
-                case .connected: try? listener.subscribe("twin/notifications")
+                case .connected: _ = try? listener.subscribe("twin/notifications")
                 case .message(let m): collected.append(String(decoding: m.payload, as: UTF8.self))
                 default: break
                 }

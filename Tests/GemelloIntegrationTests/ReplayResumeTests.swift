@@ -23,7 +23,7 @@ import Testing
         let process = Process()
         process.executableURL = agentBinary
         process.arguments = ["--config", config.path] + extra
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)
         handle.seekToEndOfFile()
         process.standardOutput = handle

@@ -332,7 +332,7 @@ import Testing
         let listening = Task {
             for await event in listener.events {
                 switch event {
-                case .connected: try? listener.subscribe("cr/notifications")
+                case .connected: _ = try? listener.subscribe("cr/notifications")
                 case .message(let m): received.withLock { $0.append(String(decoding: m.payload, as: UTF8.self)) }
                 default: break
                 }

@@ -38,7 +38,7 @@ SOURCES = {
         agent="replay-milano-arpa", sensor="arpa-senato", file="milano_senato_arpa_hourly_2017_2021.csv",
         sep=",", comma=False, time=["date", "time"], fmt="%Y-%m-%d %H:%M:%S", offset=0, missing={""},
         columns={"pm25": "pm25", "temperature": "temperature", "windSpeed": "windSpeed", "rain": "precipitation"}),
-    "replay-air-quality-uci": dict(
+    "replay-air-quality": dict(
         agent="replay-air-quality", sensor="multisensor", file="AirQualityUCI.csv",
         sep=";", comma=True, time=["Date", "Time"], fmt="%d/%m/%Y %H.%M.%S", offset=60, missing={"", "-200"},
         columns={"CO(GT)": "co", "PT08.S1(CO)": "coSensorResponse", "NMHC(GT)": "nmhc", "C6H6(GT)": "c6h6",

@@ -1,7 +1,7 @@
 # Shared by ops/demo and ops/test: install what is missing, find Swift, pick free ports.
 # Sourced, not executed.
 
-GEMELLO_APT_PACKAGES=(mosquitto mosquitto-clients openssl libmosquitto-dev libsqlite3-dev zlib1g-dev libmodbus-dev pkg-config libcurl4 python3 python3-pip curl postgresql)
+GEMELLO_APT_PACKAGES=(mosquitto mosquitto-clients openssl libmosquitto-dev libsqlite3-dev zlib1g-dev libmodbus-dev pkg-config libcurl4 python3 python3-pip python3-venv curl postgresql)
 
 # Release builds get their own scratch folder: sharing .build with the debug builds of ops/test
 # makes SwiftPM rebuild every dependency in release each time (3 min here instead of seconds).
@@ -37,7 +37,11 @@ ensure_apt_packages() {
   if command -v python3 >/dev/null 2>&1; then
     local kept=()
     for package in "${missing[@]}"; do
-      case "$package" in python3|python3-pip) python3 -m pip --version >/dev/null 2>&1 || kept+=("$package") ;; *) kept+=("$package") ;; esac
+      case "$package" in
+        python3|python3-pip) python3 -m pip --version >/dev/null 2>&1 || kept+=("$package") ;;
+        python3-venv) python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || kept+=("$package") ;;
+        *) kept+=("$package") ;;
+      esac
     done
     missing=("${kept[@]}")
   fi
@@ -47,18 +51,27 @@ ensure_apt_packages() {
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# The NGSI-LD validator in ../shared/standards needs jsonschema with the referencing registry.
+# The Python modules the tests and benchmarks use, in a virtual environment of their own
+# (.build-venv in the repository, git-ignored; GEMELLO_VENV moves it): never installed into the
+# system's Python. It sees the system's packages (what is there already is not fetched again)
+# and its bin folder goes first on PATH, so every `python3` the scripts and tests start is its own.
+GEMELLO_VENV="${GEMELLO_VENV:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/.build-venv}"
 ensure_python_modules() {
   # jsonschema/referencing: the NGSI-LD and Smart Data Models validators; prometheus_client: the
   # reference parser the /metrics test checks our exposition with; xmlschema: CAP 1.2;
   # influxdb-client: the real Influx client the influx-listener input is tested with;
   # pymodbus: the Modbus server the modbus input is tested against.
-  python3 -c 'import jsonschema, referencing, prometheus_client, xmlschema, influxdb_client, pymodbus' 2>/dev/null && return 0
   local modules=(jsonschema referencing prometheus_client xmlschema influxdb-client 'pymodbus>=3.10,<4')
-  say "installing Python modules: ${modules[*]}"
-  python3 -m pip install --quiet "${modules[@]}" 2>/dev/null \
-    || python3 -m pip install --quiet --break-system-packages "${modules[@]}" \
-    || die "cannot install the Python modules (pip install ${modules[*]})"
+  if [ ! -x "$GEMELLO_VENV/bin/python3" ]; then
+    say "making a Python virtual environment for the tests in $GEMELLO_VENV..."
+    python3 -m venv --system-site-packages "$GEMELLO_VENV" \
+      || die "cannot make a Python virtual environment in $GEMELLO_VENV. Fix: apt install python3-venv"
+  fi
+  export PATH="$GEMELLO_VENV/bin:$PATH"
+  python3 -c 'import jsonschema, referencing, prometheus_client, xmlschema, influxdb_client, pymodbus' 2>/dev/null && return 0
+  say "installing Python modules into $GEMELLO_VENV: ${modules[*]}"
+  python3 -m pip install --quiet "${modules[@]}" \
+    || die "cannot install the Python modules into $GEMELLO_VENV (pip install ${modules[*]}); PyPI must be reachable"
 }
 
 # Debian's chromium, headless, for the dashboard check (installed on first use: ~100 MB).

@@ -158,7 +158,7 @@ extension ContextBroker {
                     let first = p.timestamps.firstIndex(of: next)!
                     cut = min(cut ?? .max, first > 0 ? p.timestamps[first - 1] : next)
                 }
-                if sites[agent] == nil { sites[agent] = (try? history.site(ofAgent: agent)) ?? nil }
+                if sites[agent] == nil { sites[agent] = .some(try? history.site(ofAgent: agent)) }
                 histories.append(AttributeHistory(name: name, unitCode: entity.attributes[name]?.first?.unitCode, points: p,
                                                   summaries: summaries, agent: agent, site: sites[agent] ?? nil))
                 current.attributes[name] = nil

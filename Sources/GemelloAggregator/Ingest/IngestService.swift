@@ -61,7 +61,7 @@ public final class IngestService: Service {
             throw AggregatorError(.broker, "cannot start the MQTT client for \(broker): \(error)")
         }
         logger.info("ingest starting", metadata: ["broker": "\(broker)", "store": "\(store.path)"])
-        try await withThrowingTaskGroup(of: Void.self) { group in
+        await withThrowingTaskGroup(of: Void.self) { group in
             // Keeps trying while the broker is down; the HTTP API serves the twin meanwhile.
             group.addTask { try await client.start(broker: broker, keepAliveSeconds: 10) }
             group.addTask { [counters, clock, configuration] in

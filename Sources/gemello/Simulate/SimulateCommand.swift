@@ -58,10 +58,10 @@ struct SimulateCommand: AsyncParsableCommand {
     func run() async throws {
         let url = broker ?? Environment.value("GEMELLO_BROKER") ?? "mqtt://127.0.0.1:1883"
         guard let address = BrokerAddress(url: url) else {
-            throw ValidationError("'\(url)' is not a broker URL. Fix: pass --broker mqtt://host:port")
+            throw CLIError.usage("'\(url)' is not a broker URL. Fix: pass --broker mqtt://host:port or set GEMELLO_BROKER to one")
         }
         // libmosquitto holds three descriptors per client: its socket and a wake-up socket pair.
-        Self.raiseFileLimit(needed: agents * 3 + 64)
+        try Self.raiseFileLimit(needed: agents * 3 + 64, agents: agents)
         let stats = SimulationStats()
         let network = MQTTPollLoop()
         let networkThread = Thread { network.run() }
@@ -125,8 +125,9 @@ struct SimulateCommand: AsyncParsableCommand {
         return prefix + "-" + String(repeating: "0", count: max(0, 4 - digits.count)) + digits
     }
 
-    /// Every connection is a file descriptor: lift the soft limit toward the hard one.
-    static func raiseFileLimit(needed: Int) {
+    /// Every connection is a file descriptor: lift the soft limit toward the hard one; refuse to
+    /// start (exit 1) when the hard limit is too low, before any agent connects.
+    static func raiseFileLimit(needed: Int, agents: Int) throws(CLIError) {
         var limit = rlimit()
         #if os(Linux)
         let resource = Int32(RLIMIT_NOFILE.rawValue)
@@ -136,7 +137,11 @@ struct SimulateCommand: AsyncParsableCommand {
         guard getrlimit(resource, &limit) == 0, limit.rlim_cur < rlim_t(needed) else { return }
         limit.rlim_cur = min(limit.rlim_max, rlim_t(needed))
         if setrlimit(resource, &limit) != 0 || limit.rlim_cur < rlim_t(needed) {
-            Console.error("gemello simulate: only \(limit.rlim_cur) file descriptors allowed for \(needed) connections. Fix: ulimit -n \(needed)")
+            _ = getrlimit(resource, &limit)
+            let fits = max(0, (Int(limit.rlim_cur) - 64) / 3)
+            throw CLIError("\(agents) virtual agents need \(needed) file descriptors (three per connection) and this process may open "
+                           + "only \(limit.rlim_cur). Fix: raise the limit (ulimit -n \(needed); the hard limit is \(limit.rlim_max), "
+                           + "raised by root or in /etc/security/limits.conf), or run --agents \(fits) or fewer")
         }
     }
 }
