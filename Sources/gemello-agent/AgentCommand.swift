@@ -19,6 +19,7 @@ struct AgentCommand {
         var broker: String?
         var access: String?
         var buffer: String?
+        var stateDir: String?
         var drainTimeout: Double?
         var replaySpeed: String?
         var logLevel: Logger.Level = .info
@@ -26,7 +27,7 @@ struct AgentCommand {
     }
 
     static let usage = """
-        USAGE: gemello-agent --config <config> [--broker <broker>] [--access <access>] [--buffer <buffer>]
+        USAGE: gemello-agent --config <config> [--broker <broker>] [--access <access>] [--buffer <buffer>] [--state-dir <dir>]
                              [--drain-timeout <seconds>] [--replay-speed <speed>] [--log-level <level>] [--check]
 
         Read sensors, buffer every reading durably, publish batches to the aggregator.
@@ -38,6 +39,8 @@ struct AgentCommand {
                                   broker-password-file, batch-key-file; as 'gemello agent enroll --output' writes it),
                                   replacing the config's.
           --buffer <buffer>       Override the config's buffer.path.
+          --state-dir <dir>       Keep the buffer in this folder (made if missing) under its configured file name,
+                                  instead of where the config says (/var/lib/gemello as shipped). Default: $GEMELLO_STATE_DIR.
           --drain-timeout <s>     Override publisher.drain-timeout in seconds (how long a stop waits for the buffer to empty).
           --replay-speed <speed>  Override the speed of every csv-replay input: data seconds per second, or 'max'.
           --log-level <level>     Log level: trace, debug, info, notice, warning, error, critical. (default: info)
@@ -62,7 +65,7 @@ struct AgentCommand {
             case "-h", "--help": return .failure(ExitRequest(code: 0, message: usage, toStandardOutput: true))
             case "--version": return .failure(ExitRequest(code: 0, message: GemelloVersion.current, toStandardOutput: true))
             case "--check": options.check = true
-            case "--config", "--broker", "--access", "--buffer", "--drain-timeout", "--replay-speed", "--log-level":
+            case "--config", "--broker", "--access", "--buffer", "--state-dir", "--drain-timeout", "--replay-speed", "--log-level":
                 guard let text = value(), !text.hasPrefix("--") || text == "-" else {
                     return .failure(.usage("missing value for '\(name) <value>'"))
                 }
@@ -71,6 +74,7 @@ struct AgentCommand {
                 case "--broker": options.broker = text
                 case "--access": options.access = text
                 case "--buffer": options.buffer = text
+                case "--state-dir": options.stateDir = text
                 case "--drain-timeout":
                     guard let seconds = Double(text), seconds >= 0, seconds.isFinite else {
                         return .failure(.usage("--drain-timeout takes a number of seconds (got '\(text)')"))
@@ -93,6 +97,13 @@ struct AgentCommand {
         }
         guard options.config != nil else { return .failure(.usage("missing expected argument '--config <config>'")) }
         return .success(options)
+    }
+
+    /// An environment variable, when set and not empty.
+    static func environment(_ name: String) -> String? {
+        guard let value = getenv(name) else { return nil }
+        let text = String(cString: value)
+        return text.isEmpty ? nil : text
     }
 
     struct ExitRequest: Error {
@@ -141,6 +152,14 @@ struct AgentCommand {
         do { _ = try configuration.broker.address() } catch {
             Console.error("gemello-agent: invalid configuration: \(error)")
             return 78
+        }
+        if let folder = o.stateDir ?? environment("GEMELLO_STATE_DIR"), o.buffer == nil {
+            do { try FileText.makeFolder(folder) } catch {
+                Console.error("gemello-agent: --state-dir: \(error.reason). Fix: name a folder this user may write")
+                return 73  // EX_CANTCREAT
+            }
+            let name = configuration.buffer.path.split(separator: "/").last.map(String.init) ?? "\(configuration.agentID).sqlite"
+            configuration.buffer.path = (folder.hasSuffix("/") ? String(folder.dropLast()) : folder) + "/" + name
         }
         if let buffer = o.buffer { configuration.buffer.path = buffer }
         if let drainTimeout = o.drainTimeout { configuration.publisher.drainTimeout = .milliseconds(Int64(drainTimeout * 1000)) }

@@ -25,6 +25,11 @@ struct AggregatorCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Override the store: a file path (store.kind sqlite, store.path) or postgres://user@host:port/database.")
     var store: String?
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Keep the twin store and the API token file in this folder (made if missing) under their configured names, "
+            + "instead of where the configuration says (/var/lib/gemello as shipped). Default: $GEMELLO_STATE_DIR.", valueName: "dir"))
+    var stateDir: String?
+
     @Option(name: .long, help: "Override http.port (0 picks a free port).")
     var httpPort: Int?
 
@@ -57,6 +62,13 @@ struct AggregatorCommand: AsyncParsableCommand {
         do { _ = try configuration.broker.address() } catch {
             Console.error("gemello-aggregator: invalid configuration: \(error)")
             throw ExitCode(78)
+        }
+        if let stateDir = stateDir ?? ProcessInfo.processInfo.environment["GEMELLO_STATE_DIR"].flatMap({ $0.isEmpty ? nil : $0 }) {
+            do { try FileText.makeFolder(stateDir) } catch {
+                Console.error("gemello-aggregator: --state-dir: \(error.reason). Fix: name a folder this user may write")
+                throw ExitCode(73)  // EX_CANTCREAT
+            }
+            configuration.moveState(to: stateDir)
         }
         if let store {
             do { try configuration.overrideStore(store) } catch {

@@ -12,6 +12,18 @@ import Testing
         #expect(c.ngsiMaxInstances == 10_000)
     }
 
+    /// `--state-dir` (or GEMELLO_STATE_DIR): the SQLite store and the token file move under their
+    /// names; a PostgreSQL store is not a file and stays.
+    @Test func stateDirectoryMovesTheStoreAndTheTokenFile() throws {
+        var c = try AggregatorConfiguration.load(path: Repository.root.appendingPathComponent("aggregator-config/aggregator.yaml").path)
+        #expect(c.storePath == "/var/lib/gemello/twin.sqlite" && c.api.tokensFile == "/var/lib/gemello/api-tokens")
+        c.moveState(to: "/tmp/tour/state/")
+        #expect(c.storePath == "/tmp/tour/state/twin.sqlite" && c.api.tokensFile == "/tmp/tour/state/api-tokens")
+        try c.overrideStore("postgres://gemello@127.0.0.1:5432/twin")
+        c.moveState(to: "/elsewhere")
+        #expect(c.storeKind == .postgres && c.api.tokensFile == "/elsewhere/api-tokens")
+    }
+
     @Test func historyRetentionPerEntityType() throws {
         let c = try AggregatorConfiguration.decode("""
             history:

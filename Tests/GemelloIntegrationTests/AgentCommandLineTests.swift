@@ -27,4 +27,29 @@ import Testing
         let check = try await runProgram(Self.agent, ["--config=\(tower)", "--check", "--log-level", "debug"])
         #expect(check.status == 0 && check.output.contains("is valid (agent tower-duomo-01, 5 inputs)"), "\(check.output)")
     }
+
+    /// `--state-dir` (and GEMELLO_STATE_DIR, which it wins over) puts the buffer in a folder it
+    /// makes, under the configured file name; a folder it cannot make exits 73 naming it.
+    @Test func stateDirectoryHoldsTheBuffer() async throws {
+        let folder = try Repository.temporaryFolder("agent-state-dir")
+        let state = folder.appendingPathComponent("a/b")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.agent)
+        process.arguments = ["--config", Repository.root.appendingPathComponent("agent-config/replay-solar-node.yaml").path,
+                             "--state-dir", state.path, "--broker", "mqtt://127.0.0.1:1", "--replay-speed", "1"]
+        process.environment = ["GEMELLO_STATE_DIR": folder.appendingPathComponent("not-this").path]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let buffer = state.appendingPathComponent("replay-solar-node.sqlite").path
+        try await waitUntil(.seconds(20)) { FileManager.default.fileExists(atPath: buffer) }
+        process.terminate()
+        process.waitUntilExit()
+        #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("not-this").path))
+        let blocked = folder.appendingPathComponent("file")
+        _ = FileManager.default.createFile(atPath: blocked.path, contents: nil)
+        let refused = try await runProgram(Self.agent, ["--config", Repository.root.appendingPathComponent("agent-config/replay-solar-node.yaml").path,
+                                                        "--state-dir", blocked.appendingPathComponent("x").path])
+        #expect(refused.status == 73 && refused.output.contains("--state-dir") && refused.output.contains("Fix:"), "\(refused.output)")
+    }
 }

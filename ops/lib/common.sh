@@ -16,6 +16,10 @@ build_field_agent() {
   swift build -c release --static-swift-stdlib --scratch-path "$GEMELLO_AGENT_BUILD" --show-bin-path
 }
 
+# The scripts give every process its state paths themselves: a GEMELLO_STATE_DIR left in the
+# shell by `source .build-local/env` (ops/local) must not move them.
+unset GEMELLO_STATE_DIR
+
 say() { printf '%s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 

@@ -91,7 +91,7 @@ public final class ReadingBuffer: Sendable {
             state = Mutex(initial)
         } catch {
             throw AgentError(.buffer, "cannot open the buffer database at \(path): \(error). "
-                             + "Fix: make sure the folder exists and is writable by the agent (buffer.path)")
+                             + "Fix: make sure the folder exists and is writable by the agent (buffer.path; the Debian package makes /var/lib/gemello), or run with --state-dir DIR")
         }
     }
 

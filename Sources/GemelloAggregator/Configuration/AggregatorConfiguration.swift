@@ -251,6 +251,16 @@ public struct AggregatorConfiguration: Sendable {
     }
 
     /// `--store`: a file path (the embedded store) or a `postgres://` URL (that server).
+    /// `--state-dir DIR`: the files this aggregator writes (the SQLite twin store, the API token
+    /// file) kept in `DIR` under their configured names, instead of where the configuration says
+    /// (`/var/lib/gemello` as shipped): a run from the build tree, as the README's tour does.
+    public mutating func moveState(to folder: String) {
+        let base = folder.hasSuffix("/") ? String(folder.dropLast()) : folder
+        func moved(_ path: String) -> String { base + "/" + (path.split(separator: "/").last.map(String.init) ?? path) }
+        if storeKind == .sqlite { storePath = moved(storePath) }
+        api.tokensFile = api.tokensFile.map(moved)
+    }
+
     public mutating func overrideStore(_ value: String) throws(AggregatorError) {
         guard value.hasPrefix("postgres://") || value.hasPrefix("postgresql://") else {
             if let shareGroup {

@@ -36,7 +36,7 @@ public final class TwinStore: Sendable {
             backend = try SQLiteBackend(path: path)
         } catch {
             throw AggregatorError(.store, "cannot open the twin store at \(path): \(error). "
-                                  + "Fix: make sure the folder exists and is writable (store.path)")
+                                  + "Fix: make sure the folder exists and is writable (store.path; the Debian package makes /var/lib/gemello), or run with --state-dir DIR")
         }
         try self.init(backend: backend)
     }
@@ -66,7 +66,7 @@ public final class TwinStore: Sendable {
             history = HistoryStore(database: database)
         } catch {
             throw AggregatorError(.store, "cannot open the twin store at \(backend.location): \(error). "
-                                  + (backend.dialect == .sqlite ? "Fix: make sure the folder exists and is writable (store.path)"
+                                  + (backend.dialect == .sqlite ? "Fix: make sure the folder exists and is writable (store.path; the Debian package makes /var/lib/gemello), or run with --state-dir DIR"
                                                                 : "Fix: check that the server is up and store.url names a database the user may write"))
         }
     }

@@ -24,6 +24,23 @@ public enum FileText {
         return String(decoding: bytes, as: UTF8.self)
     }
 
+    /// Makes `path` and the folders above it that are missing (mode 0750), as `mkdir -p` does;
+    /// a folder that exists already is fine.
+    public static func makeFolder(_ path: String) throws(ReadError) {
+        var prefix = path.hasPrefix("/") ? "/" : ""
+        for part in path.split(separator: "/") {
+            prefix += part
+            if mkdir(prefix, 0o750) != 0 && errno != EEXIST {
+                throw ReadError(reason: "cannot make the folder \(prefix): \(String(cString: strerror(errno)))")
+            }
+            prefix += "/"
+        }
+        var info = stat()
+        guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else {
+            throw ReadError(reason: "\(path) is not a folder")
+        }
+    }
+
     /// `path` unchanged if absolute, else relative to the folder holding `file`.
     public static func resolve(_ path: String, relativeTo file: String) -> String {
         if path.hasPrefix("/") { return path }
