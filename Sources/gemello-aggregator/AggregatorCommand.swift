@@ -63,13 +63,7 @@ struct AggregatorCommand: AsyncParsableCommand {
             Console.error("gemello-aggregator: invalid configuration: \(error)")
             throw ExitCode(78)
         }
-        if let stateDir = stateDir ?? ProcessInfo.processInfo.environment["GEMELLO_STATE_DIR"].flatMap({ $0.isEmpty ? nil : $0 }) {
-            do { try FileText.makeFolder(stateDir) } catch {
-                Console.error("gemello-aggregator: --state-dir: \(error.reason). Fix: name a folder this user may write")
-                throw ExitCode(73)  // EX_CANTCREAT
-            }
-            configuration.moveState(to: stateDir)
-        }
+        try applyStateDirectory(&configuration, make: true)
         if let store {
             do { try configuration.overrideStore(store) } catch {
                 Console.error("gemello-aggregator: \(error)")
@@ -161,6 +155,19 @@ struct AggregatorCommand: AsyncParsableCommand {
 }
 
 extension AggregatorCommand {
+    /// `--state-dir` or `$GEMELLO_STATE_DIR`: the store and token file in that folder (made when
+    /// `make`: an export only reads).
+    func applyStateDirectory(_ configuration: inout AggregatorConfiguration, make: Bool) throws {
+        guard let folder = stateDir ?? ProcessInfo.processInfo.environment["GEMELLO_STATE_DIR"].flatMap({ $0.isEmpty ? nil : $0 }) else { return }
+        if make {
+            do { try FileText.makeFolder(folder) } catch {
+                Console.error("gemello-aggregator: --state-dir: \(error.reason). Fix: name a folder this user may write")
+                throw ExitCode(73)  // EX_CANTCREAT
+            }
+        }
+        configuration.moveState(to: folder)
+    }
+
     /// `--export-history AGENT`: the twin store's readings of one agent, for checks and exports.
     func export(_ agent: String) throws {
         var configuration: AggregatorConfiguration
@@ -168,6 +175,7 @@ extension AggregatorCommand {
             Console.error("gemello-aggregator: invalid configuration: \(error)")
             throw ExitCode(78)
         }
+        try applyStateDirectory(&configuration, make: false)
         if let store {
             do { try configuration.overrideStore(store) } catch {
                 Console.error("gemello-aggregator: \(error)")
