@@ -137,15 +137,17 @@ public final class PortReservation: @unchecked Sendable {
 
 /// Finds and probes loopback TCP ports.
 public enum FreePort {
-    /// Reserves a free loopback port until ``PortReservation/release()``.
-    public static func reserve() throws -> PortReservation {
+    /// Reserves a free loopback port until ``PortReservation/release()`` (`port`: that one, e.g. a
+    /// stopped server's, so that no other test's server takes it while it is down: bound, not
+    /// listening, it refuses connections).
+    public static func reserve(port: Int = 0) throws -> PortReservation {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw POSIXError(.EMFILE) }
         var on: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
+        address.sin_port = UInt16(port).bigEndian
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let bound = withUnsafeMutablePointer(to: &address) {

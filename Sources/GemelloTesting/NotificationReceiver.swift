@@ -8,6 +8,9 @@ public final class NotificationReceiver: @unchecked Sendable {
     public let port: Int
     public let log: URL
     private var process: Process?
+    /// While stopped, the port is held (bound, not listening: connections are refused) so that no
+    /// other test's server, run in parallel, takes it and answers in its place.
+    private var held: PortReservation?
 
     static let script = """
         import http.server, json, sys
@@ -36,6 +39,8 @@ public final class NotificationReceiver: @unchecked Sendable {
     public var url: String { "http://127.0.0.1:\(port)/notify" }
 
     public func start() throws {
+        held?.release()
+        held = nil
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = ["python3", "-c", Self.script, String(port), log.path]
@@ -52,6 +57,7 @@ public final class NotificationReceiver: @unchecked Sendable {
         kill(p.processIdentifier, SIGKILL)
         for _ in 0..<100 where p.isRunning { usleep(20_000) }
         process = nil
+        held = try? FreePort.reserve(port: port)
     }
 
     /// Every POST so far: (headers, body) as JSON text, in arrival order.
@@ -66,5 +72,8 @@ public final class NotificationReceiver: @unchecked Sendable {
         }
     }
 
-    deinit { stop() }
+    deinit {
+        stop()
+        held?.release()
+    }
 }

@@ -85,15 +85,20 @@ public final class SubscriptionManager: Sendable {
     /// Takes in what other aggregators sharing the store changed: subscriptions created, replaced
     /// or deleted there, and the status counters of those they deliver. This aggregator's own
     /// unsaved counters are written first.
+    ///
+    /// What this aggregator knew is taken *before* the store is read: a subscription created here
+    /// while the read runs is then neither in `known` nor in the read, and is left alone. (Taken
+    /// after, it was in `known` but not in the read, and was dropped from memory until the next
+    /// reload: the changes in between notified nobody.)
     func reload() async {
         flushStatus()
+        let known = storedDocs.withLock { $0 }
         guard let docs = try? documents.transaction({ db -> [String: String] in
             let rows = try db.query("SELECT id, doc FROM ngsi_subscriptions")
             var out: [String: String] = [:]
             while try rows.step() { out[rows.text(0)] = rows.text(1) }
             return out
         }) else { return }
-        let known = storedDocs.withLock { $0 }
         for (id, doc) in docs where known[id] != doc {
             guard let entry = await Self.entry(doc, contexts: contexts) else { continue }
             entries.withLock { $0[id] = entry }
