@@ -199,4 +199,36 @@ import Testing
         #expect(try storeA.alert(id: episode.id)?.revision == 2)
         #expect(try test.outbox(storeA) == ["\(episode.id).0", "\(live.id).0", "\(episode.id).1"])
     }
+
+    /// Both members tick every second; one judged the backlog, the other only holds a copy of the
+    /// episode (read back at its start). The copy never resets the judge's settle clock: the
+    /// episode is closed once, a minute after its backlog went quiet.
+    @Test func aQuietBacklogIsClosedOnceWhileBothMembersTick() throws {
+        let test = AlertStoreTests()
+        let location = try StoreBackendKind.postgres.newLocation("shared-settle")
+        let storeA = try StoreBackendKind.postgres.open(location)
+        let storeB = try StoreBackendKind.postgres.open(location)
+        defer { storeA.close(); storeB.close() }
+        try test.born(storeA)
+        let configuration = try test.configuration()
+        func member(_ store: TwinStore) throws -> AlertEngine {
+            try AlertEngine(store: store, configuration: configuration, projection: nil, counters: nil, metrics: nil, shared: true,
+                            logger: AlertStoreTests.logger)
+        }
+        let t0 = Int64(Date().timeIntervalSince1970 * 1000)
+        let a = try member(storeA)
+        try test.ingest(AlertStoreTests.batch(1, [(600_000, 1)]), storeA, a, now: t0)
+        try test.ingest(AlertStoreTests.batch(2, [(60_000, 3)]), storeA, a, now: t0 + 1000)
+        let episode = try #require(try storeA.openAlerts().first { $0.subject.hasPrefix("backfill:") })
+        let b = try member(storeB)  // starts now: the episode read back
+        var closedAt: Int64?
+        for second in stride(from: Int64(2), through: 200, by: 1) {
+            b.tick(now: t0 + second * 1000)
+            a.tick(now: t0 + second * 1000)
+            if closedAt == nil, try storeA.alert(id: episode.id)?.status == .cleared { closedAt = second }
+        }
+        #expect(closedAt == 61, "closed after \(closedAt.map { "\($0) s" } ?? "never")")
+        #expect(try storeA.alert(id: episode.id)?.revision == 2)
+        #expect(try test.outbox(storeA) == ["\(episode.id).0", "\(episode.id).1"])
+    }
 }

@@ -55,13 +55,20 @@ extension AlertEngine {
                 let due = pass.state.engine.backfillsDue(now: now).sorted()
                 if shared && !due.isEmpty {
                     // Share group: another member may have judged these agents since this one did.
-                    // Take their state over first (lock, read back, bump, as an ingest does): what is
-                    // due then is the group's backlog, not a stale copy of it.
+                    // Catch up from the store first (rows locked, state read back): what is due then
+                    // is the group's backlog, not a stale copy of it. Only an agent whose episode this
+                    // member then closes is marked as judged here (bumped): catching up alone leaves
+                    // the member that judged the backlog current, so two members never take turns
+                    // resetting each other's settle clock.
                     try store.writing { db in
                         try TwinStore.lockAgents(due, db)
-                        for agent in due { try pass.claim(agent, excluding: [], now: now, db: db) }
+                        for agent in due { try pass.catchUp(agent, excluding: [], now: now, db: db) }
                         var events: [RuleEvent] = []
                         pass.state.engine.tick(now: now, heardSince: heardSince, into: &events)
+                        let closing = Set(events.compactMap { event -> String? in
+                            if case .series(let ref) = event.subject { ref.agent } else { nil }
+                        })
+                        for agent in closing.sorted() { try pass.bump(agent, db: db) }
                         try pass.apply(events, now: now, db: db)
                     }
                     return

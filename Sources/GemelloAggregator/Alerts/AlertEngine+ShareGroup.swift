@@ -11,8 +11,22 @@ extension AlertEngine.Pass {
     /// series' windows from the history up to where it was judged (`series.alert_watermark`),
     /// leaving out the batches of this transaction (`excluding`, not judged yet). Then bumped.
     func claim(_ agent: String, excluding: Set<SeriesChunk.Source>, now: Int64, db: any StoreConnection) throws {
+        try catchUp(agent, excluding: excluding, now: now, db: db)
+        try bump(agent, db: db)
+    }
+
+    /// The first half of ``claim(_:excluding:now:db:)``: the agent's rule state read back from the
+    /// store if another member judged it since this one did, without saying this member judged it
+    /// (a tick that then finds nothing to do leaves the member that did judge it current).
+    func catchUp(_ agent: String, excluding: Set<SeriesChunk.Source>, now: Int64, db: any StoreConnection) throws {
         let version = try db.scalarInt("SELECT alert_version FROM agents WHERE id = ?", [.text(agent)]) ?? 0
         if state.versions[agent] != version { try rebuild(agent, excluding: excluding, now: now, db: db) }
+        state.versions[agent] = version
+    }
+
+    /// The second half: this member changed the agent's rule state (the agent's row is locked).
+    func bump(_ agent: String, db: any StoreConnection) throws {
+        let version = state.versions[agent] ?? 0
         try db.send("UPDATE agents SET alert_version = ? WHERE id = ?", [.integer(version + 1), .text(agent)])
         state.versions[agent] = version + 1
     }
