@@ -136,6 +136,39 @@ import Testing
 
 /// A share group judges series rules only: `silent` and fleet rules are refused with the reason.
 @Suite struct SharedRulesTests {
+    /// Two members' stores on one PostgreSQL database, the gauge agent born, `t0` the wall time now.
+    struct SharedGroup {
+        let test = AlertStoreTests()
+        let storeA: TwinStore
+        let storeB: TwinStore
+        let configuration: AlertsConfiguration
+        let t0 = Int64(Date().timeIntervalSince1970 * 1000)
+
+        init(_ name: String) throws {
+            let location = try StoreBackendKind.postgres.newLocation(name)
+            storeA = try StoreBackendKind.postgres.open(location)
+            storeB = try StoreBackendKind.postgres.open(location)
+            try test.born(storeA)
+            configuration = try test.configuration()
+        }
+
+        func member(_ store: TwinStore) throws -> AlertEngine {
+            try AlertEngine(store: store, configuration: configuration, projection: nil, counters: nil, metrics: nil, shared: true,
+                            logger: AlertStoreTests.logger)
+        }
+
+        /// `a` judges a live reading, then a backlog behind it: a late episode, open.
+        func lateEpisode(by a: AlertEngine) throws {
+            try test.ingest(AlertStoreTests.batch(1, [(600_000, 1)]), storeA, a, now: t0)
+            try test.ingest(AlertStoreTests.batch(2, [(60_000, 3)]), storeA, a, now: t0 + 1000)
+        }
+
+        func close() {
+            storeA.close()
+            storeB.close()
+        }
+    }
+
     @Test func silentAndFleetRulesAreRefusedInAShareGroup() throws {
         let folder = try Repository.temporaryFolder("shared-rules")
         let store = try TwinStore(path: folder.appendingPathComponent("twin.sqlite").path)
@@ -161,26 +194,16 @@ import Testing
     /// episode alone (no Cancel behind the other's back, with a revision the store has passed);
     /// the episode is closed once, by the member holding the agent, after its backlog went quiet.
     @Test func aRestartedMemberLeavesAnotherMembersBacklogEpisodeAlone() throws {
-        let test = AlertStoreTests()
-        let location = try StoreBackendKind.postgres.newLocation("shared-backfill")
-        let storeA = try StoreBackendKind.postgres.open(location)
-        let storeB = try StoreBackendKind.postgres.open(location)
-        defer { storeA.close(); storeB.close() }
-        try test.born(storeA)
-        let configuration = try test.configuration()
-        func member(_ store: TwinStore) throws -> AlertEngine {
-            try AlertEngine(store: store, configuration: configuration, projection: nil, counters: nil, metrics: nil, shared: true,
-                            logger: AlertStoreTests.logger)
-        }
-        let t0 = Int64(Date().timeIntervalSince1970 * 1000)
-        var a = try member(storeA)
-        let b = try member(storeB)
+        let group = try SharedGroup("shared-backfill")
+        defer { group.close() }
+        let (test, storeA, storeB, t0) = (group.test, group.storeA, group.storeB, group.t0)
+        var a = try group.member(storeA)
+        let b = try group.member(storeB)
         // A judges a live reading, then a backlog behind it: a late episode.
-        try test.ingest(AlertStoreTests.batch(1, [(600_000, 1)]), storeA, a, now: t0)
-        try test.ingest(AlertStoreTests.batch(2, [(60_000, 3)]), storeA, a, now: t0 + 1000)
+        try group.lateEpisode(by: a)
         let episode = try #require(try storeA.openAlerts().first { $0.subject.hasPrefix("backfill:") })
         // A restarts; B takes the agent (and its backlog) over; then A judges a live raise.
-        a = try member(storeA)
+        a = try group.member(storeA)
         try test.ingest(AlertStoreTests.batch(3, [(120_000, 3.2)]), storeB, b, now: t0 + 2000)
         try test.ingest(AlertStoreTests.batch(4, [(700_000, 3)]), storeA, a, now: t0 + 3000)
         let open = try storeA.openAlerts()
@@ -204,23 +227,13 @@ import Testing
     /// episode (read back at its start). The copy never resets the judge's settle clock: the
     /// episode is closed once, a minute after its backlog went quiet.
     @Test func aQuietBacklogIsClosedOnceWhileBothMembersTick() throws {
-        let test = AlertStoreTests()
-        let location = try StoreBackendKind.postgres.newLocation("shared-settle")
-        let storeA = try StoreBackendKind.postgres.open(location)
-        let storeB = try StoreBackendKind.postgres.open(location)
-        defer { storeA.close(); storeB.close() }
-        try test.born(storeA)
-        let configuration = try test.configuration()
-        func member(_ store: TwinStore) throws -> AlertEngine {
-            try AlertEngine(store: store, configuration: configuration, projection: nil, counters: nil, metrics: nil, shared: true,
-                            logger: AlertStoreTests.logger)
-        }
-        let t0 = Int64(Date().timeIntervalSince1970 * 1000)
-        let a = try member(storeA)
-        try test.ingest(AlertStoreTests.batch(1, [(600_000, 1)]), storeA, a, now: t0)
-        try test.ingest(AlertStoreTests.batch(2, [(60_000, 3)]), storeA, a, now: t0 + 1000)
+        let group = try SharedGroup("shared-settle")
+        defer { group.close() }
+        let (test, storeA, t0) = (group.test, group.storeA, group.t0)
+        let a = try group.member(storeA)
+        try group.lateEpisode(by: a)
         let episode = try #require(try storeA.openAlerts().first { $0.subject.hasPrefix("backfill:") })
-        let b = try member(storeB)  // starts now: the episode read back
+        let b = try group.member(group.storeB)  // starts now: the episode read back
         var closedAt: Int64?
         for second in stride(from: Int64(2), through: 200, by: 1) {
             b.tick(now: t0 + second * 1000)

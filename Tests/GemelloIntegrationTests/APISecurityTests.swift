@@ -135,10 +135,16 @@ import Testing
     @Test func rateLimitAndSizeCapsAnswerBeforeAnyWork() async throws {
         try await Self.secured({ api, t, _ in
             var statuses: [Int] = []
-            for _ in 0..<5 { statuses.append(try await Self.request(api, "GET", "/ngsi-ld/v1/types", token: t["reader"]).status) }
+            var retryAfter: String?
+            for _ in 0..<5 {
+                let response = try await Self.request(api, "GET", "/ngsi-ld/v1/types", token: t["reader"])
+                statuses.append(response.status)
+                retryAfter = response.header("Retry-After")
+            }
             #expect(statuses.prefix(3).allSatisfy { $0 == 200 } && statuses.last == 429, "\(statuses)")
-            let limited = try await Self.request(api, "GET", "/ngsi-ld/v1/types", token: t["reader"])
-            #expect(limited.status == 429 && Int(limited.header("Retry-After") ?? "") ?? 0 >= 1)
+            // The refusal itself says when to come back. (Asked once more, a slow CI machine may
+            // already have earned the next token: 0.5 per second.)
+            #expect(Int(retryAfter ?? "") ?? 0 >= 1, "Retry-After: \(retryAfter ?? "none")")
             // Another token has its own bucket.
             #expect(try await Self.request(api, "GET", "/ngsi-ld/v1/types", token: t["admin"]).status == 200)
 
