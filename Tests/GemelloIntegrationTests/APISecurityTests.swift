@@ -134,16 +134,18 @@ import Testing
 
     @Test func rateLimitAndSizeCapsAnswerBeforeAnyWork() async throws {
         try await Self.secured({ api, t, _ in
+            // The burst (3) is served, then a refusal comes before the bucket refills (0.5 per
+            // second): on a loaded CI machine a request can take seconds and earn a token, so
+            // requests go on until the first refusal (at most 10), not a fixed five.
             var statuses: [Int] = []
             var retryAfter: String?
-            for _ in 0..<5 {
+            for _ in 0..<10 where statuses.last != 429 {
                 let response = try await Self.request(api, "GET", "/ngsi-ld/v1/types", token: t["reader"])
                 statuses.append(response.status)
-                retryAfter = response.header("Retry-After")
+                if response.status == 429 { retryAfter = response.header("Retry-After") }
             }
-            #expect(statuses.prefix(3).allSatisfy { $0 == 200 } && statuses.last == 429, "\(statuses)")
-            // The refusal itself says when to come back. (Asked once more, a slow CI machine may
-            // already have earned the next token: 0.5 per second.)
+            #expect(statuses.prefix(3).allSatisfy { $0 == 200 } && statuses.count > 3 && statuses.last == 429, "\(statuses)")
+            // The refusal itself says when to come back.
             #expect(Int(retryAfter ?? "") ?? 0 >= 1, "Retry-After: \(retryAfter ?? "none")")
             // Another token has its own bucket.
             #expect(try await Self.request(api, "GET", "/ngsi-ld/v1/types", token: t["admin"]).status == 200)
