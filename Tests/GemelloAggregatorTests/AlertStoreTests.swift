@@ -99,6 +99,27 @@ import Testing
         store.close()
     }
 
+    /// A backlog that starts earlier again while its episode is open (an agent resending from an
+    /// older point): the open episode ends at its newest reading and a new one opens at an older
+    /// time, in one transaction. The store gets the end first (its one-open-alert-per-subject
+    /// index would refuse the batch otherwise, at every resend: a batch stuck for ever).
+    @Test(arguments: StoreBackendKind.allCases)
+    func aBacklogStartingEarlierAgainEndsItsEpisodeBeforeOpeningTheNext(kind: StoreBackendKind) throws {
+        let store = try kind.store("alert-rewind")
+        defer { store.close() }
+        try born(store)
+        let engine = try AlertEngine(store: store, configuration: try configuration(), projection: nil, counters: nil, metrics: nil, logger: Self.logger)
+        try ingest(Self.batch(1, [(600_000, 1)]), store, engine, now: 1_000_000)
+        try ingest(Self.batch(2, [(60_000, 3), (120_000, 3.1)]), store, engine, now: 1_001_000)
+        let first = try #require(try store.openAlerts().first)
+        #expect(first.subject.hasPrefix("backfill:") && first.raisedAt == 60_000)
+        try ingest(Self.batch(3, [(30_000, 3.3)]), store, engine, now: 1_002_000)
+        let open = try store.openAlerts()
+        #expect(open.count == 1 && open.first?.raisedAt == 30_000, "\(open)")
+        let ended = try #require(try store.alert(id: first.id))
+        #expect(ended.status == .cleared && ended.clearedAt == 120_000)
+    }
+
     @Test(arguments: StoreBackendKind.allCases)
     func theOutboxIsBoundedPerSinkAndCountsWhatItDrops(kind: StoreBackendKind) throws {
         let store = try kind.store("alert-outbox")
@@ -221,6 +242,51 @@ import Testing
         a.tick(now: t0 + 300_000)
         #expect(try storeA.alert(id: episode.id)?.revision == 2)
         #expect(try test.outbox(storeA) == ["\(episode.id).0", "\(live.id).0", "\(episode.id).1"])
+    }
+
+    /// Two members take turns at random on one agent's batches (live readings, and a backlog
+    /// behind them that flips across the threshold: many late episodes), tick, and restart now
+    /// and then. One at a time, so nothing races: every batch must be stored at its first try (a
+    /// member judging from a stale copy would write a second open alert for a subject and fail
+    /// at the store's unique index, again and again with every resend).
+    @Test(arguments: [1, 2, 3, 4] as [UInt64])
+    func membersTakingTurnsAtRandomStoreEveryBatchAtOnce(seed: UInt64) throws {
+        let group = try SharedGroup("shared-turns-\(seed)")
+        defer { group.close() }
+        let (test, t0) = (group.test, group.t0)
+        var random = SeededGenerator(seed: seed)
+        var members = [try group.member(group.storeA), try group.member(group.storeB)]
+        let stores = [group.storeA, group.storeB]
+        var live: Int64 = 10_000_000, backlog: Int64 = 0, sequence: UInt64 = 0, now = t0
+        var failures: [String] = []
+        for step in 0..<300 {
+            now += Int64.random(in: 200...4000, using: &random)
+            let m = Int.random(in: 0...1, using: &random)
+            switch Int.random(in: 0..<20, using: &random) {
+            case 0:
+                members[m] = try group.member(stores[m])  // a restart
+            case 1...3:
+                now += Int64.random(in: 0...70_000, using: &random)
+                members[m].tick(now: now)
+            default:
+                var readings: [(Int64, Double)] = []
+                let isLive = Int.random(in: 0..<3, using: &random) == 0
+                if !isLive && Int.random(in: 0..<15, using: &random) == 0 { backlog = Int64.random(in: 0...backlog, using: &random) }
+                for _ in 0..<Int.random(in: 1...6, using: &random) {
+                    if isLive { live += 60_000 } else { backlog += 60_000 }
+                    readings.append((isLive ? live : backlog, Double.random(in: 0.5...3.5, using: &random)))
+                }
+                sequence += 1
+                do {
+                    try test.ingest(AlertStoreTests.batch(sequence, readings), stores[m], members[m], now: now)
+                } catch {
+                    failures.append("step \(step), batch \(sequence) at member \(m): \(error)")
+                }
+            }
+        }
+        #expect(failures.isEmpty, "\(failures.count) failed: \(failures.prefix(3))")
+        let open = try group.storeA.openAlerts()
+        #expect(Set(open.map { $0.subject + "|" + $0.rule }).count == open.count)
     }
 
     /// Both members tick every second; one judged the backlog, the other only holds a copy of the

@@ -31,8 +31,11 @@ extension TwinStore {
         """
 
     /// Writes alerts as they are now (`now`: wall time of the change, for "changed since" reads).
+    /// Those no longer open go first: one pass may end a subject's episode and open its next one
+    /// at an older observation time (a backlog starting earlier again), and the store holds one
+    /// open alert per rule and subject at every statement, not only at the commit.
     static func write(_ alerts: [Alert], now: Int64, in db: any StoreConnection) throws {
-        for a in alerts {
+        for a in alerts.filter({ $0.status != .open }) + alerts.filter({ $0.status == .open }) {
             let values: [StoreValue] = [
                 .text(a.id), .text(a.rule), .text(a.subject), .text(a.entityID), .text(a.entityType), a.agent.map(StoreValue.text) ?? .null,
                 a.attribute.map(StoreValue.text) ?? .null, a.unit.map(StoreValue.text) ?? .null, .text(a.status.rawValue),
