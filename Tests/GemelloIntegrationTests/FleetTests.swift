@@ -226,6 +226,7 @@ import Testing
             #expect((value("gemello_ingest_batches_total") ?? 0) >= 35)
             #expect(value("gemello_ingest_rejected_batches_total") == 1)
             #expect(value("gemello_ingest_duplicate_batches_total") == 0)
+            #expect(value("gemello_ingest_store_failures_total") == 0)
             // One store timing per commit: batches that queued up together commit together.
             let commits = value("gemello_ingest_store_seconds_count") ?? 0
             #expect(commits >= 1 && commits <= (value("gemello_ingest_batches_total") ?? 0) + 1)

@@ -85,7 +85,7 @@ final class BatchIngestor: Sendable {
                 return
             }
             // Not acknowledged: the agent keeps the batch and resends it after its ack timeout.
-            logger.error("could not store a batch; it will be resent", metadata: ["agent": "\(batches[0].agentID)", "error": "\(error)"])
+            failedToStore(batches[0], error)
             return
         }
         finish(batches, outcomes, prepared: prepared, now: now, started: started, client: client)
@@ -140,8 +140,16 @@ final class BatchIngestor: Sendable {
             let outcomes = try store(batches, now: now, prepared: prepared)
             finish(batches, outcomes, prepared: prepared, now: now, started: started, client: client)
         } catch {
-            logger.error("could not store a batch; it will be resent", metadata: ["agent": "\(batches[0].agentID)", "error": "\(error)"])
+            failedToStore(batches[0], error)
         }
+    }
+
+    /// A batch the store did not take: not acknowledged (its agent resends it), counted, logged.
+    private func failedToStore(_ batch: Batch, _ error: any Error) {
+        counters.storeFailures.add(1, ordering: .relaxed)
+        metrics?.storeFailures.increment()
+        logger.error("could not store a batch; it will be resent",
+                     metadata: ["agent": "\(batch.agentID)", "sequence": "\(batch.sequence)", "error": "\(error)"])
     }
 
     /// One transaction for `batches`, holding the alert engine when there is one (it judges the

@@ -12,6 +12,10 @@ public final class IngestCounters: Sendable {
     public let refused = Atomic<Int64>(0)
     /// Wire v2 batches answered with a resync (they referred to series we did not hold).
     public let resyncs = Atomic<Int64>(0)
+    /// Batches the store failed to take (not acknowledged: their agents resend them). A count
+    /// that keeps growing is a batch refused at every resend: the log's "could not store a batch"
+    /// names its agent and the store's error.
+    public let storeFailures = Atomic<Int64>(0)
     public let brokerConnected = Atomic<Bool>(false)
     /// Connected and every subscription confirmed: batches published from now on reach us.
     public let subscribed = Atomic<Bool>(false)

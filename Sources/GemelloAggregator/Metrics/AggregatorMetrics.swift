@@ -8,7 +8,8 @@ import Synchronization
 /// Names (Prometheus conventions; counters get `_total`, durations are seconds):
 /// - `gemello_ingest_batches_total`, `gemello_ingest_readings_total`,
 ///   `gemello_ingest_duplicate_batches_total`, `gemello_ingest_rejected_batches_total`
-///   (of which `gemello_ingest_refused_batches_total`: not enrolled, revoked or badly signed)
+///   (of which `gemello_ingest_refused_batches_total`: not enrolled, revoked or badly signed),
+///   `gemello_ingest_store_failures_total` (batches the store failed to take; resent by their agents)
 /// - `gemello_ingest_store_seconds` (histogram: decode + store + ack of one batch)
 /// - `gemello_batch_latency_seconds` (histogram: from the agent cutting a batch to its commit
 ///   here; grows with backlogs and outages)
@@ -26,6 +27,7 @@ public final class AggregatorMetrics: Sendable {
     let duplicates: Counter
     let rejected: Counter
     let refused: Counter
+    let storeFailures: Counter
     let storeDuration: Timer
     let batchLatency: Timer
     let readingDelay: Timer
@@ -62,6 +64,7 @@ public final class AggregatorMetrics: Sendable {
         duplicates = Counter(label: "gemello_ingest_duplicate_batches_total", factory: factory)
         rejected = Counter(label: "gemello_ingest_rejected_batches_total", factory: factory)
         refused = Counter(label: "gemello_ingest_refused_batches_total", factory: factory)
+        storeFailures = Counter(label: "gemello_ingest_store_failures_total", factory: factory)
         storeDuration = Timer(label: Self.storeDurationLabel, factory: factory)
         batchLatency = Timer(label: Self.batchLatencyLabel, factory: factory)
         readingDelay = Timer(label: Self.readingDelayLabel, factory: factory)
