@@ -120,6 +120,36 @@ import Testing
         #expect(ended.status == .cleared && ended.clearedAt == 120_000)
     }
 
+    /// One aggregator judging live readings and backlogs that start earlier again at random,
+    /// with ticks and restarts: every batch is stored at its first try, and the store holds at
+    /// most one open alert per rule and subject.
+    @Test(arguments: StoreBackendKind.allCases, [5, 6] as [UInt64])
+    func liveReadingsAndRewindingBacklogsAtRandomStoreEveryBatchAtOnce(kind: StoreBackendKind, seed: UInt64) throws {
+        let location = try kind.newLocation("alert-random-\(seed)")
+        var store = try kind.open(location)
+        defer { store.close() }
+        try born(store)
+        var engine = try AlertEngine(store: store, configuration: try configuration(), projection: nil, counters: nil, metrics: nil, logger: Self.logger)
+        var feed = RandomFeed(seed: seed, now: 20_000_000, rewindOneIn: 8)
+        var failures: [String] = []
+        for step in 0..<250 {
+            switch feed.next() {
+            case .restart:
+                store.close()
+                store = try kind.open(location)
+                engine = try AlertEngine(store: store, configuration: try configuration(), projection: nil, counters: nil, metrics: nil,
+                                         logger: Self.logger)
+            case .tick:
+                engine.tick(now: feed.now)
+            case .batch(let batch):
+                do { try ingest(batch, store, engine, now: feed.now) } catch { failures.append("step \(step), batch \(batch.sequence): \(error)") }
+            }
+        }
+        #expect(failures.isEmpty, "\(failures.count) failed: \(failures.prefix(3))")
+        let open = try store.openAlerts()
+        #expect(Set(open.map { $0.subject + "|" + $0.rule }).count == open.count)
+    }
+
     @Test(arguments: StoreBackendKind.allCases)
     func theOutboxIsBoundedPerSinkAndCountsWhatItDrops(kind: StoreBackendKind) throws {
         let store = try kind.store("alert-outbox")
@@ -253,34 +283,20 @@ import Testing
     func membersTakingTurnsAtRandomStoreEveryBatchAtOnce(seed: UInt64) throws {
         let group = try SharedGroup("shared-turns-\(seed)")
         defer { group.close() }
-        let (test, t0) = (group.test, group.t0)
-        var random = SeededGenerator(seed: seed)
         var members = [try group.member(group.storeA), try group.member(group.storeB)]
         let stores = [group.storeA, group.storeB]
-        var live: Int64 = 10_000_000, backlog: Int64 = 0, sequence: UInt64 = 0, now = t0
+        var feed = RandomFeed(seed: seed, now: group.t0, rewindOneIn: 15)
         var failures: [String] = []
         for step in 0..<300 {
-            now += Int64.random(in: 200...4000, using: &random)
-            let m = Int.random(in: 0...1, using: &random)
-            switch Int.random(in: 0..<20, using: &random) {
-            case 0:
-                members[m] = try group.member(stores[m])  // a restart
-            case 1...3:
-                now += Int64.random(in: 0...70_000, using: &random)
-                members[m].tick(now: now)
-            default:
-                var readings: [(Int64, Double)] = []
-                let isLive = Int.random(in: 0..<3, using: &random) == 0
-                if !isLive && Int.random(in: 0..<15, using: &random) == 0 { backlog = Int64.random(in: 0...backlog, using: &random) }
-                for _ in 0..<Int.random(in: 1...6, using: &random) {
-                    if isLive { live += 60_000 } else { backlog += 60_000 }
-                    readings.append((isLive ? live : backlog, Double.random(in: 0.5...3.5, using: &random)))
-                }
-                sequence += 1
-                do {
-                    try test.ingest(AlertStoreTests.batch(sequence, readings), stores[m], members[m], now: now)
-                } catch {
-                    failures.append("step \(step), batch \(sequence) at member \(m): \(error)")
+            let m = feed.member()
+            switch feed.next() {
+            case .restart:
+                members[m] = try group.member(stores[m])
+            case .tick:
+                members[m].tick(now: feed.now)
+            case .batch(let batch):
+                do { try group.test.ingest(batch, stores[m], members[m], now: feed.now) } catch {
+                    failures.append("step \(step), batch \(batch.sequence) at member \(m): \(error)")
                 }
             }
         }
@@ -309,5 +325,46 @@ import Testing
         #expect(closedAt == 61, "closed after \(closedAt.map { "\($0) s" } ?? "never")")
         #expect(try storeA.alert(id: episode.id)?.revision == 2)
         #expect(try test.outbox(storeA) == ["\(episode.id).0", "\(episode.id).1"])
+    }
+}
+
+/// A seeded stream of what happens to an agent's judge (the random alert tests): mostly batches
+/// (live readings, or a backlog behind them that flips across the threshold and now and then
+/// starts earlier again), sometimes a tick after a pause, now and then a restart.
+struct RandomFeed {
+    enum Step { case restart, tick, batch(Batch) }
+    private var random: SeededGenerator
+    private let rewindOneIn: Int
+    private var live: Int64 = 10_000_000, backlog: Int64 = 0, sequence: UInt64 = 0
+    /// Wall time (ms), moved on by every step.
+    private(set) var now: Int64
+
+    init(seed: UInt64, now: Int64, rewindOneIn: Int) {
+        random = SeededGenerator(seed: seed)
+        self.now = now
+        self.rewindOneIn = rewindOneIn
+    }
+
+    /// Which of two members takes the next step.
+    mutating func member() -> Int { Int.random(in: 0...1, using: &random) }
+
+    mutating func next() -> Step {
+        now += Int64.random(in: 200...4000, using: &random)
+        switch Int.random(in: 0..<20, using: &random) {
+        case 0: return .restart
+        case 1...3:
+            now += Int64.random(in: 0...70_000, using: &random)
+            return .tick
+        default:
+            var readings: [(Int64, Double)] = []
+            let isLive = Int.random(in: 0..<3, using: &random) == 0
+            if !isLive && Int.random(in: 0..<rewindOneIn, using: &random) == 0 { backlog = Int64.random(in: 0...backlog, using: &random) }
+            for _ in 0..<Int.random(in: 1...6, using: &random) {
+                if isLive { live += 60_000 } else { backlog += 60_000 }
+                readings.append((isLive ? live : backlog, Double.random(in: 0.5...3.5, using: &random)))
+            }
+            sequence += 1
+            return .batch(AlertStoreTests.batch(sequence, readings))
+        }
     }
 }
