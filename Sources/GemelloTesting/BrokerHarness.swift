@@ -102,7 +102,13 @@ public final class BrokerHarness: @unchecked Sendable {
         process.stop()
     }
 
+    /// Freezes the broker (SIGSTOP): its connections stay open and nothing is answered, as a
+    /// broker that stalls; ``thaw()`` lets it go on.
+    public func freeze() { kill(process.pid, SIGSTOP) }
+    public func thaw() { kill(process.pid, SIGCONT) }
+
     deinit {
+        thaw()
         stop()
         try? FileManager.default.removeItem(at: folder)
     }

@@ -39,7 +39,9 @@ final class MQTTNotifiers: Sendable {
     final class Connection: Sendable {
         let client: MQTTClient
         let connected = Atomic<Bool>(false)
-        let waiting = Mutex<[Int32: CheckedContinuation<Void, any Error>]>([:])
+        /// By message id: the publish waiting for its PUBACK (`serial` tells a reused id apart).
+        let waiting = Mutex<[Int32: (serial: Int, continuation: CheckedContinuation<Void, any Error>)]>([:])
+        let serials = Atomic<Int>(0)
         let acked = Mutex<Set<Int32>>([])
         let task: Mutex<Task<Void, Never>?> = Mutex(nil)
 
@@ -51,9 +53,10 @@ final class MQTTNotifiers: Sendable {
     /// The CA `mqtts://` endpoints' brokers must chain to (`subscriptions.mqtt-ca-file`); nil: the system's CAs.
     private let caFile: String?
 
-    init(logger: Logger, caFile: String? = nil) {
+    init(logger: Logger, caFile: String? = nil, ackTimeout: Duration = .seconds(10)) {
         self.logger = logger
         self.caFile = caFile
+        self.ackTimeout = ackTimeout
     }
 
     func publish(_ notification: String, headers: [(String, String)], endpoint: Subscription.Endpoint) async throws {
@@ -77,26 +80,54 @@ final class MQTTNotifiers: Sendable {
     }
 
     /// Publishes `payload` at QoS 1 on `topic` of the broker at `address` (one connection per
-    /// broker, made with `credentials`); returns once the broker acknowledged it.
+    /// broker, made with `credentials`); returns once the broker acknowledged it, or fails after
+    /// ``ackTimeout`` without its PUBACK (the notification stays queued and is retried; the
+    /// connection is dropped and made again, so a broker that stalls never holds a delivery, or
+    /// the aggregator's shutdown, for ever).
     func publish(_ payload: String, topic: String, address: BrokerAddress,
                  credentials: () throws -> MQTTCredentials) async throws {
-        let connection = try connection(for: address.description, address: address, credentials: credentials)
+        let key = address.description
+        let connection = try connection(for: key, address: address, credentials: credentials)
         guard connection.connected.load(ordering: .relaxed) else { throw Failure(description: "not connected to \(address)") }
+        let timeout = ackTimeout
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             do {
                 // The PUBACK can arrive before we register: acked ids are remembered.
+                let serial = connection.serials.add(1, ordering: .relaxed).newValue
                 let id = try connection.waiting.withLock { waiting -> Int32 in
                     let id = try connection.client.publish(topic: topic, payload: Array(payload.utf8))
-                    waiting[id] = continuation
+                    waiting[id] = (serial, continuation)
                     return id
                 }
                 if connection.acked.withLock({ $0.remove(id) != nil }), let c = connection.waiting.withLock({ $0.removeValue(forKey: id) }) {
-                    c.resume()
+                    c.continuation.resume()
+                    return
+                }
+                Task { [weak self] in
+                    try? await Task.sleep(for: timeout)
+                    guard connection.waiting.withLock({ $0[id]?.serial == serial }) else { return }
+                    self?.discard(connection, key: key, reason: "no acknowledgement from \(address) within \(timeout)")
                 }
             } catch {
                 continuation.resume(throwing: Failure(description: "publish refused: \(error)"))
             }
         }
+    }
+
+    /// How long a notification waits for its PUBACK (as long as an HTTP notification for its answer).
+    let ackTimeout: Duration
+
+    /// Drops `connection` (a later notification makes a new one): what waits on it fails with `reason`.
+    private func discard(_ connection: Connection, key: String, reason: String) {
+        connections.withLock { if $0[key] === connection { $0[key] = nil } }
+        let pending = connection.waiting.withLock { w -> [CheckedContinuation<Void, any Error>] in
+            defer { w.removeAll() }
+            return w.values.map(\.continuation)
+        }
+        for c in pending { c.resume(throwing: Failure(description: reason)) }
+        logger.warning("MQTT notification endpoint not acknowledging; reconnecting", metadata: ["broker": "\(key)", "reason": "\(reason)"])
+        connection.client.disconnect()
+        connection.task.withLock { $0?.cancel() }
     }
 
     private func connection(for key: String, address: BrokerAddress, credentials: () throws -> MQTTCredentials) throws -> Connection {
@@ -121,12 +152,12 @@ final class MQTTNotifiers: Sendable {
                         // Messages in flight on a lost connection are failed: they stay queued and are retried.
                         let pending = connection.waiting.withLock { w -> [CheckedContinuation<Void, any Error>] in
                             defer { w.removeAll() }
-                            return Array(w.values)
+                            return w.values.map(\.continuation)
                         }
                         for c in pending { c.resume(throwing: Failure(description: "connection to \(key) lost")) }
                     case .published(let id):
                         if let c = connection.waiting.withLock({ $0.removeValue(forKey: id) }) {
-                            c.resume()
+                            c.continuation.resume()
                         } else {
                             connection.acked.withLock { _ = $0.insert(id) }
                         }
