@@ -99,6 +99,7 @@ public final class BrokerHarness: @unchecked Sendable {
     /// Stops the broker (SIGTERM, then SIGKILL after 5 s). Polls instead of `waitUntilExit()`,
     /// which can block forever when called from a Swift concurrency thread on Linux.
     public func stop() {
+        thaw()  // a frozen broker would not act on SIGTERM
         process.stop()
     }
 
@@ -108,7 +109,6 @@ public final class BrokerHarness: @unchecked Sendable {
     public func thaw() { kill(process.pid, SIGCONT) }
 
     deinit {
-        thaw()
         stop()
         try? FileManager.default.removeItem(at: folder)
     }

@@ -46,6 +46,15 @@ final class MQTTNotifiers: Sendable {
         let task: Mutex<Task<Void, Never>?> = Mutex(nil)
 
         init(client: MQTTClient) { self.client = client }
+
+        /// Fails every publish still waiting on this connection (they stay queued and are retried).
+        func failAll(_ reason: String) {
+            let pending = waiting.withLock { w -> [CheckedContinuation<Void, any Error>] in
+                defer { w.removeAll() }
+                return w.values.map(\.continuation)
+            }
+            for c in pending { c.resume(throwing: Failure(description: reason)) }
+        }
     }
 
     private let connections = Mutex<[String: Connection]>([:])
@@ -114,17 +123,14 @@ final class MQTTNotifiers: Sendable {
         }
     }
 
-    /// How long a notification waits for its PUBACK (as long as an HTTP notification for its answer).
+    /// How long a notification waits for its PUBACK (10 s: as long as an NGSI-LD HTTP notification
+    /// waits for its answer).
     let ackTimeout: Duration
 
     /// Drops `connection` (a later notification makes a new one): what waits on it fails with `reason`.
     private func discard(_ connection: Connection, key: String, reason: String) {
         connections.withLock { if $0[key] === connection { $0[key] = nil } }
-        let pending = connection.waiting.withLock { w -> [CheckedContinuation<Void, any Error>] in
-            defer { w.removeAll() }
-            return w.values.map(\.continuation)
-        }
-        for c in pending { c.resume(throwing: Failure(description: reason)) }
+        connection.failAll(reason)
         logger.warning("MQTT notification endpoint not acknowledging; reconnecting", metadata: ["broker": "\(key)", "reason": "\(reason)"])
         connection.client.disconnect()
         connection.task.withLock { $0?.cancel() }
@@ -150,11 +156,7 @@ final class MQTTNotifiers: Sendable {
                     case .disconnected, .connectRefused:
                         connection.connected.store(false, ordering: .relaxed)
                         // Messages in flight on a lost connection are failed: they stay queued and are retried.
-                        let pending = connection.waiting.withLock { w -> [CheckedContinuation<Void, any Error>] in
-                            defer { w.removeAll() }
-                            return w.values.map(\.continuation)
-                        }
-                        for c in pending { c.resume(throwing: Failure(description: "connection to \(key) lost")) }
+                        connection.failAll("connection to \(key) lost")
                     case .published(let id):
                         if let c = connection.waiting.withLock({ $0.removeValue(forKey: id) }) {
                             c.continuation.resume()
