@@ -154,8 +154,7 @@ import Testing
                 do { try ingest(batch, store, engine, now: feed.now) } catch { failures.append("step \(step), batch \(batch.sequence): \(error)") }
             }
         }
-        let open = try store.openAlerts()
-        return (failures, Set(open.map { $0.subject + "|" + $0.rule }).count == open.count)
+        return (failures, try RandomFeed.openAlertsAreUnique(store))
     }
 
     @Test(arguments: StoreBackendKind.allCases)
@@ -316,8 +315,7 @@ import Testing
                 }
             }
         }
-        let open = try group.storeA.openAlerts()
-        return (failures, Set(open.map { $0.subject + "|" + $0.rule }).count == open.count)
+        return (failures, try RandomFeed.openAlertsAreUnique(group.storeA))
     }
 
     /// Both members tick every second; one judged the backlog, the other only holds a copy of the
@@ -358,6 +356,12 @@ struct RandomFeed {
         random = SeededGenerator(seed: seed)
         self.now = now
         self.rewindOneIn = rewindOneIn
+    }
+
+    /// At most one open alert per rule and subject in `store`.
+    static func openAlertsAreUnique(_ store: TwinStore) throws -> Bool {
+        let open = try store.openAlerts()
+        return Set(open.map { $0.subject + "|" + $0.rule }).count == open.count
     }
 
     /// Which of two members takes the next step.

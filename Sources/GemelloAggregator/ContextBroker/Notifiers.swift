@@ -39,9 +39,8 @@ final class MQTTNotifiers: Sendable {
     final class Connection: Sendable {
         let client: MQTTClient
         let connected = Atomic<Bool>(false)
-        /// By message id: the publish waiting for its PUBACK (`serial` tells a reused id apart).
-        let waiting = Mutex<[Int32: (serial: Int, continuation: CheckedContinuation<Void, any Error>)]>([:])
-        let serials = Atomic<Int>(0)
+        /// By message id: the publish waiting for its PUBACK, and when it was sent.
+        let waiting = Mutex<[Int32: (sentAt: ContinuousClock.Instant, continuation: CheckedContinuation<Void, any Error>)]>([:])
         let acked = Mutex<Set<Int32>>([])
         let task: Mutex<Task<Void, Never>?> = Mutex(nil)
 
@@ -89,8 +88,9 @@ final class MQTTNotifiers: Sendable {
     }
 
     /// Publishes `payload` at QoS 1 on `topic` of the broker at `address` (one connection per
-    /// broker, made with `credentials`); returns once the broker acknowledged it, or fails after
-    /// ``ackTimeout`` without its PUBACK (the notification stays queued and is retried; the
+    /// broker, made with `credentials`); returns once the broker acknowledged it, or fails once the
+    /// connection's watchdog (every half ``ackTimeout``) finds it ``ackTimeout`` without its PUBACK
+    /// (the notification stays queued and is retried; the
     /// connection is dropped and made again, so a broker that stalls never holds a delivery, or
     /// the aggregator's shutdown, for ever).
     func publish(_ payload: String, topic: String, address: BrokerAddress,
@@ -98,24 +98,16 @@ final class MQTTNotifiers: Sendable {
         let key = address.description
         let connection = try connection(for: key, address: address, credentials: credentials)
         guard connection.connected.load(ordering: .relaxed) else { throw Failure(description: "not connected to \(address)") }
-        let timeout = ackTimeout
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             do {
                 // The PUBACK can arrive before we register: acked ids are remembered.
-                let serial = connection.serials.add(1, ordering: .relaxed).newValue
                 let id = try connection.waiting.withLock { waiting -> Int32 in
                     let id = try connection.client.publish(topic: topic, payload: Array(payload.utf8))
-                    waiting[id] = (serial, continuation)
+                    waiting[id] = (.now, continuation)
                     return id
                 }
                 if connection.acked.withLock({ $0.remove(id) != nil }), let c = connection.waiting.withLock({ $0.removeValue(forKey: id) }) {
                     c.continuation.resume()
-                    return
-                }
-                Task { [weak self] in
-                    try? await Task.sleep(for: timeout)
-                    guard connection.waiting.withLock({ $0[id]?.serial == serial }) else { return }
-                    self?.discard(connection, key: key, reason: "no acknowledgement from \(address) within \(timeout)")
                 }
             } catch {
                 continuation.resume(throwing: Failure(description: "publish refused: \(error)"))
@@ -147,9 +139,20 @@ final class MQTTNotifiers: Sendable {
         }
         let connection = Connection(client: client)
         let logger = self.logger
-        let task = Task {
+        let timeout = ackTimeout
+        let task = Task { [weak self] in
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { try? await client.start(broker: address, keepAliveSeconds: 30) }
+                // One watchdog per connection: a publish without its PUBACK past the timeout drops it.
+                group.addTask {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: timeout / 2)
+                        let now = ContinuousClock.now
+                        guard connection.waiting.withLock({ $0.values.contains { now - $0.sentAt >= timeout } }) else { continue }
+                        self?.discard(connection, key: key, reason: "no acknowledgement from \(address) within \(timeout)")
+                        return
+                    }
+                }
                 for await event in client.events {
                     switch event {
                     case .connected: connection.connected.store(true, ordering: .relaxed)
